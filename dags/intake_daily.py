@@ -1,0 +1,64 @@
+"""## Intake (daily)
+
+Picks up complete client drops (data file + control file) from every client folder of the
+landing zone for the business date, keeps the exact bytes in the raw zone, registers them,
+applies the file-level checks of the client file contract in their order, writes `<stem>.rej`
+for a refused file and moves the inbox copy to `processed/` or `rejected/`. One mapped task
+per file. Emits the intake asset with the business date, which starts validation.
+
+Runbook: docs/runbooks/intake.md
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from daybook.dag_support import DEFAULT_ARGS, INTAKE_DONE, PARAMS, emit, resolve_business_date
+
+
+@dag(
+    dag_id="intake_daily",
+    schedule="0 9-16 * * 1-5",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    doc_md=__doc__,
+    tags=["daybook", "intake"],
+)
+def intake_daily():
+    @task
+    def resolve_date() -> str:
+        return resolve_business_date(get_current_context())
+
+    @task
+    def list_drops(business_date: str) -> list[dict]:
+        from daybook import intake
+
+        return intake.list_drops(business_date)
+
+    @task(map_index_template="{{ drop.folder }}/{{ drop.name }}")
+    def process_drop(drop: dict, business_date: str) -> dict:
+        from daybook import intake
+
+        return intake.process_drop(drop, business_date)
+
+    @task(outlets=[INTAKE_DONE], trigger_rule="none_failed")
+    def publish_intake(business_date: str, results: list[dict] | None = None) -> dict:
+        outcomes = [r["status"] for r in results or []]
+        summary = {
+            "files": len(outcomes),
+            "accepted": outcomes.count("INTAKE_OK"),
+            "rejected": outcomes.count("REJECTED"),
+        }
+        emit(get_current_context(), INTAKE_DONE, business_date, **summary)
+        return summary
+
+    day = resolve_date()
+    done = process_drop.partial(business_date=day).expand(drop=list_drops(day))
+    publish_intake(day, done)
+
+
+intake_daily()

@@ -1,0 +1,55 @@
+"""## Settlement (daily)
+
+Posts the business date's approved rows to the double-entry ledger exactly once (the business
+number is the idempotency key), settling payments in value-date order while the client's
+prefunded balance lasts (the rest return with H_FUNDS), disburses approved loans, and writes
+`<stem>.ret.csv` for every file whose accepted rows are all final. Started by the approval asset.
+
+Runbook: docs/runbooks/settlement.md
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_date
+
+
+@dag(
+    dag_id="settlement_daily",
+    schedule=[APPROVED],
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    doc_md=__doc__,
+    tags=["daybook", "settlement"],
+)
+def settlement_daily():
+    @task
+    def resolve_date() -> str:
+        return resolve_business_date(get_current_context())
+
+    @task
+    def post_ledger(business_date: str) -> dict:
+        from daybook import settlement
+
+        return settlement.post_ledger(business_date)
+
+    @task
+    def write_results(business_date: str) -> list[str]:
+        from daybook import settlement
+
+        return settlement.write_results(business_date)
+
+    @task(outlets=[SETTLED])
+    def publish_settlement(business_date: str) -> None:
+        emit(get_current_context(), SETTLED, business_date)
+
+    day = resolve_date()
+    post_ledger(day) >> write_results(day) >> publish_settlement(day)
+
+
+settlement_daily()

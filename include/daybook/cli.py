@@ -1,0 +1,184 @@
+"""``daybook``: the operator's command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+from daybook.runner import STAGES
+
+DEMO_REVIEWERS = "demo.reviewer.wang,demo.reviewer.li"
+
+
+def _today() -> str:
+    from zoneinfo import ZoneInfo
+
+    from daybook.calendar import previous_business_day
+
+    return previous_business_day(datetime.now(ZoneInfo("Asia/Shanghai")).date()).isoformat()
+
+
+def _iso(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError as exc:
+        raise click.BadParameter("use YYYY-MM-DD") from exc
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Show stage logs.")
+def main(verbose: bool) -> None:
+    """daybook: batch operations for financial-services outsourcing, on Apache Airflow."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+
+
+@main.command()
+def init() -> None:
+    """Create or upgrade the business database and Airflow's metadata database."""
+    from daybook import db
+    from daybook.runner import prepare_airflow
+
+    applied = db.migrate()
+    prepare_airflow()
+    click.echo(f"business database ready ({', '.join(applied) or 'up to date'}); Airflow metadata ready")
+
+
+@main.command()
+@click.option("--date", "business_date", callback=_iso, help="Business date (default: latest business day).")
+def generate(business_date: str | None) -> None:
+    """Drop the sample business day into the landing zone."""
+    from daybook import sample
+    from daybook.config import settings
+    from daybook.storage import open_store
+
+    day = date.fromisoformat(business_date or _today())
+    for name in sample.generate_day(open_store(settings().landing), day):
+        click.echo(f"dropped {name}")
+
+
+@main.command("run-day")
+@click.option("--date", "business_date", callback=_iso, required=True, help="Business date YYYY-MM-DD.")
+@click.option("--through", type=click.Choice(STAGES), default="archive", show_default=True)
+def run_day(business_date: str, through: str) -> None:
+    """Run the day's DAGs in-process, intake through the given stage."""
+    from daybook.runner import run_day as _run
+
+    states = _run(business_date, through)
+    for stage, state in states.items():
+        click.echo(f"{stage}_daily: {state}")
+    if any(s != "success" for s in states.values()):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--date", "business_date", callback=_iso, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def summary(business_date: str, as_json: bool) -> None:
+    """Print the day's summary."""
+    from daybook import report
+
+    data = report.day_summary(business_date)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        report.render(data)
+
+
+@main.command()
+@click.option("--date", "business_date", callback=_iso, help="Business date (default: latest business day).")
+@click.option(
+    "--fresh/--keep",
+    default=True,
+    show_default=True,
+    help="Start from an empty landing zone and business database (Airflow's DB is kept).",
+)
+def demo(business_date: str | None, fresh: bool) -> None:
+    """Generate a sample business day, run it through every stage, print the summary."""
+    import os
+
+    from daybook import db, report, sample
+    from daybook.config import settings
+    from daybook.runner import run_day as _run
+    from daybook.storage import open_store
+
+    os.environ.setdefault("DAYBOOK_DEMO_APPROVER", DEMO_REVIEWERS)
+    s = settings()
+    day = business_date or _today()
+    if fresh:
+        for location in (s.landing, s.raw, s.outputs, s.archive):
+            if not location.startswith("s3://"):
+                shutil.rmtree(location, ignore_errors=True)
+        if s.db_url.startswith("sqlite:///"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(s.db_url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+            db._engine_for.cache_clear()
+    db.migrate()
+    click.echo(f"business date {day}: dropping the sample day into {s.landing}")
+    for name in sample.generate_day(open_store(s.landing), date.fromisoformat(day)):
+        click.echo(f"  {name}")
+    click.echo("running intake -> validation -> approval -> settlement -> archive through Airflow")
+    states = _run(day)
+    for stage, state in states.items():
+        click.echo(f"  {stage}_daily: {state}")
+    report.render(report.day_summary(day))
+    if any(state != "success" for state in states.values()):
+        sys.exit(1)
+
+
+@main.group()
+def approvals() -> None:
+    """Review queue: list, approve, decline."""
+
+
+@approvals.command("list")
+@click.option("--date", "business_date", callback=_iso)
+@click.option("--client")
+def approvals_list(business_date: str | None, client: str | None) -> None:
+    from daybook import approval
+    from daybook.settlement import format_cents
+
+    for item in approval.pending(business_date, client):
+        click.echo(
+            f"{item['business_no']}  {item['tier']}  {item['client_ref']}  "
+            f"{format_cents(item['amount_cents'])} {item['currency'] or ''}"
+        )
+
+
+@approvals.command("approve")
+@click.argument("business_no")
+@click.option("--user", required=True)
+@click.option("--opinion", default="")
+def approvals_approve(business_no: str, user: str, opinion: str) -> None:
+    from daybook import approval
+
+    try:
+        click.echo(approval.decide(business_no, user, "APPROVE", opinion))
+    except approval.DecisionRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@approvals.command("decline")
+@click.argument("business_no")
+@click.option("--user", required=True)
+@click.option("--opinion", required=True)
+def approvals_decline(business_no: str, user: str, opinion: str) -> None:
+    from daybook import approval
+
+    try:
+        click.echo(approval.decide(business_no, user, "DECLINE", opinion))
+    except approval.DecisionRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The one place configuration is read: environment variables with embedded defaults.
+
+Every setting is read when asked for (never at import), so tests and the CLI can point the
+same code at SQLite or PostgreSQL, at local folders or S3, by setting the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one process. Build with :func:`settings`."""
+
+    home: Path  # everything the embedded default writes lives here (git-ignored var/)
+    landing: str  # landing root: a folder or s3://bucket/prefix
+    raw: str  # raw zone: exact bytes of every file received
+    outputs: str  # per-day outputs kept with the run (Data Docs, reports)
+    archive: str  # archive root: a folder or s3://bucket/prefix
+    db_url: str  # business database, SQLAlchemy URL
+    profiles: Path  # client profile folder (contract section 8)
+    calendar: Path  # business calendar folder (holidays and make-up working days per year)
+    max_file_bytes: int  # F_TOO_LARGE limit
+    demo_approver: str  # named approver that answers pending items in the demo only ("" = nobody)
+
+
+def settings() -> Settings:
+    home = Path(_env("DAYBOOK_HOME", str(PROJECT_ROOT / "var"))).resolve()
+    return Settings(
+        home=home,
+        landing=_env("DAYBOOK_LANDING", str(home / "landing")),
+        raw=_env("DAYBOOK_RAW", str(home / "raw")),
+        outputs=_env("DAYBOOK_OUTPUTS", str(home / "outputs")),
+        archive=_env("DAYBOOK_ARCHIVE", str(home / "archive")),
+        db_url=_env("DAYBOOK_DB_URL", f"sqlite:///{home / 'daybook.db'}"),
+        profiles=Path(_env("DAYBOOK_PROFILES", str(PROJECT_ROOT / "config" / "profiles"))),
+        calendar=Path(_env("DAYBOOK_CALENDAR", str(PROJECT_ROOT / "config" / "calendar"))),
+        max_file_bytes=int(_env("DAYBOOK_MAX_FILE_BYTES", str(2 * 1024**3))),
+        demo_approver=_env("DAYBOOK_DEMO_APPROVER", ""),
+    )

@@ -1,0 +1,112 @@
+"""daybook's custom Great Expectations: one GX ``ColumnMapExpectation`` per contract check.
+
+Each expectation is backed by a vectorized predicate in :mod:`daybook.checks` through a GX
+``ColumnMapMetricProvider``, so GX stays the enforcement and reporting layer (results, Data
+Docs) while the work is pandas vector operations. Empty cells reach GX as nulls and are left
+to the "required" expectation, so a missing value gets R_REQUIRED and not a format code too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+
+from daybook import checks
+
+
+def _date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value)
+
+
+def _ric(s: pd.Series, business_date: str) -> pd.Series:
+    return checks.ric_ok(s, _date(business_date))
+
+
+def _card(s: pd.Series, luhn_off_prefixes: list[str]) -> pd.Series:
+    ok = checks.card_ok(s, luhn=True)
+    if luhn_off_prefixes:
+        relaxed = checks.card_ok(s, luhn=False) & s.str.startswith(tuple(luhn_off_prefixes))
+        ok = ok | relaxed
+    return ok
+
+
+def _date_window(s: pd.Series, start: str, end: str) -> pd.Series:
+    return checks.date_in_window(s, _date(start), _date(end))
+
+
+def _int_range(s: pd.Series, lo: int, hi: int) -> pd.Series:
+    # Only integers are judged for range; a non-integer is R_FORMAT's business.
+    return ~checks.plain_integer(s) | checks.int_in_range(s, lo, hi)
+
+
+def _decimal_min(s: pd.Series, bound_cents: int, strict: bool) -> pd.Series:
+    return ~checks.plain_decimal(s) | checks.decimal_ge(s, bound_cents, strict)
+
+
+# name -> (predicate, parameter names). The predicate gets the non-null cells of the column.
+CHECKS: dict[str, tuple[Callable[..., pd.Series], tuple[str, ...]]] = {
+    "client_ref": (checks.client_ref_ok, ()),
+    "text_length": (checks.len_between, ("lo", "hi")),
+    "account_digits": (checks.digits_len, ("lo", "hi")),
+    "card_number": (_card, ("luhn_off_prefixes",)),
+    "cnaps_code": (checks.cnaps_ok, ()),
+    "mainland_mobile": (checks.mobile_ok, ()),
+    "resident_id": (_ric, ("business_date",)),
+    "social_credit_code": (checks.uscc_ok, ()),
+    "decimal_amount": (checks.amount_ok, ("max_cents",)),
+    "plain_decimal": (checks.plain_decimal, ()),
+    "plain_integer": (checks.plain_integer, ()),
+    "integer_in_range": (_int_range, ("lo", "hi")),
+    "decimal_at_least": (_decimal_min, ("bound_cents", "strict")),
+    "iso_date_in_window": (_date_window, ("start", "end")),
+    "in_list": (checks.in_set, ("allowed",)),
+}
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _build(
+    check: str, predicate: Callable[..., pd.Series], keys: tuple[str, ...]
+) -> type[ColumnMapExpectation]:
+    metric = f"column_values.daybook_{check}"
+
+    def _pandas(cls: Any, column: pd.Series, **kwargs: Any) -> pd.Series:
+        params = {k: kwargs[k] for k in keys}
+        return predicate(column.astype("str"), **params)
+
+    provider = type(
+        f"ColumnValuesDaybook{_camel(check)}",
+        (ColumnMapMetricProvider,),
+        {
+            "condition_metric_name": metric,
+            "condition_value_keys": keys,
+            "_pandas": column_condition_partial(engine=PandasExecutionEngine)(_pandas),
+        },
+    )
+    annotations: dict[str, Any] = {k: Any for k in keys}
+    expectation = type(
+        f"ExpectColumnValuesToBeDaybook{_camel(check)}",
+        (ColumnMapExpectation,),
+        {
+            "__doc__": f"Expect column values to pass the file contract's {check.replace('_', ' ')} check.",
+            "__annotations__": annotations,
+            "__module__": __name__,
+            "map_metric": metric,
+            "success_keys": (*keys, "mostly"),
+        },
+    )
+    expectation._metric_provider = provider  # keep a reference: GX registers providers on definition
+    return expectation
+
+
+EXPECTATIONS: dict[str, type[ColumnMapExpectation]] = {
+    name: _build(name, fn, keys) for name, (fn, keys) in CHECKS.items()
+}

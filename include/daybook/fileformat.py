@@ -1,0 +1,625 @@
+"""Pure checks of the client file contract, sections 2-4: names, control files, gzip, encoding, CSV.
+
+Everything here takes bytes or text and returns values or raises ``FileRejection``; there is no I/O.
+Intake calls these functions in the order of contract section 6.
+
+Decisions where the contract is silent (documented in the functions and covered by tests):
+
+- ``stem_of``: a name without a contract extension loses its last extension (``foo.txt`` -> ``foo``,
+  ``foo.tar.gz`` -> ``foo.tar``); a name without any extension, or a dot file such as ``.hidden``,
+  is kept as is.
+- Control file: a UTF-8 BOM is tolerated and dropped; trailing empty lines (LF or CRLF) are ignored, as
+  for CSV files; anything else besides the one line (a second line, a leading empty line) is F_CONTROL.
+  The record count may have leading zeros and at most 18 digits.
+- gzip: several concatenated gzip members are read as one stream (as ``gunzip`` does); bytes after the
+  last member that are not another gzip member, including zero padding, are F_MALFORMED.
+- Encoding: a UTF-8 BOM followed by invalid UTF-8 is F_ENCODING (the BOM declares UTF-8, so no fallback
+  to GB18030). A leading U+FEFF in GB18030 text (bytes ``84 31 95 33``) is dropped as a BOM too.
+  UTF-8 is tried first, so a GBK text whose bytes happen to be valid UTF-8 is read as UTF-8.
+- CSV speed: text without quotes is split with C-level str methods; lines that are whole records are
+  checked by a regular expression and split by the C ``csv`` reader; only records with a quoted field
+  spanning lines (and errors) go through the Python state machine. The garbage collector is paused
+  while parsing.
+- CSV: a carriage return (CR) is allowed only inside a quoted field or directly before a line feed (LF);
+  a bare CR elsewhere, including a last line ending in a lone CR, is F_MALFORMED. Line ends may be mixed.
+  An empty line before the last non-empty line is F_MALFORMED, even when the header has one column.
+  A text without any line (zero bytes, or only line ends) has no header row and is F_HEADER.
+  Only ``\\n`` and ``\\r\\n`` end lines (not VT, FF, U+2028 or the other ``str.splitlines`` breaks).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import decimal
+import gc
+import hashlib
+import itertools
+import posixpath
+import re
+import zlib
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from daybook.codes import FileRejection
+
+__all__ = [
+    "Control",
+    "FileName",
+    "amount_total_cents",
+    "check_counts",
+    "check_header",
+    "decompress",
+    "detect_encoding",
+    "iter_gunzip",
+    "parse_control",
+    "parse_csv",
+    "parse_name",
+    "sha256_hex",
+    "stem_of",
+]
+
+# ---------------------------------------------------------------------------------------------------
+# Section 2: file names
+# ---------------------------------------------------------------------------------------------------
+
+_NAME_PATTERN = "<CLIENT_ID>_<TYPE>_<YYYYMMDD>_<SEQ>.csv, .csv.gz or .ctl"
+# Longest first: ".csv.gz" must win over ".csv".
+_EXTENSIONS: tuple[tuple[str, str, bool], ...] = (
+    (".csv.gz", "data", True),
+    (".csv", "data", False),
+    (".ctl", "control", False),
+)
+_STEM_RE = re.compile(r"([^_]*)_(.*)_([^_]*)_([^_]*)")
+_CLIENT_RE = re.compile(r"[A-Z0-9]{3,16}")
+_DATE_RE = re.compile(r"[0-9]{8}")
+_SEQ_RE = re.compile(r"[0-9]{3}")
+
+
+@dataclass(frozen=True)
+class FileName:
+    """A file name that follows contract section 2."""
+
+    client_id: str
+    type: str
+    business_date: datetime.date
+    seq: str
+    stem: str
+    kind: str  # "data" or "control"
+    compressed: bool
+
+
+def _name_error(message: str) -> FileRejection:
+    return FileRejection("F_NAME", message)
+
+
+def parse_name(name: str, known_types: Collection[str]) -> FileName:
+    """Parse ``<CLIENT_ID>_<TYPE>_<YYYYMMDD>_<SEQ>.csv|.csv.gz|.ctl``; raise F_NAME for anything else.
+
+    The match is case-sensitive (``.CSV`` is F_NAME) and digits are ASCII only.
+    """
+    found = next((entry for entry in _EXTENSIONS if name.endswith(entry[0])), None)
+    if found is None:
+        raise _name_error(f"file name {name!r} must end in .csv, .csv.gz or .ctl (lower case)")
+    extension, kind, compressed = found
+    stem = name[: -len(extension)]
+    match = _STEM_RE.fullmatch(stem)
+    if match is None:
+        raise _name_error(f"file name {name!r} does not follow {_NAME_PATTERN}")
+    client_id, type_, date_text, seq = match.groups()
+    if not _CLIENT_RE.fullmatch(client_id):
+        raise _name_error(f"client id {client_id!r} in {name!r} must be 3-16 characters of A-Z and 0-9")
+    if type_ not in known_types:
+        allowed = ", ".join(sorted(known_types))
+        raise _name_error(f"file type {type_!r} in {name!r} is not one of: {allowed}")
+    if not _DATE_RE.fullmatch(date_text):
+        raise _name_error(f"business date {date_text!r} in {name!r} must be 8 digits YYYYMMDD")
+    try:
+        business_date = datetime.date(int(date_text[:4]), int(date_text[4:6]), int(date_text[6:]))
+    except ValueError:
+        raise _name_error(f"business date {date_text} in {name!r} is not a real calendar date") from None
+    if not _SEQ_RE.fullmatch(seq) or seq == "000":
+        raise _name_error(f"sequence {seq!r} in {name!r} must be 3 digits from 001 to 999")
+    return FileName(
+        client_id=client_id,
+        type=type_,
+        business_date=business_date,
+        seq=seq,
+        stem=stem,
+        kind=kind,
+        compressed=compressed,
+    )
+
+
+def stem_of(name: str) -> str:
+    """The name without ``.csv.gz``, ``.csv`` or ``.ctl``; used to name the ``.rej`` answer of any file.
+
+    Decision for other names (F_NAME files are answered "under their own name without extension"):
+    the last extension is stripped (``foo.txt`` -> ``foo``, ``foo.tar.gz`` -> ``foo.tar``); a name
+    without extension or a dot file (``.hidden``) is returned unchanged.
+    """
+    for extension, _kind, _compressed in _EXTENSIONS:
+        if name.endswith(extension) and len(name) > len(extension):
+            return name[: -len(extension)]
+    root, _ext = posixpath.splitext(name)
+    return root or name
+
+
+# ---------------------------------------------------------------------------------------------------
+# Section 3: control file, checksum, amount total
+# ---------------------------------------------------------------------------------------------------
+
+_COUNT_RE = re.compile(r"[0-9]+")
+_MAX_COUNT_DIGITS = 18
+_TOTAL_RE = re.compile(r"-?[0-9]+\.[0-9]{2}")
+_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+_PLAIN_DECIMAL_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+# Additions are exact at this precision; only additions, quantize and scaleb are done with it.
+_EXACT = decimal.Context(
+    prec=decimal.MAX_PREC, rounding=decimal.ROUND_HALF_UP, traps=[decimal.InvalidOperation]
+)
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Control:
+    """The content of a control file (contract section 3)."""
+
+    data_name: str
+    record_count: int
+    amount_total_cents: int
+    sha256: str  # lower-case hex
+
+
+def _control_error(message: str) -> FileRejection:
+    return FileRejection("F_CONTROL", message)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """``repr`` of a text, cut so that a message stays readable."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+def parse_control(raw: bytes, expected_data_name: str) -> Control:
+    """Parse ``<data file name>|<record count>|<amount total>|<sha256>``; raise F_CONTROL if anything is off.
+
+    Tolerated: a UTF-8 BOM, a CR before each LF or at the very end, and trailing empty lines.
+    """
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _control_error(
+            f"the control file is not valid UTF-8 (bad byte at offset {exc.start})"
+        ) from None
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise _control_error("the control file is empty; expected one line name|count|total|sha256")
+    if len(lines) > 1:
+        raise _control_error(f"the control file must hold one line, found {len(lines)} lines")
+    fields = lines[0].split("|")
+    if len(fields) != 4:
+        raise _control_error(
+            f"expected 4 fields separated by '|' (name|count|total|sha256), found {len(fields)}"
+        )
+    data_name, count_text, total_text, sha = fields
+    if data_name != expected_data_name:
+        raise _control_error(
+            f"the control file names another file: {_short(data_name)}, expected {expected_data_name!r}"
+        )
+    if not _COUNT_RE.fullmatch(count_text):
+        raise _control_error(f"record count {_short(count_text)} is not a plain non-negative integer")
+    if len(count_text) > _MAX_COUNT_DIGITS:
+        raise _control_error(
+            f"record count has {len(count_text)} digits, at most {_MAX_COUNT_DIGITS} allowed"
+        )
+    if not _TOTAL_RE.fullmatch(total_text):
+        raise _control_error(
+            f"amount total {_short(total_text)} must be a number with exactly 2 decimals, like 1234.50"
+        )
+    if not _SHA256_RE.fullmatch(sha):
+        raise _control_error(f"sha256 {_short(sha)} must be 64 hexadecimal characters")
+    return Control(
+        data_name=data_name,
+        record_count=int(count_text),
+        amount_total_cents=int(_EXACT.scaleb(Decimal(total_text), 2)),
+        sha256=sha.lower(),
+    )
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lower-case hex sha256 of the bytes as dropped (for ``.csv.gz``, the compressed bytes)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def amount_total_cents(cells: Iterable[str]) -> int:
+    """Sum of the plain decimal cells (``-?[0-9]+(\\.[0-9]+)?``, ASCII), others count 0; in cents.
+
+    The sum is exact and rounded half-up (away from zero on a tie) to 2 decimals only at the end.
+    """
+    match = _PLAIN_DECIMAL_RE.fullmatch
+    add = _EXACT.add
+    total = Decimal(0)
+    for cell in cells:
+        if match(cell):
+            total = add(total, Decimal(cell))
+    return int(_EXACT.scaleb(total.quantize(_CENT, context=_EXACT), 2))
+
+
+def _format_cents(cents: int) -> str:
+    """``12345`` -> ``'123.45'``; works for integers of any size."""
+    return str(_EXACT.scaleb(Decimal(cents), -2))
+
+
+def check_counts(control: Control, n_rows: int, total_cents: int) -> None:
+    """Compare the data file with its control file: F_COUNT, then F_TOTAL, then F_EMPTY (section 6)."""
+    if n_rows != control.record_count:
+        raise FileRejection(
+            "F_COUNT", f"the control file says {control.record_count} records, the data file has {n_rows}"
+        )
+    if total_cents != control.amount_total_cents:
+        raise FileRejection(
+            "F_TOTAL",
+            f"the control file says the amount total is {_format_cents(control.amount_total_cents)}, "
+            f"the data file's amounts sum to {_format_cents(total_cents)}",
+        )
+    if n_rows == 0:
+        raise FileRejection("F_EMPTY", "the data file has a header but no data rows")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Section 4: gzip, encoding, CSV, header
+# ---------------------------------------------------------------------------------------------------
+
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_OUT_CHUNK = 1 << 20
+
+
+def iter_gunzip(chunks: Iterable[bytes], *, limit: int | None = None) -> Iterator[bytes]:
+    """Decompress a gzip stream given in chunks; yield the output in pieces of at most 1 MiB.
+
+    Concatenated gzip members are one stream. Corrupt or truncated data is F_MALFORMED; more than
+    ``limit`` bytes of output is F_TOO_LARGE (checked as the output grows, so a gzip bomb stops early).
+    """
+    inflater = zlib.decompressobj(_GZIP_WBITS)
+    seen_input = False
+    member_open = False  # bytes of the current member were read but its end was not reached yet
+    produced = 0
+    try:
+        for chunk in chunks:
+            data = bytes(chunk)
+            while data:
+                seen_input = member_open = True
+                out = inflater.decompress(data, _OUT_CHUNK)
+                data = inflater.unconsumed_tail
+                while out:
+                    produced += len(out)
+                    if limit is not None and produced > limit:
+                        raise FileRejection(
+                            "F_TOO_LARGE", f"the .csv.gz file expands to more than {limit} bytes, the limit"
+                        )
+                    yield out
+                    # Output was capped at _OUT_CHUNK with all input taken: zlib may still hold some.
+                    full = len(out) == _OUT_CHUNK and not data and not inflater.eof
+                    out = inflater.decompress(b"", _OUT_CHUNK) if full else b""
+                if inflater.eof:
+                    data = inflater.unused_data
+                    inflater = zlib.decompressobj(_GZIP_WBITS)
+                    member_open = False
+    except zlib.error as exc:
+        raise FileRejection(
+            "F_MALFORMED", f"the .csv.gz file is not valid gzip ({exc}); compress it again with gzip"
+        ) from None
+    if not seen_input:
+        raise FileRejection("F_MALFORMED", "the .csv.gz file is empty; expected gzip-compressed CSV")
+    if member_open:
+        raise FileRejection(
+            "F_MALFORMED", "the .csv.gz file is truncated: the gzip stream ends early; upload the whole file"
+        )
+
+
+def decompress(raw: bytes, compressed: bool, *, limit: int | None = None) -> bytes:
+    """The CSV bytes of a data file: ``raw`` itself, or gunzipped for ``.csv.gz`` (see ``iter_gunzip``)."""
+    if not compressed:
+        return raw
+    return b"".join(iter_gunzip((raw,), limit=limit))
+
+
+def detect_encoding(data: bytes) -> tuple[str, str]:
+    """Return ``(encoding, text)``: ``utf-8-sig`` (BOM dropped), ``utf-8`` or ``gb18030``; else F_ENCODING.
+
+    Pure ASCII is UTF-8. UTF-8 is tried before GB18030, so GBK bytes that are also valid UTF-8 read as UTF-8.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            return "utf-8-sig", data[len(codecs.BOM_UTF8) :].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            offset = exc.start + len(codecs.BOM_UTF8)
+            raise FileRejection(
+                "F_ENCODING",
+                f"the file starts with a UTF-8 byte order mark but is not valid UTF-8 "
+                f"(byte 0x{data[offset]:02X} at offset {offset}); save it as UTF-8",
+            ) from None
+    try:
+        return "utf-8", data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        utf8_offset = exc.start
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        gb_offset = exc.start
+    else:
+        return "gb18030", text[1:] if text.startswith("\ufeff") else text
+    raise FileRejection(
+        "F_ENCODING",
+        f"the file is neither UTF-8 (byte 0x{data[utf8_offset]:02X} at offset {utf8_offset}) "
+        f"nor GB18030 (byte 0x{data[gb_offset]:02X} at offset {gb_offset}); save it as UTF-8",
+    )
+
+
+def _malformed(message: str) -> FileRejection:
+    return FileRejection("F_MALFORMED", message)
+
+
+def _bare_cr(line_no: int) -> FileRejection:
+    return _malformed(
+        f"line {line_no} has a carriage return (CR) that is not part of a CRLF line end; "
+        "quote the field or remove the CR"
+    )
+
+
+def _empty_line(line_no: int) -> FileRejection:
+    return _malformed(f"line {line_no} is empty; empty lines are only allowed at the end of the file")
+
+
+def _ragged(data_row: int, line_no: int, found: int, expected: int) -> FileRejection:
+    return _malformed(
+        f"data row {data_row} (line {line_no}) has {found} field{'' if found == 1 else 's'}, "
+        f"the header has {expected}; "
+        "quote fields that contain commas"
+    )
+
+
+def _parse_quoted_record(lines: list[str], i: int) -> tuple[list[str], int]:
+    """Parse the record starting on ``lines[i]`` (a line with a quote); return its fields and the next index.
+
+    ``lines`` are the physical lines split on LF, so a line may end in the CR of a CRLF.
+    """
+    line = lines[i]
+    end = len(line)
+    pos = 0
+    fields: list[str] = []
+    while True:
+        if pos < end and line[pos] == '"':
+            start_line = i
+            parts: list[str] = []
+            scan = pos + 1
+            while True:
+                quote = line.find('"', scan)
+                if quote < 0:  # the field goes on past the line end: keep the LF (and any CR) as data
+                    parts.append(line[scan:])
+                    parts.append("\n")
+                    i += 1
+                    if i >= len(lines):
+                        raise _malformed(
+                            f"a quoted field that starts on line {start_line + 1} is never closed"
+                        )
+                    line = lines[i]
+                    end = len(line)
+                    scan = 0
+                elif quote + 1 < end and line[quote + 1] == '"':  # "" is one quote
+                    parts.append(line[scan : quote + 1])
+                    scan = quote + 2
+                else:
+                    parts.append(line[scan:quote])
+                    break
+            fields.append("".join(parts))
+            pos = quote + 1
+            if pos == end or (pos == end - 1 and line[pos] == "\r"):
+                return fields, i + 1
+            if line[pos] != ",":
+                raise _malformed(
+                    f"line {i + 1}: a closing quote must be followed by a comma or the line end, "
+                    f"found {line[pos]!r}"
+                )
+            pos += 1
+        else:
+            comma = line.find(",", pos)
+            cell = line[pos:] if comma < 0 else line[pos:comma]
+            if '"' in cell:
+                raise _malformed(
+                    f"line {i + 1}: a quote inside an unquoted field; enclose the field in quotes "
+                    'and write each quote in it as ""'
+                )
+            if comma < 0:
+                if cell.endswith("\r"):
+                    cell = cell[:-1]
+                if "\r" in cell:
+                    raise _bare_cr(i + 1)
+                fields.append(cell)
+                return fields, i + 1
+            if "\r" in cell:
+                raise _bare_cr(i + 1)
+            fields.append(cell)
+            pos = comma + 1
+
+
+def _parse_plain(text: str) -> list[list[str]]:
+    """Records of a text without any quote: fast path with C-level string operations."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    records = [line.split(",") for line in lines]
+    if records:
+        width = len(records[0])
+        if "\r" in text or "" in lines or any(len(record) != width for record in records):
+            # Report the first problem in file order, as the state machine does.
+            for n, (line, record) in enumerate(zip(lines, records, strict=True)):
+                if line == "":
+                    raise _empty_line(n + 1)
+                if "\r" in line:
+                    raise _bare_cr(n + 1)
+                if len(record) != width:
+                    raise _ragged(n, n + 1, len(record), width)
+    return records
+
+
+def _parse_with_quotes(lines: list[str]) -> list[list[str]]:
+    """Records of physical lines with quotes somewhere: lines without a quote are split, others go
+    through the state machine. Exact and gives the precise error, but runs in Python."""
+    records: list[list[str]] = []
+    width = -1
+    i = 0
+    n_lines = len(lines)
+    while i < n_lines:
+        line = lines[i]
+        start = i
+        if '"' in line:
+            fields, i = _parse_quoted_record(lines, i)
+        else:
+            if line == "" or line == "\r":
+                raise _empty_line(i + 1)
+            if "\r" in line:
+                if line.index("\r") != len(line) - 1:
+                    raise _bare_cr(i + 1)
+                line = line[:-1]
+            fields = line.split(",")
+            i += 1
+        if width < 0:
+            width = len(fields)
+        elif len(fields) != width:
+            raise _ragged(len(records), start + 1, len(fields), width)
+        records.append(fields)
+    return records
+
+
+# One physical line that is a whole, well-formed record: not empty, fields quoted or free of '"' and CR,
+# an optional CR of a CRLF at the end. A quoted field may hold CR (not LF: that would span lines).
+# Possessive quantifiers are safe (a closing quote is never followed by a quote) and make this fast.
+_FIELD = r'(?:"[^"]*+(?:""[^"]*+)*+"|[^",\r]*+)'
+_SINGLE_LINE_RECORD = re.compile(rf"(?!\r?\Z){_FIELD}(?:,{_FIELD})*+\r?")
+
+
+def _check_widths(records: list[list[str]], new: list[list[str]], first_line: int) -> None:
+    """Append ``new`` records (one per line from ``first_line``, 0-based) after checking their width."""
+    width = len(records[0]) if records else len(new[0])
+    if any(len(record) != width for record in new):
+        k = next(k for k, record in enumerate(new) if len(record) != width)
+        raise _ragged(len(records) + k, first_line + k + 1, len(new[k]), width)
+    records.extend(new)
+
+
+def _parse_quoted_text(text: str) -> list[list[str]]:
+    """Records of a text with quotes.
+
+    Fast path: a line that is a well-formed record on its own (checked by a regular expression) is
+    split by the C ``csv`` reader, which splits what the expression accepts exactly as RFC 4180 does.
+    The other lines (start of a quoted field spanning lines, or an error to report) go through the
+    Python state machine. If the csv reader refuses a line (a field above ``csv.field_size_limit()``),
+    the whole text goes through the state machine.
+    """
+    lines = text.split("\n")
+    while lines and lines[-1] in ("", "\r"):
+        lines.pop()
+    match = _SINGLE_LINE_RECORD.fullmatch
+    others = [k for k, line in enumerate(lines) if not match(line)]
+    others.append(len(lines))
+    records: list[list[str]] = []
+    i = 0
+    for k in others:
+        if k < i:  # a line inside a quoted field already read
+            continue
+        if k > i:
+            try:
+                segment = list(csv.reader(itertools.islice(lines, i, k), strict=True))
+            except csv.Error:
+                return _parse_with_quotes(lines)
+            if len(segment) != k - i:  # cannot happen for lines the expression accepts; stay exact anyway
+                return _parse_with_quotes(lines)
+            _check_widths(records, segment, i)
+        if k == len(lines):
+            break
+        line = lines[k]
+        if '"' in line:
+            fields, i = _parse_quoted_record(lines, k)
+        elif line == "" or line == "\r":
+            raise _empty_line(k + 1)
+        else:  # the only other way a line without quotes fails the expression
+            raise _bare_cr(k + 1)
+        _check_widths(records, [fields], k)
+    return records
+
+
+def parse_csv(text: str) -> tuple[list[str], list[list[str]]]:
+    """Split CSV text into ``(header, rows)`` following RFC 4180 strictly; cells are kept exactly as sent.
+
+    Comma delimiter, ``"`` quoting with ``""`` escapes (quoted fields may hold commas, CR and LF), LF or
+    CRLF line ends, trailing empty lines ignored. Broken quoting, a bare CR, an empty line in the middle
+    or a row whose field count differs from the header's is F_MALFORMED (the message names the data row,
+    counted from 1 like ``line_no`` of the ack file, and the file line). No header row is F_HEADER.
+    """
+    if text.endswith("\r"):
+        raise _malformed(
+            f"line {text.count(chr(10)) + 1} ends with a carriage return (CR) without a line feed (LF); "
+            "line ends must be LF or CRLF"
+        )
+    # The cyclic garbage collector is paused while millions of (acyclic) lists and strings are built:
+    # repeated collections would make a 1M-row parse several times slower. Not a context manager
+    # built with contextlib: it would assign __traceback__ to the frozen FileRejection and fail.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        records = _parse_quoted_text(text) if '"' in text else _parse_plain(text)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if not records:
+        raise FileRejection("F_HEADER", "the file has no header row")
+    return records[0], records[1:]
+
+
+def _names(names: Iterable[str], limit: int = 10) -> str:
+    listed = [repr(name) for name in names]
+    if len(listed) > limit:
+        return ", ".join(listed[:limit]) + f" and {len(listed) - limit} more"
+    return ", ".join(listed)
+
+
+def check_header(header: list[str], required: Collection[str], optional: Collection[str]) -> None:
+    """Every required column present, no unknown and no repeated column; case-sensitive, any order.
+
+    Raise F_HEADER naming every problem found; an unknown column that differs from a known one only by
+    case or surrounding spaces gets a "did you mean" hint.
+    """
+    known = set(required) | set(optional)
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name in header:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    missing = sorted(name for name in required if name not in seen)  # sorted: messages must not vary
+    unknown = [name for name in dict.fromkeys(header) if name not in known]
+    if not (missing or unknown or repeated):
+        return
+    by_folded = {name.casefold(): name for name in sorted(known)}
+    problems = []
+    if missing:
+        problems.append(f"missing required column(s) {_names(missing)}")
+    if unknown:
+        hints = []
+        for name in unknown:
+            guess = by_folded.get(name.strip().casefold())
+            hints.append(f"{name!r} (did you mean {guess!r}?)" if guess else repr(name))
+        listed = ", ".join(hints[:10]) + (f" and {len(hints) - 10} more" if len(hints) > 10 else "")
+        problems.append(f"unknown column(s) {listed}")
+    if repeated:
+        problems.append(f"repeated column(s) {_names(repeated)}")
+    raise FileRejection("F_HEADER", "; ".join(problems))

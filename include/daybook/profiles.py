@@ -1,0 +1,129 @@
+"""Client profiles (contract section 8): one YAML file per client, defaults for everything else.
+
+A profile's version is the sha256 of its file content; every processed file records the
+version that judged it, and every version seen is kept in ``profile_versions``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from daybook.config import settings
+
+CLIENT_ID_RE = re.compile(r"[A-Z0-9]{3,16}")
+
+DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "accepted_currencies": ["CNY"],
+    "error_rate_threshold": "0.20",
+    "products": ["PERSONAL", "MORTGAGE", "SME"],
+    "cutoffs": {"intake": "17:00", "approval": "18:30", "settlement": "19:30"},
+    "approval": {
+        # PAY at or below this amount is approved by rule; above it one reviewer decides;
+        # at or above two_reviewers_from two distinct reviewers decide.
+        "auto_max_amount": "50000.00",
+        "two_reviewers_from": "1000000.00",
+        # LOAN at or below this amount is approved by rule, above it a reviewer decides.
+        "loan_auto_max_amount": "200000.00",
+    },
+    "prefund_limit": "100000000.00",
+    "alerts": {"email": [], "slack_channel": "", "pagerduty_routing_key": ""},
+    "relaxations": {"luhn_off_card_prefixes": []},
+    "expected_files": [],
+}
+
+
+class UnknownClient(LookupError):
+    """No profile exists for this client id."""
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def cents(value: Any) -> int:
+    """Integer cents of a decimal amount written as text in a profile (exact; no float)."""
+    return int((Decimal(str(value)) * 100).to_integral_exact())
+
+
+@dataclass(frozen=True)
+class Profile:
+    client_id: str
+    version: str
+    content: str
+    data: dict[str, Any]
+
+    @property
+    def accepted_currencies(self) -> list[str]:
+        return list(self.data["accepted_currencies"])
+
+    @property
+    def error_rate_threshold(self) -> Decimal:
+        return Decimal(str(self.data["error_rate_threshold"]))
+
+    @property
+    def products(self) -> list[str]:
+        return list(self.data["products"])
+
+    @property
+    def prefund_limit_cents(self) -> int:
+        return cents(self.data["prefund_limit"])
+
+    def approval_cents(self, key: str) -> int:
+        return cents(self.data["approval"][key])
+
+    @property
+    def luhn_off_prefixes(self) -> list[str]:
+        return [str(p) for p in self.data["relaxations"].get("luhn_off_card_prefixes", [])]
+
+
+def profile_path(client_id: str) -> Path:
+    return settings().profiles / f"{client_id}.yaml"
+
+
+def load(client_id: str) -> Profile:
+    """The client's profile; :class:`UnknownClient` if it has none (the client is not processed)."""
+    if not CLIENT_ID_RE.fullmatch(client_id):
+        raise UnknownClient(client_id)
+    path = profile_path(client_id)
+    if not path.is_file():
+        raise UnknownClient(client_id)
+    content = path.read_text(encoding="utf-8")
+    raw = yaml.safe_load(content) or {}
+    if not isinstance(raw, dict) or raw.get("client_id") != client_id:
+        raise ValueError(f"profile {path} must hold a mapping with client_id: {client_id}")
+    data = _merge(DEFAULTS, raw)
+    version = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    return Profile(client_id=client_id, version=version, content=content, data=data)
+
+
+def known_clients() -> list[str]:
+    folder = settings().profiles
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.yaml") if CLIENT_ID_RE.fullmatch(p.stem))
+
+
+def record_version(conn: Any, profile: Profile) -> None:
+    """Keep every profile version that judged a file (idempotent)."""
+    from daybook import db
+
+    db.run(
+        conn,
+        "insert_profile_version",
+        {"client_id": profile.client_id, "version": profile.version, "content": profile.content},
+    )

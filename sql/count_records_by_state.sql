@@ -1,0 +1,1 @@
+SELECT state, COUNT(*) AS n FROM records WHERE business_date = :business_date GROUP BY state

@@ -1,0 +1,1 @@
+DELETE FROM records WHERE file_id = :file_id

@@ -1,0 +1,1 @@
+SELECT business_date, status FROM business_days WHERE business_date = :business_date

@@ -1,0 +1,1 @@
+UPDATE files SET original = 1, updated_at = CURRENT_TIMESTAMP WHERE file_id = :file_id

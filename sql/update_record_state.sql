@@ -1,0 +1,1 @@
+UPDATE records SET state = :state WHERE business_no = :business_no AND state = :expected
