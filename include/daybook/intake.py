@@ -11,9 +11,10 @@ receipt (same folder, name and bytes, inbox not yet moved) is resumed, never dup
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,9 @@ from daybook.fileformat import (
     stem_of,
 )
 from daybook.storage import Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +170,24 @@ def read_table(data: bytes, compressed: bool) -> tuple[str, list[str], list[list
     encoding, text = detect_encoding(decompress(data, compressed))
     header, rows = parse_csv(text)
     return encoding, header, rows
+
+
+def iter_frames(store: Store, key: str, compressed: bool, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+    """The data rows of a file that passed intake, as DataFrames of text cells, in file order.
+
+    Each frame has the header's columns (pandas ``str`` dtype, cells exactly as sent) plus an
+    int64 ``line_no`` column counting data rows from 1. At most ``chunk_rows`` rows per frame.
+    """
+    import pandas as pd
+
+    _, header, rows = read_table(store.get(key), compressed)
+    for start in range(0, max(len(rows), 1), chunk_rows):
+        chunk = rows[start : start + chunk_rows]
+        frame = pd.DataFrame(chunk, columns=header, dtype="str")
+        frame.insert(0, "line_no", pd.RangeIndex(start + 1, start + 1 + len(chunk)).to_numpy(dtype="int64"))
+        yield frame
+        if not chunk:
+            break
 
 
 def _judge(

@@ -130,12 +130,13 @@ def run_suite(
     return failing
 
 
-def _frame(header: list[str], rows: list[list[str]], btype: business_types.BusinessType) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=header, dtype="str")
+def _frame(store, key: str, compressed: bool, btype: business_types.BusinessType) -> pd.DataFrame:
+    from daybook.intake import iter_frames
+
+    frame = pd.concat(list(iter_frames(store, key, compressed)), ignore_index=True)
     for column in btype.optional:
         if column not in frame.columns:
             frame[column] = ""
-    frame.insert(0, "line_no", range(1, len(frame) + 1))
     return frame
 
 
@@ -182,8 +183,6 @@ def _cents(frame: pd.DataFrame, column: str) -> list[int | None]:
 
 def validate_file(file_id: int) -> dict[str, Any]:
     """Validate one intake-accepted file; publish its rows or refuse it with F_ERROR_RATE."""
-    from daybook.intake import read_table
-
     s = settings()
     with db.begin() as conn:
         receipt = db.run(conn, "select_receipt", {"file_id": file_id}).one()
@@ -196,10 +195,7 @@ def validate_file(file_id: int) -> dict[str, Any]:
     profile = profiles.load(receipt.client_id)
     btype = business_types.get(receipt.file_type)
     day = date.fromisoformat(receipt.business_date)
-    data = open_store(s.raw).get(receipt.raw_key)
-    compressed = receipt.name.endswith(".gz")
-    _, header, rows = read_table(data, compressed)
-    frame = _frame(header, rows, btype)
+    frame = _frame(open_store(s.raw), receipt.raw_key, receipt.name.endswith(".gz"), btype)
 
     docs_tmp = tempfile.TemporaryDirectory(prefix="daybook-docs-")
     failing = run_suite(frame, rules_for(btype.code, profile, day), f"{receipt.stem}", Path(docs_tmp.name))
