@@ -14,7 +14,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, VALIDATED, emit, resolve_business_date
+from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, VALIDATED, emit, resolve_business_dates
 
 
 @dag(
@@ -30,38 +30,38 @@ from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, VALIDATED, emit,
 )
 def approval_daily():
     @task
-    def resolve_date() -> str:
-        return resolve_business_date(get_current_context())
+    def resolve_dates() -> list[str]:
+        return resolve_business_dates(get_current_context())
 
     @task
-    def apply_rules(business_date: str) -> dict:
+    def apply_rules(business_dates: list[str]) -> dict:
         from daybook import approval
 
-        return approval.assess(business_date)
+        return {d: approval.assess(d) for d in business_dates}
 
     @task
-    def demo_reviewers(business_date: str) -> int:
+    def demo_reviewers(business_dates: list[str]) -> int:
         from daybook import approval
 
-        return approval.demo_decide(business_date)
+        return sum(approval.demo_decide(d) for d in business_dates)
 
     @task.sensor(poke_interval=60, timeout=24 * 3600, mode="reschedule")
-    def wait_for_decisions(business_date: str) -> bool:
+    def wait_for_decisions(business_dates: list[str]) -> bool:
         from daybook import approval
 
-        return approval.decisions_complete(business_date)
+        return all(approval.decisions_complete(d) for d in business_dates)
 
     @task
-    def expire_undecided(business_date: str) -> int:
+    def expire_undecided(business_dates: list[str]) -> int:
         from daybook import approval
 
-        return approval.expire(business_date)
+        return sum(approval.expire(d) for d in business_dates)
 
     @task(outlets=[APPROVED])
-    def publish_approval(business_date: str) -> None:
-        emit(get_current_context(), APPROVED, business_date)
+    def publish_approval(business_dates: list[str]) -> None:
+        emit(get_current_context(), APPROVED, business_dates)
 
-    day = resolve_date()
+    day = resolve_dates()
     (
         apply_rules(day)
         >> demo_reviewers(day)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import ARCHIVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_date
+from daybook.dag_support import ARCHIVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_dates
 
 
 @dag(
@@ -28,32 +28,32 @@ from daybook.dag_support import ARCHIVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, r
 )
 def archive_daily():
     @task
-    def resolve_date() -> str:
-        return resolve_business_date(get_current_context())
+    def resolve_dates() -> list[str]:
+        return resolve_business_dates(get_current_context())
 
     @task
-    def list_clients(business_date: str) -> list[str]:
+    def list_work(business_dates: list[str]) -> list[dict]:
         from daybook import archive
 
-        return archive.list_clients(business_date)
+        return [{"client_id": c, "business_date": d} for d in business_dates for c in archive.list_clients(d)]
 
-    @task(map_index_template="{{ client_id }}")
-    def build_package(client_id: str, business_date: str) -> dict:
+    @task(map_index_template="{{ work.client_id }} {{ work.business_date }}")
+    def build_package(work: dict) -> dict:
         from daybook import archive
 
-        return archive.build_package(client_id, business_date)
+        return archive.build_package(work["client_id"], work["business_date"])
 
     @task(outlets=[ARCHIVED], trigger_rule="none_failed")
-    def close_day(business_date: str, packages: list | None = None) -> dict:
+    def close_day(business_dates: list[str], packages: list | None = None) -> dict:
         from daybook import archive
 
-        closed = archive.close_day(business_date)
-        emit(get_current_context(), ARCHIVED, business_date, closed=closed)
+        closed = [d for d in business_dates if archive.close_day(d)]
+        emit(get_current_context(), ARCHIVED, business_dates, closed=closed)
         return {"packages": len(packages or []), "closed": closed}
 
-    day = resolve_date()
-    packages = build_package.partial(business_date=day).expand(client_id=list_clients(day))
-    close_day(day, packages)
+    dates = resolve_dates()
+    packages = build_package.expand(work=list_work(dates))
+    close_day(dates, packages)
 
 
 archive_daily()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_date
+from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_dates
 
 
 @dag(
@@ -29,26 +29,26 @@ from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, r
 )
 def settlement_daily():
     @task
-    def resolve_date() -> str:
-        return resolve_business_date(get_current_context())
+    def resolve_dates() -> list[str]:
+        return resolve_business_dates(get_current_context())
 
     @task
-    def post_ledger(business_date: str) -> dict:
+    def post_ledger(business_dates: list[str]) -> dict:
         from daybook import settlement
 
-        return settlement.post_ledger(business_date)
+        return {d: settlement.post_ledger(d) for d in business_dates}
 
     @task
-    def write_results(business_date: str) -> list[str]:
+    def write_results(business_dates: list[str]) -> list[str]:
         from daybook import settlement
 
-        return settlement.write_results(business_date)
+        return [key for d in business_dates for key in settlement.write_results(d)]
 
     @task(outlets=[SETTLED])
-    def publish_settlement(business_date: str) -> None:
-        emit(get_current_context(), SETTLED, business_date)
+    def publish_settlement(business_dates: list[str]) -> None:
+        emit(get_current_context(), SETTLED, business_dates)
 
-    day = resolve_date()
+    day = resolve_dates()
     post_ledger(day) >> write_results(day) >> publish_settlement(day)
 
 

@@ -52,28 +52,41 @@ PARAMS = {
 }
 
 
-def resolve_business_date(context: dict[str, Any]) -> str:
-    """The business date of this run, as YYYY-MM-DD."""
+def resolve_business_dates(context: dict[str, Any]) -> list[str]:
+    """The business dates this run works on, as sorted YYYY-MM-DD strings.
+
+    One date for a manual or scheduled run. A run started by assets works on every business
+    date carried by the events that triggered it: Airflow may fold several upstream events
+    (say, two days replayed close together) into one downstream run, and none may be lost.
+    """
     explicit = (context.get("params") or {}).get("business_date")
     if explicit:
-        return date.fromisoformat(str(explicit)).isoformat()
+        return [date.fromisoformat(str(explicit)).isoformat()]
     triggering = context.get("triggering_asset_events") or {}
-    dates = sorted(
-        {
-            str(ev.extra["business_date"])
-            for events in triggering.values()
-            for ev in events
-            if ev.extra and ev.extra.get("business_date")
-        }
-    )
+    dates: set[str] = set()
+    for events in triggering.values():
+        for ev in events:
+            extra = ev.extra or {}
+            dates.update(str(d) for d in extra.get("business_dates", []))
+            if extra.get("business_date"):
+                dates.add(str(extra["business_date"]))
     if dates:
-        return dates[-1]
+        return sorted(date.fromisoformat(d).isoformat() for d in dates)
     from daybook.calendar import previous_business_day
 
     logical = context.get("logical_date") or context.get("dag_run").run_after
-    return previous_business_day(logical.astimezone(BUSINESS_TZ).date()).isoformat()
+    return [previous_business_day(logical.astimezone(BUSINESS_TZ).date()).isoformat()]
 
 
-def emit(context: dict[str, Any], asset: Asset, business_date: str, **extra: Any) -> None:
-    """Record the stage's asset event with the business date for the next stage."""
-    context["outlet_events"][asset].extra = {"business_date": business_date, **extra}
+def resolve_business_date(context: dict[str, Any]) -> str:
+    """The one business date of a run that works on a single date (intake)."""
+    dates = resolve_business_dates(context)
+    if len(dates) != 1:
+        raise ValueError(f"this run works on one business date, it was given {dates}")
+    return dates[0]
+
+
+def emit(context: dict[str, Any], asset: Asset, business_dates: str | list[str], **extra: Any) -> None:
+    """Record the stage's asset event with the business dates for the next stage."""
+    dates = [business_dates] if isinstance(business_dates, str) else list(business_dates)
+    context["outlet_events"][asset].extra = {"business_dates": dates, **extra}
