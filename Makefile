@@ -16,12 +16,13 @@ export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION ?= False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.db
 PYTEST_ARGS ?=
 
-.PHONY: help venv init demo test up lint format lock clean
+.PHONY: help venv init demo test stack-test up lint format lock clean
 
 help:
 	@echo "make demo   - set up and run a realistic business day (SQLite, local folders)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make up     - Airflow UI on http://127.0.0.1:8080 (user admin, password admin)"
+	@echo "make stack-test - the production topology as processes (PostgreSQL, Redis, S3, Celery)"
 	@echo "make lint   - ruff and sqlfluff"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -41,6 +42,9 @@ demo: init
 
 test: init
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+stack-test: init
+	$(BIN)/python -m pytest -m stack tests/stack $(PYTEST_ARGS)
 
 up: init
 	test -f $(AIRFLOW_HOME)/passwords.json || echo '{"admin": "admin"}' > $(AIRFLOW_HOME)/passwords.json
