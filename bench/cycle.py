@@ -1,0 +1,178 @@
+"""Benchmark: a whole business day, drop to archive, through the real DAGs, at several sizes.
+
+    .venv/bin/python bench/cycle.py [--pay 100000 1000000 2000000] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+For each size N: one PAY file of N rows and one LOAN file of N/5 rows for a benchmark client
+(huge prefunding, two scripted reviewers answering the human tier), a fresh PostgreSQL business
+database, local folders. Each stage's DAG runs in its own process (``daybook run-day`` style:
+``dag.test()``), so the time and the peak RSS printed per stage are that stage's own. Beside
+them, in the same run: a plain PostgreSQL ``COPY`` of the same two files into scratch tables
+(the floor for "loading the day"). Prints seconds per stage, total pipeline seconds, rows/s and
+peak RSS per stage, and how total time scales with N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include"))
+DAY = date(2026, 11, 27)
+STAGES = ("intake", "validation", "approval", "settlement", "archive")
+CLIENT = "BENCH"
+PROFILE = f"""client_id: {CLIENT}
+accepted_currencies: [CNY]
+prefund_limit: "999999999999999.00"
+cutoffs: {{intake: "23:59", approval: "23:59", settlement: "23:59"}}
+"""
+
+
+def write_files(folder: Path, n_pay: int) -> list[Path]:
+    """A PAY file of n_pay rows and a LOAN file of n_pay // 5 rows, with control files."""
+    from daybook import sample
+
+    rng = random.Random(7)
+    pay_tpl = sample._pay_rows(rng, CLIENT, DAY, 2000, ["CNY"])
+    loan_tpl = sample._loan_rows(rng, CLIENT, DAY, 2000)
+    inbox = folder / CLIENT / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    written = []
+    for type_code, header, tpl, n, amount_col in (
+        ("PAY", sample.PAY_HEADER, pay_tpl, n_pay, "amount"),
+        ("LOAN", sample.LOAN_HEADER, loan_tpl, n_pay // 5, "loan_amount"),
+    ):
+        name = f"{CLIENT}_{type_code}_{DAY:%Y%m%d}_001.csv"
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        ai = header.index(amount_col)
+        rows = []
+        for i in range(n):
+            row = list(tpl[i % len(tpl)])
+            row[0] = f"{CLIENT}{type_code[0]}{i:09d}"
+            rows.append(row)
+            if len(rows) == 50_000:
+                w.writerows(rows)
+                rows.clear()
+        w.writerows(rows)
+        data = buf.getvalue().encode()
+        (inbox / name).write_bytes(data)
+        parsed = [r[ai] for r in csv.reader(io.StringIO(buf.getvalue()))][1:]
+        (inbox / (name[:-4] + ".ctl")).write_bytes(sample.control_line(name, data, [[c] for c in parsed], 0))
+        written.append(inbox / name)
+    return written
+
+
+def copy_baseline(pg: str, files: list[Path]) -> float:
+    """Seconds for a plain COPY of the same files into scratch text tables."""
+    import psycopg2
+
+    conn = psycopg2.connect(pg)
+    cur = conn.cursor()
+    start = time.perf_counter()
+    for i, path in enumerate(files):
+        header = path.read_text(encoding="utf-8").split("\n", 1)[0].split(",")
+        cur.execute(f"DROP TABLE IF EXISTS bench_copy_{i}")
+        cur.execute(f"CREATE UNLOGGED TABLE bench_copy_{i} ({', '.join(f'{c} text' for c in header)})")
+        with open(path, encoding="utf-8") as fh:
+            cur.copy_expert(f"COPY bench_copy_{i} FROM STDIN WITH (FORMAT csv, HEADER true)", fh)
+    conn.commit()
+    elapsed = time.perf_counter() - start
+    for i in range(len(files)):
+        cur.execute(f"DROP TABLE bench_copy_{i}")
+    conn.commit()
+    conn.close()
+    return elapsed
+
+
+def run_stage(stage: str, env: dict[str, str]) -> tuple[float, float]:
+    """(seconds, peak RSS MiB) of one stage's DAG run in its own process."""
+    code = (
+        "import sys; from daybook.runner import run_stage; "
+        f"s = run_stage('{stage}', '{DAY.isoformat()}'); sys.exit(0 if s == 'success' else 1)"
+    )
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (its peak RSS)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{stage}_daily failed")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pay", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    admin = sqlalchemy.create_engine(args.pg, isolation_level="AUTOCOMMIT")
+    totals = {}
+    for n in args.pay:
+        with tempfile.TemporaryDirectory(prefix="daybook-cycle-") as tmp_name:
+            tmp = Path(tmp_name)
+            (tmp / "profiles").mkdir()
+            (tmp / "profiles" / f"{CLIENT}.yaml").write_text(PROFILE)
+            files = write_files(tmp / "landing", n)
+            copy_s = copy_baseline(args.pg, files)
+            db_name = f"daybook_bench_{uuid.uuid4().hex[:8]}"
+            with admin.connect() as conn:
+                conn.execute(sqlalchemy.text(f'CREATE DATABASE "{db_name}"'))
+            url = sqlalchemy.make_url(args.pg).set(database=db_name).render_as_string(hide_password=False)
+            env = {
+                **os.environ,
+                "DAYBOOK_HOME": str(tmp / "home"),
+                "DAYBOOK_LANDING": str(tmp / "landing"),
+                "DAYBOOK_RAW": str(tmp / "raw"),
+                "DAYBOOK_OUTPUTS": str(tmp / "outputs"),
+                "DAYBOOK_ARCHIVE": str(tmp / "archive"),
+                "DAYBOOK_PROFILES": str(tmp / "profiles"),
+                "DAYBOOK_DB_URL": url,
+                "DAYBOOK_DEMO_APPROVER": "bench.reviewer.a,bench.reviewer.b",
+            }
+            rows = n + n // 5
+            print(
+                f"\n== {n:,} PAY + {n // 5:,} LOAN rows ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB)"
+            )
+            print(f"{'baseline: plain COPY of the files':40s} {copy_s:8.1f} s {rows / copy_s:12,.0f} rows/s")
+            total = 0.0
+            try:
+                for stage in STAGES:
+                    seconds, peak = run_stage(stage, env)
+                    total += seconds
+                    print(
+                        f"{stage + '_daily':40s} {seconds:8.1f} s {rows / seconds:12,.0f} rows/s "
+                        f"peak RSS {peak:7.0f} MiB"
+                    )
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            print(f"{'pipeline total (drop to archive)':40s} {total:8.1f} s {rows / total:12,.0f} rows/s")
+            totals[n] = total
+    if len(totals) > 1:
+        base_n = min(totals)
+        print("\nscaling of total time with size:")
+        for n, t in sorted(totals.items()):
+            print(
+                f"  {n:>10,} PAY rows: {t:7.1f} s  ({t / totals[base_n]:.1f}x time for {n / base_n:.0f}x rows)"
+            )
+
+
+if __name__ == "__main__":
+    main()
