@@ -36,6 +36,7 @@ import decimal
 import gc
 import hashlib
 import itertools
+import operator
 import posixpath
 import re
 import zlib
@@ -48,17 +49,24 @@ from daybook.codes import FileRejection
 __all__ = [
     "Control",
     "FileName",
+    "TableScan",
     "amount_total_cents",
+    "cents_half_up",
     "check_counts",
     "check_header",
     "decompress",
     "detect_encoding",
+    "exact_sum",
+    "iter_csv",
+    "iter_decoded",
     "iter_gunzip",
     "parse_control",
     "parse_csv",
     "parse_name",
+    "scan_table",
     "sha256_hex",
     "stem_of",
+    "stream_encoding",
 ]
 
 # ---------------------------------------------------------------------------------------------------
@@ -237,18 +245,27 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def exact_sum(cells: Iterable[str]) -> Decimal:
+    """Exact sum of the plain decimal cells (``-?[0-9]+(\\.[0-9]+)?``, ASCII); other cells count 0.
+
+    No rounding: partial sums of several chunks add up exactly; round once with :func:`cents_half_up`.
+    The loop runs in C (``filter``/``map``/``sum``), not per row in Python.
+    """
+    with decimal.localcontext(_EXACT):
+        return sum(map(Decimal, filter(_PLAIN_DECIMAL_RE.fullmatch, cells)), Decimal(0))
+
+
+def cents_half_up(total: Decimal) -> int:
+    """An exact decimal rounded half-up (away from zero on a tie) to 2 decimals, in integer cents."""
+    return int(_EXACT.scaleb(total.quantize(_CENT, context=_EXACT), 2))
+
+
 def amount_total_cents(cells: Iterable[str]) -> int:
     """Sum of the plain decimal cells (``-?[0-9]+(\\.[0-9]+)?``, ASCII), others count 0; in cents.
 
     The sum is exact and rounded half-up (away from zero on a tie) to 2 decimals only at the end.
     """
-    match = _PLAIN_DECIMAL_RE.fullmatch
-    add = _EXACT.add
-    total = Decimal(0)
-    for cell in cells:
-        if match(cell):
-            total = add(total, Decimal(cell))
-    return int(_EXACT.scaleb(total.quantize(_CENT, context=_EXACT), 2))
+    return cents_half_up(exact_sum(cells))
 
 
 def _format_cents(cents: int) -> str:
@@ -623,3 +640,276 @@ def check_header(header: list[str], required: Collection[str], optional: Collect
     if repeated:
         problems.append(f"repeated column(s) {_names(repeated)}")
     raise FileRejection("F_HEADER", "; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming: bounded memory for files of any size
+# ---------------------------------------------------------------------------------------------------
+# A data file is read as a stream of byte chunks (from the store, through iter_gunzip for .csv.gz),
+# decoded incrementally and cut into pieces of about _PIECE_CHARS characters at record boundaries.
+# Each piece is parsed by parse_csv with the header record in front, so every rule (and every
+# message) is exactly that of the whole-text parser; line and row numbers in messages are shifted
+# to the file's. A record boundary is a LF after which the number of quotes read so far is even: in
+# RFC 4180 quotes come in pairs around and inside quoted fields, so an odd count means "inside a
+# quoted field". A quote out of place is F_MALFORMED in the piece where it stands, before any later
+# cut can be wrong. A piece never ends with an empty line (the empty lines go to the next piece),
+# so "empty line before the last non-empty line" is seen across pieces too.
+
+_PIECE_CHARS = 4 << 20
+_LINE_REF = re.compile(r"\b(data row|line) ([0-9]+)")
+
+
+class _BadBytes(Exception):
+    """Bytes that do not decode in the encoding tried: the absolute offset and the byte."""
+
+    def __init__(self, offset: int, byte: int | None, bom: bool) -> None:
+        super().__init__(offset, byte)
+        self.offset, self.byte, self.bom = offset, byte, bom
+
+    def describe(self) -> str:
+        shown = "end of file" if self.byte is None else f"0x{self.byte:02X}"
+        return f"byte {shown} at offset {self.offset}"
+
+
+def _coalesce_head(chunks: Iterable[bytes], size: int = 4) -> Iterator[bytes]:
+    """The same bytes, with the first chunk holding at least ``size`` bytes (to see a BOM)."""
+    it = iter(chunks)
+    head = b""
+    for chunk in it:
+        head += chunk
+        if len(head) >= size:
+            break
+    if head:
+        yield head
+    yield from it
+
+
+def iter_decoded(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
+    """Decode a byte stream incrementally as ``utf-8`` (a leading BOM dropped) or ``gb18030``.
+
+    Raise ``_BadBytes`` with the absolute offset of the first byte that does not decode.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    consumed = 0
+    first = True
+    bom = False
+    for chunk in _coalesce_head(chunks):
+        data = bytes(chunk)
+        base = consumed
+        if first:
+            first = False
+            if encoding == "utf-8" and data.startswith(codecs.BOM_UTF8):
+                bom = True
+                data = data[len(codecs.BOM_UTF8) :]
+                base += len(codecs.BOM_UTF8)
+        consumed = base + len(data)
+        pending = len(decoder.getstate()[0])
+        try:
+            text = decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            raise _BadBytes(base - pending + exc.start, exc.object[exc.start], bom) from None
+        if text:
+            if encoding == "gb18030" and base == 0 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield text
+    pending = len(decoder.getstate()[0])
+    try:
+        text = decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise _BadBytes(consumed - pending + exc.start, exc.object[exc.start], bom) from None
+    if text:
+        yield text
+
+
+def _data_chunks(open_raw, compressed: bool, limit: int | None) -> Iterator[bytes]:
+    raw = open_raw()
+    return iter_gunzip(raw, limit=limit) if compressed else iter(raw)
+
+
+def _encoding_rejection(utf8: _BadBytes, gb: _BadBytes | None) -> FileRejection:
+    if gb is None:
+        return FileRejection(
+            "F_ENCODING",
+            f"the file starts with a UTF-8 byte order mark but is not valid UTF-8 "
+            f"({utf8.describe()}); save it as UTF-8",
+        )
+    return FileRejection(
+        "F_ENCODING",
+        f"the file is neither UTF-8 ({utf8.describe()}) nor GB18030 ({gb.describe()}); save it as UTF-8",
+    )
+
+
+def stream_encoding(open_raw, compressed: bool, *, limit: int | None = None) -> str:
+    """The encoding of a data file read as a stream: ``utf-8-sig``, ``utf-8`` or ``gb18030``.
+
+    ``open_raw()`` returns a fresh iterator of the file's bytes (it may be called twice). Same rules as
+    :func:`detect_encoding`; F_ENCODING (or a gzip F_MALFORMED/F_TOO_LARGE) otherwise.
+    """
+    def drain(texts: Iterator[str]) -> None:
+        for _ in texts:
+            pass
+
+    return _with_encoding(open_raw, compressed, limit, drain)[0]
+
+
+def _with_encoding(open_raw, compressed: bool, limit: int | None, consume) -> tuple[str, object]:
+    """Run ``consume(texts)`` on the decoded stream, UTF-8 first, then GB18030 from the start."""
+    bom = [False]
+
+    def utf8_texts() -> Iterator[str]:
+        chunks = _coalesce_head(_data_chunks(open_raw, compressed, limit))
+        for chunk in chunks:
+            bom[0] = chunk.startswith(codecs.BOM_UTF8)
+            yield from iter_decoded(itertools.chain((chunk,), chunks), "utf-8")
+            return
+
+    try:
+        result = consume(utf8_texts())
+        return ("utf-8-sig" if bom[0] else "utf-8"), result
+    except _BadBytes as bad:
+        utf8_bad = bad
+    gb_bad: _BadBytes | None = None
+    if not utf8_bad.bom:
+        try:
+            return "gb18030", consume(iter_decoded(_data_chunks(open_raw, compressed, limit), "gb18030"))
+        except _BadBytes as bad:
+            gb_bad = bad
+    if compressed:  # gzip framing and the size limit speak before F_ENCODING: read the stream to its end
+        for _ in _data_chunks(open_raw, compressed, limit):
+            pass
+    raise _encoding_rejection(utf8_bad, gb_bad)
+
+
+def _safe_cut(buf: str) -> int:
+    """Where to cut ``buf`` at a record boundary: just after the last LF with an even number of quotes
+    before it and a non-empty line before it; 0 if there is none (read on)."""
+    q_total = buf.count('"')
+    q_after = 0
+    end = len(buf)
+    pos = buf.rfind("\n")
+    while pos >= 0:
+        q_after += buf.count('"', pos, end)
+        end = pos
+        if (q_total - q_after) % 2 == 0:
+            j = pos - 1
+            if j >= 0 and buf[j] == "\r":
+                j -= 1
+            if j >= 0 and buf[j] != "\n":
+                return pos + 1
+        pos = buf.rfind("\n", 0, pos)
+    return 0
+
+
+def _first_record_end(text: str) -> int:
+    """Index just after the LF that ends the first record (quotes balanced), or ``len(text)``."""
+    pos = text.find("\n")
+    while pos >= 0:
+        if text.count('"', 0, pos) % 2 == 0:
+            return pos + 1
+        pos = text.find("\n", pos + 1)
+    return len(text)
+
+
+def _shifted(rejection: FileRejection, line_shift: int, row_shift: int) -> FileRejection:
+    def shift(match: re.Match[str]) -> str:
+        n = int(match.group(2)) + (row_shift if match.group(1) == "data row" else line_shift)
+        return f"{match.group(1)} {n}"
+
+    return FileRejection(rejection.code, _LINE_REF.sub(shift, rejection.message))
+
+
+def iter_csv(
+    texts: Iterable[str], *, piece_chars: int = _PIECE_CHARS
+) -> Iterator[tuple[list[str], list[list[str]]]]:
+    """Parse decoded CSV text given in pieces; yield ``(header, rows)`` batches in file order.
+
+    Exactly the rules of :func:`parse_csv` over the whole text (F_MALFORMED, F_HEADER when there is no
+    header row), with memory bounded by ``piece_chars`` (plus the longest record).
+    """
+    parts: list[str] = []
+    size = 0
+    header: list[str] | None = None
+    header_text = ""
+    header_lines = 0
+    line_base = 0  # LFs before the unparsed text
+    row_base = 0  # data rows before the unparsed text
+    carry = ""
+
+    def parse(piece: str) -> tuple[list[str], list[list[str]]]:
+        nonlocal header, header_text, header_lines, line_base, row_base
+        if header is None:
+            head, rows = parse_csv(piece)
+            header = head
+            header_text = piece[: _first_record_end(piece)]
+            header_lines = header_text.count("\n")
+        else:
+            try:
+                _, rows = parse_csv(header_text + piece)
+            except FileRejection as exc:
+                raise _shifted(exc, line_base - header_lines, row_base) from None
+        line_base += piece.count("\n")
+        row_base += len(rows)
+        return header, rows
+
+    yielded = False
+    for text in texts:
+        parts.append(text)
+        size += len(text)
+        if size < piece_chars:
+            continue
+        buf = carry + "".join(parts)
+        parts, size = [], 0
+        cut = _safe_cut(buf)
+        if cut == 0:
+            carry = buf
+            continue
+        carry = buf[cut:]
+        batch = parse(buf[:cut])
+        if batch[1] or not yielded:
+            yielded = True
+            yield batch
+    buf = carry + "".join(parts)
+    if header is None or buf:
+        batch = parse(buf)
+        if batch[1] or not yielded:
+            yield batch
+
+
+@dataclass(frozen=True)
+class TableScan:
+    """What intake learns by reading a data file once: encoding, header, row count, exact amount sum."""
+
+    encoding: str
+    header: list[str]
+    record_count: int
+    amount_total: Decimal  # exact sum of the plain decimals of the amount column; 0 if no such column
+
+
+def scan_table(open_raw, compressed: bool, amount_column: str, *, limit: int | None = None) -> TableScan:
+    """Read a data file once (twice for GB18030) in bounded memory; return its :class:`TableScan`.
+
+    ``open_raw()`` returns a fresh iterator of the bytes as dropped. Problems are reported in the order
+    of contract section 6: gzip framing and the output ``limit`` (F_MALFORMED / F_TOO_LARGE, as they
+    are met), then F_ENCODING (the whole file is decoded before a CSV problem is reported), then
+    F_MALFORMED, then F_HEADER for a file without a header row. The header rule itself, F_COUNT and
+    F_TOTAL are for the caller.
+    """
+
+    def consume(texts: Iterator[str]) -> tuple[list[str], int, Decimal]:
+        header: list[str] = []
+        count = 0
+        total = Decimal(0)
+        try:
+            for header, rows in iter_csv(texts):
+                count += len(rows)
+                if rows and amount_column in header:
+                    cells = map(operator.itemgetter(header.index(amount_column)), rows)
+                    total = _EXACT.add(total, exact_sum(cells))
+        except FileRejection as problem:
+            for _ in texts:  # F_ENCODING speaks before a CSV problem: decode to the end
+                pass
+            raise problem from None
+        return header, count, total
+
+    encoding, (header, count, total) = _with_encoding(open_raw, compressed, limit, consume)
+    return TableScan(encoding, header, count, total)

@@ -10,7 +10,9 @@ receipt (same folder, name and bytes, inbox not yet moved) is resumed, never dup
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,17 +25,17 @@ from daybook import business_types, calendar, db, events, profiles
 from daybook.codes import FileRejection
 from daybook.config import settings
 from daybook.fileformat import (
-    Control,
     FileName,
+    cents_half_up,
     check_counts,
     check_header,
-    decompress,
-    detect_encoding,
+    iter_csv,
+    iter_decoded,
     parse_control,
-    parse_csv,
     parse_name,
-    sha256_hex,
+    scan_table,
     stem_of,
+    stream_encoding,
 )
 from daybook.storage import Store, open_store
 
@@ -102,6 +104,7 @@ def list_drops(business_date: str) -> list[dict[str, Any]]:
                 )
             continue
         present = set(names)
+        drops.extend(_pending_drops(folder, present))
         for name in sorted(names):
             try:
                 fn = parse_name(name, known)
@@ -125,18 +128,49 @@ def list_drops(business_date: str) -> list[dict[str, Any]]:
     return [d.as_dict() for d in drops]
 
 
-def _write_rej(landing: Store, folder: str, stem: str, rejection: FileRejection) -> None:
-    message = " ".join(rejection.message.split())
-    landing.put(f"{folder}/{OUTBOX}/{stem}.rej", f"{rejection.code}|{message}\n".encode())
+CONTROL_MAX_BYTES = 64 * 1024  # a control file is one short line; more than this is F_CONTROL
+CRASH_STEPS = (
+    "after_raw_copy",
+    "after_register",
+    "after_judge",
+    "after_rej",
+    "before_inbox_move",
+    "between_moves",
+    "before_inbox_done",
+)
+
+
+def _crash_point(step: str) -> None:
+    """Test hook: with ``DAYBOOK_CRASH_AT=<step>`` the process dies here as if killed (exit 137).
+
+    Used by the crash-safety tests to stop intake between two steps; never set in production.
+    """
+    if os.environ.get("DAYBOOK_CRASH_AT") == step:
+        os._exit(137)
+
+
+def _pending_drops(folder: str, inbox: set[str]) -> list[Drop]:
+    """Receipts a crashed run left unfinished whose data file is no longer in the inbox: resume them."""
+    with db.begin() as conn:
+        rows = db.run(conn, "select_pending_receipts_of_folder", {"folder": folder}).all()
+    drops = []
+    for row in rows:
+        if row.name not in inbox:
+            control = row.control_raw_key.rsplit("/", 1)[-1] if row.control_raw_key else None
+            drops.append(Drop(folder, row.name, control))
+    return drops
+
+
+def _write_rej(landing: Store, folder: str, stem: str, code: str, message: str) -> None:
+    message = " ".join(message.split())
+    landing.put(f"{folder}/{OUTBOX}/{stem}.rej", f"{code}|{message}\n".encode())
 
 
 def _register(conn: Connection, values: dict[str, Any]) -> Any:
-    """The receipt for these exact bytes: resumed if an earlier run did not finish it."""
-    row = db.run(conn, "select_unfinished_receipt", values).first()
-    if row is not None:
-        return row
-    db.run(conn, "insert_receipt", values)
-    return db.run(conn, "select_unfinished_receipt", values).first()
+    """The receipt for these exact bytes in this folder under this name: created once, even when two
+    runs race (unique index on unfinished receipts), and resumed if an earlier run did not finish it."""
+    db.run(conn, "insert_pending_receipt", values)
+    return db.run(conn, "select_pending_receipt", values).one()
 
 
 def _claim_original(file_id: int, folder: str, stem: str, sha: str) -> int | None:
@@ -165,45 +199,78 @@ def _claim_original(file_id: int, folder: str, stem: str, sha: str) -> int | Non
         return int(prior.file_id)
 
 
-def read_table(data: bytes, compressed: bool) -> tuple[str, list[str], list[list[str]]]:
-    """Decode and parse a data file's bytes: (encoding, header, rows), or a FileRejection."""
-    encoding, text = detect_encoding(decompress(data, compressed))
-    header, rows = parse_csv(text)
-    return encoding, header, rows
-
-
-def iter_frames(store: Store, key: str, compressed: bool, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+def iter_frames(
+    store: Store, key: str, compressed: bool, chunk_rows: int = 100_000
+) -> Iterator[pd.DataFrame]:
     """The data rows of a file that passed intake, as DataFrames of text cells, in file order.
 
     Each frame has the header's columns (pandas ``str`` dtype, cells exactly as sent) plus an
     int64 ``line_no`` column counting data rows from 1. At most ``chunk_rows`` rows per frame.
+    Streaming: memory holds one piece of text and one frame, whatever the file size (the encoding is
+    found by a first pass that only decodes).
     """
+    import numpy as np
     import pandas as pd
 
-    _, header, rows = read_table(store.get(key), compressed)
-    for start in range(0, max(len(rows), 1), chunk_rows):
-        chunk = rows[start : start + chunk_rows]
-        frame = pd.DataFrame(chunk, columns=header, dtype="str")
-        frame.insert(0, "line_no", pd.RangeIndex(start + 1, start + 1 + len(chunk)).to_numpy(dtype="int64"))
-        yield frame
-        if not chunk:
-            break
+    def open_raw() -> Iterator[bytes]:
+        return store.iter_chunks(key)
+
+    encoding = stream_encoding(open_raw, compressed)
+    chunks = open_raw()
+    if compressed:
+        from daybook.fileformat import iter_gunzip
+
+        chunks = iter_gunzip(chunks)
+    header: list[str] = []
+    pending: list[list[str]] = []
+    next_line = 1
+
+    def frame(rows: list[list[str]]) -> pd.DataFrame:
+        nonlocal next_line
+        out = (
+            pd.DataFrame(rows, columns=header, dtype="str")
+            if rows
+            else pd.DataFrame({c: pd.Series([], dtype="str") for c in header})
+        )
+        out.insert(0, "line_no", np.arange(next_line, next_line + len(rows), dtype="int64"))
+        next_line += len(rows)
+        return out
+
+    emitted = False
+    for columns, rows in iter_csv(
+        iter_decoded(chunks, "utf-8" if encoding.startswith("utf-8") else encoding)
+    ):
+        header = columns
+        pending.extend(rows)
+        while len(pending) >= chunk_rows:
+            yield frame(pending[:chunk_rows])
+            emitted = True
+            pending = pending[chunk_rows:]
+    if pending or not emitted:
+        yield frame(pending)
 
 
-def _judge(
-    file_id: int, fn: FileName, data: bytes, control_bytes: bytes, sha: str
-) -> tuple[FileRejection | None, dict[str, Any]]:
-    """Apply the file-level checks in the order of contract section 6."""
+def _judge(receipt: Any, fn: FileName, raw: Store) -> tuple[FileRejection | None, dict[str, Any]]:
+    """Apply the file-level checks in the order of contract section 6, reading the raw-zone copy."""
     facts: dict[str, Any] = {}
+    sha = receipt.sha256
     try:
-        control: Control = parse_control(control_bytes, fn.stem + (".csv.gz" if fn.compressed else ".csv"))
+        if receipt.control_raw_key is None:
+            raise FileRejection("F_CONTROL", "no control file")  # not reached: intake waits for it
+        control_bytes = raw.read_head(receipt.control_raw_key, CONTROL_MAX_BYTES + 1)
+        if len(control_bytes) > CONTROL_MAX_BYTES:
+            raise FileRejection(
+                "F_CONTROL",
+                f"the control file is larger than {CONTROL_MAX_BYTES} bytes; it must hold one line",
+            )
+        control = parse_control(control_bytes, fn.stem + (".csv.gz" if fn.compressed else ".csv"))
         if control.sha256 != sha:
             raise FileRejection(
                 "F_CHECKSUM",
                 f"control file gives sha256 {control.sha256}, the data file as received has {sha}; "
                 "resend the data file or correct the control file",
             )
-        duplicate_of = _claim_original(file_id, fn.client_id, fn.stem, sha)
+        duplicate_of = _claim_original(int(receipt.file_id), fn.client_id, fn.stem, sha)
         if duplicate_of is not None:
             raise FileRejection(
                 "F_DUPLICATE",
@@ -211,130 +278,183 @@ def _judge(
                 "send new data under a new sequence number",
             )
         limit = settings().max_file_bytes
-        if len(data) > limit:
-            raise FileRejection("F_TOO_LARGE", f"file has {len(data)} bytes, the limit is {limit} bytes")
+        if int(receipt.size_bytes) > limit:
+            raise FileRejection(
+                "F_TOO_LARGE", f"file has {receipt.size_bytes} bytes, the limit is {limit} bytes"
+            )
         if not is_open(fn.business_date):
             raise FileRejection(
                 "F_DATE",
                 f"business date {fn.business_date.isoformat()} is not open for processing "
                 "(not a business day, or that day is already closed)",
             )
-        encoding, header, rows = read_table(data, fn.compressed)
-        facts["encoding"] = encoding
         btype = business_types.get(fn.type)
-        check_header(header, btype.required, btype.optional)
-        from daybook.fileformat import amount_total_cents
-
-        col = header.index(btype.amount_column)
-        total = amount_total_cents(r[col] for r in rows)
-        facts.update(record_count=len(rows), amount_total_cents=total)
-        check_counts(control, len(rows), total)
+        scan = scan_table(
+            lambda: raw.iter_chunks(receipt.raw_key), fn.compressed, btype.amount_column, limit=limit
+        )
+        facts["encoding"] = scan.encoding
+        check_header(scan.header, btype.required, btype.optional)
+        total = cents_half_up(scan.amount_total)
+        facts.update(record_count=scan.record_count, amount_total_cents=total)
+        check_counts(control, scan.record_count, total)
     except FileRejection as rejection:
         return rejection, facts
     return None, facts
 
 
+def _hash(store: Store, key: str) -> tuple[str, int]:
+    """sha256 (hex) and size of an object, streaming."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in store.iter_chunks(key):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _parse_own_name(folder: str, name: str) -> tuple[FileName | None, FileRejection | None]:
+    try:
+        fn = parse_name(name, set(business_types.REGISTRY))
+    except FileRejection as rejection:
+        return None, rejection
+    if fn.client_id != folder:
+        return None, FileRejection(
+            "F_NAME", f"file name names client {fn.client_id} but was dropped in the folder of {folder}"
+        )
+    return fn, None
+
+
 def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
-    """Answer one drop: raw copy, registration, judgement, return file, then the inbox move."""
+    """Answer one drop: raw copy, registration, judgement, return file, then the inbox move.
+
+    Every step can be repeated: a run that died anywhere is finished by the next one (the receipt
+    is found by folder, name and bytes while the inbox copy is there, by folder and name after).
+    """
     s = settings()
     landing, raw = open_store(s.landing), open_store(s.raw)
     folder, name, control_name = drop["folder"], drop["name"], drop.get("control")
     inbox_key = f"{folder}/{INBOX}/{name}"
-    if not landing.exists(inbox_key):
-        return {"folder": folder, "name": name, "status": "GONE"}
-    data = landing.get(inbox_key)
-    sha = sha256_hex(data)
-    raw_key = f"{folder}/{sha}/{name}"
-    if not raw.exists(raw_key):
-        raw.put(raw_key, data)
-    control_bytes, control_raw_key = b"", None
-    if control_name:
-        control_bytes = landing.get(f"{folder}/{INBOX}/{control_name}")
-        control_raw_key = f"{folder}/{sha256_hex(control_bytes)}/{control_name}"
-        if not raw.exists(control_raw_key):
-            raw.put(control_raw_key, control_bytes)
-
-    fn: FileName | None = None
-    try:
-        fn = parse_name(name, set(business_types.REGISTRY))
-        if fn.client_id != folder:
-            raise FileRejection(
-                "F_NAME", f"file name names client {fn.client_id} but was dropped in the folder of {folder}"
-            )
-    except FileRejection as rejection:
-        name_rejection: FileRejection | None = rejection
-        fn = None
-    else:
-        name_rejection = None
-
+    fn, name_rejection = _parse_own_name(folder, name)
     stem = fn.stem if fn else stem_of(name)
-    profile = profiles.load(folder)
-    with db.begin() as conn:
-        profiles.record_version(conn, profile)
-        receipt = _register(
-            conn,
-            {
-                "folder": folder,
-                "name": name,
-                "stem": stem,
-                "client_id": fn.client_id if fn else None,
-                "file_type": fn.type if fn else None,
-                "business_date": fn.business_date.isoformat() if fn else None,
-                "seq": fn.seq if fn else None,
-                "intake_date": business_date,
-                "sha256": sha,
-                "size_bytes": len(data),
-                "raw_key": raw_key,
-                "control_raw_key": control_raw_key,
-                "profile_version": profile.version,
-            },
-        )
-    file_id = int(receipt.file_id)
 
-    if name_rejection is not None:
-        rejection, facts = name_rejection, {}
+    if landing.exists(inbox_key):
+        sha, size = _hash(landing, inbox_key)
+        raw_key = f"{folder}/{sha}/{name}"
+        if not raw.exists(raw_key):
+            landing.copy_to(inbox_key, raw, raw_key)
+        control_raw_key = None
+        if control_name:
+            control_key = f"{folder}/{INBOX}/{control_name}"
+            control_sha, _ = _hash(landing, control_key)
+            control_raw_key = f"{folder}/{control_sha}/{control_name}"
+            if not raw.exists(control_raw_key):
+                landing.copy_to(control_key, raw, control_raw_key)
+        _crash_point("after_raw_copy")
+        profile = profiles.load(folder)
+        with db.begin() as conn:
+            profiles.record_version(conn, profile)
+            receipt = _register(
+                conn,
+                {
+                    "folder": folder,
+                    "name": name,
+                    "stem": stem,
+                    "client_id": fn.client_id if fn else None,
+                    "file_type": fn.type if fn else None,
+                    "business_date": fn.business_date.isoformat() if fn else None,
+                    "seq": fn.seq if fn else None,
+                    "intake_date": business_date,
+                    "sha256": sha,
+                    "size_bytes": size,
+                    "raw_key": raw_key,
+                    "control_raw_key": control_raw_key,
+                    "profile_version": profile.version,
+                },
+            )
+        _crash_point("after_register")
     else:
-        assert fn is not None
-        rejection, facts = _judge(file_id, fn, data, control_bytes, sha)
+        with db.begin() as conn:
+            pending = [
+                r
+                for r in db.run(conn, "select_pending_receipts_of_folder", {"folder": folder})
+                if r.name == name
+            ]
+        if not pending:
+            return {"folder": folder, "name": name, "status": "GONE"}
+        receipt = pending[-1]
+    return _finish(landing, raw, receipt, fn, name_rejection, stem, control_name)
 
-    status = "REJECTED" if rejection else "INTAKE_OK"
-    with db.begin() as conn:
-        db.run(
-            conn,
-            "update_receipt_judged",
-            {
-                "file_id": file_id,
-                "status": status,
-                "reason_code": rejection.code if rejection else None,
-                "message": rejection.message if rejection else None,
-                "encoding": facts.get("encoding"),
-                "record_count": facts.get("record_count"),
-                "amount_total_cents": facts.get("amount_total_cents"),
-            },
-        )
-        events.audit(
-            conn,
-            "intake",
-            "file_judged",
-            f"{folder}/{name}",
-            file_id=file_id,
-            status=status,
-            code=rejection.code if rejection else None,
-            sha256=sha,
-        )
-    if rejection:
-        _write_rej(landing, folder, stem, rejection)
-    target = REJECTED if rejection else PROCESSED
-    landing.move(inbox_key, f"{folder}/{target}/{name}")
+
+def _finish(
+    landing: Store,
+    raw: Store,
+    receipt: Any,
+    fn: FileName | None,
+    name_rejection: FileRejection | None,
+    stem: str,
+    control_name: str | None,
+) -> dict[str, Any]:
+    """Judge a registered file (once), answer it, move the inbox copy, close the receipt."""
+    folder, name, file_id = receipt.folder, receipt.name, int(receipt.file_id)
+    if receipt.status == "RECEIVED":
+        if name_rejection is not None:
+            rejection, facts = name_rejection, {}
+        else:
+            assert fn is not None
+            rejection, facts = _judge(receipt, fn, raw)
+        status = "REJECTED" if rejection else "INTAKE_OK"
+        code, message = (rejection.code, rejection.message) if rejection else (None, None)
+        with db.begin() as conn:
+            judged = db.run(
+                conn,
+                "update_receipt_judged",
+                {
+                    "file_id": file_id,
+                    "status": status,
+                    "reason_code": code,
+                    "message": message,
+                    "encoding": facts.get("encoding"),
+                    "record_count": facts.get("record_count"),
+                    "amount_total_cents": facts.get("amount_total_cents"),
+                },
+            )
+            if judged.rowcount == 1:
+                events.audit(
+                    conn,
+                    "intake",
+                    "file_judged",
+                    f"{folder}/{name}",
+                    file_id=file_id,
+                    status=status,
+                    code=code,
+                    sha256=receipt.sha256,
+                )
+        if judged.rowcount != 1:  # a concurrent run judged it first: take its judgement
+            with db.begin() as conn:
+                row = db.run(
+                    conn, "select_pending_receipt", {"folder": folder, "name": name, "sha256": receipt.sha256}
+                ).first()
+            if row is not None:
+                status, code, message = row.status, row.reason_code, row.message
+        _crash_point("after_judge")
+    else:
+        status, code, message = receipt.status, receipt.reason_code, receipt.message
+
+    if status == "REJECTED":
+        _write_rej(landing, folder, stem, code, message or code)
+        _crash_point("after_rej")
+    else:
+        # The stem's answer is now this accepted file: withdraw a .rej left by an earlier refusal
+        # (F_CONTROL or F_CHECKSUM) of the same stem.
+        landing.delete(f"{folder}/{OUTBOX}/{stem}.rej")
+    target = REJECTED if status == "REJECTED" else PROCESSED
+    _crash_point("before_inbox_move")
+    landing.move(f"{folder}/{INBOX}/{name}", f"{folder}/{target}/{name}")
+    _crash_point("between_moves")
     if control_name:
         landing.move(f"{folder}/{INBOX}/{control_name}", f"{folder}/{target}/{control_name}")
+    _crash_point("before_inbox_done")
     with db.begin() as conn:
         db.run(conn, "update_receipt_inbox_done", {"file_id": file_id})
-    log.info("%s/%s: %s %s", folder, name, status, rejection or "")
-    return {
-        "folder": folder,
-        "name": name,
-        "file_id": file_id,
-        "status": status,
-        "code": rejection.code if rejection else None,
-    }
+    log.info("%s/%s: %s %s", folder, name, status, code or "")
+    return {"folder": folder, "name": name, "file_id": file_id, "status": status, "code": code}

@@ -7,11 +7,17 @@ AWS settings (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...), which boto3 rea
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import os
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+CHUNK_BYTES = 1 << 20
 
 
 class Store(ABC):
@@ -38,6 +44,27 @@ class Store(ABC):
 
     @abstractmethod
     def size(self, key: str) -> int: ...
+
+    @abstractmethod
+    def iter_chunks(self, key: str, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        """The object's bytes as a stream of pieces of at most ``size`` bytes (bounded memory)."""
+
+    @abstractmethod
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> None:
+        """Write a stream atomically, in bounded memory."""
+
+    def read_head(self, key: str, limit: int) -> bytes:
+        """At most the first ``limit`` bytes of the object."""
+        out = bytearray()
+        for chunk in self.iter_chunks(key, min(limit, CHUNK_BYTES)):
+            out += chunk
+            if len(out) >= limit:
+                break
+        return bytes(out[:limit])
+
+    def copy_to(self, key: str, target: Store, target_key: str) -> None:
+        """Copy an object to another store (or the same one), streaming."""
+        target.put_stream(target_key, self.iter_chunks(key))
 
     def move(self, src: str, dst: str) -> None:
         """Copy then delete; safe to repeat after a crash between the two."""
@@ -85,6 +112,25 @@ class LocalStore(Store):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
 
+    def iter_chunks(self, key: str, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        with open(self._path(key), "rb") as fh:
+            while chunk := fh.read(size):
+                yield chunk
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".daybook-tmp-{os.getpid()}-{path.name}")
+        try:
+            with open(tmp, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -95,10 +141,12 @@ class LocalStore(Store):
         return self._path(key).stat().st_size
 
     def move(self, src: str, dst: str) -> None:
+        """Rename; a source already moved (a rerun, or a concurrent run) is not an error."""
         s, d = self._path(src), self._path(dst)
         if s.exists():
             d.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(s, d)
+            with contextlib.suppress(FileNotFoundError):
+                shutil.move(s, d)
 
     def uri(self, key: str) -> str:
         return str(self._path(key))
@@ -110,11 +158,7 @@ class S3Store(Store):
         self.bucket, _, prefix = bucket_prefix.partition("/")
         self.prefix = prefix.strip("/")
         self.root = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")
-        self.s3 = client
+        self.s3 = client if client is not None else _s3_client(*_aws_settings())
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -134,6 +178,28 @@ class S3Store(Store):
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, Metadata=metadata or {})
 
+    def iter_chunks(self, key: str, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        try:
+            yield from body.iter_chunks(size)
+        finally:
+            body.close()
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> None:
+        """Multipart upload of a stream (an object appears only when complete)."""
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_chunksize=16 * CHUNK_BYTES, max_concurrency=4)
+        self.s3.upload_fileobj(_ChunkReader(chunks), self.bucket, self._key(key), Config=config)
+
+    def copy_to(self, key: str, target: Store, target_key: str) -> None:
+        if isinstance(target, S3Store) and target.s3 is self.s3:  # server-side copy, no download
+            target.s3.copy(
+                {"Bucket": self.bucket, "Key": self._key(key)}, target.bucket, target._key(target_key)
+            )
+        else:
+            super().copy_to(key, target, target_key)
+
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -152,13 +218,59 @@ class S3Store(Store):
         return int(self.s3.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
 
     def move(self, src: str, dst: str) -> None:
+        """Copy then delete; a source already moved (a rerun, a concurrent run) is not an error."""
+        from botocore.exceptions import ClientError
+
         if self.exists(src):
-            self.s3.copy_object(
-                Bucket=self.bucket,
-                Key=self._key(dst),
-                CopySource={"Bucket": self.bucket, "Key": self._key(src)},
-            )
+            try:
+                self.s3.copy({"Bucket": self.bucket, "Key": self._key(src)}, self.bucket, self._key(dst))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return
+                raise
             self.delete(src)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A read-only file object over an iterator of byte chunks (for boto3's upload_fileobj)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = bytes(next(self._it))
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _aws_settings() -> tuple[str, ...]:
+    names = (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+    )
+    return tuple(os.environ.get(name, "") for name in names)
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(*aws_settings: str) -> Any:
+    """One boto3 client per AWS setting (endpoint, region, credentials), reused: clients are thread-safe
+    and costly to build. boto3 reads the settings from the environment itself."""
+    import boto3
+
+    return boto3.client("s3")
 
 
 def open_store(location: str) -> Store:

@@ -8,6 +8,7 @@ import datetime
 import gzip
 import hashlib
 import io
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -759,3 +760,110 @@ def test_any_bytes_gunzip_or_control_raise_file_rejection(data: bytes, tail: byt
         parse_control(data, DATA)
     except FileRejection as exc:
         assert exc.code == "F_CONTROL"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming: iter_csv over small pieces agrees with parse_csv over the whole text
+# ---------------------------------------------------------------------------------------------------
+
+
+def _stream_outcome(text: str, piece_chars: int, split: int) -> tuple[str, object]:
+    pieces = [text[i : i + split] for i in range(0, len(text), split)] or [""]
+    try:
+        batches = list(fileformat.iter_csv(pieces, piece_chars=piece_chars))
+    except FileRejection as exc:
+        return exc.code, exc.message
+    header = batches[0][0]
+    assert all(b[0] is header or b[0] == header for b in batches)
+    return "ok", (header, [row for _, rows in batches for row in rows])
+
+
+def _whole_outcome(text: str) -> tuple[str, object]:
+    try:
+        return "ok", parse_csv(text)
+    except FileRejection as exc:
+        return exc.code, exc.message
+
+
+STREAM_TEXT = st.lists(
+    st.sampled_from(["a", "b", ",", '"', "\n", "\r\n", "\r", '""', "x,y", "\n\n", "é", "张"]), max_size=60
+).map("".join)
+
+
+@given(text=STREAM_TEXT, piece_chars=st.integers(1, 12), split=st.integers(1, 7))
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+def test_iter_csv_in_pieces_equals_parse_csv(text: str, piece_chars: int, split: int) -> None:
+    """Same rows, same code and the same message (line and row numbers of the whole file).
+
+    One known difference: parse_csv looks at a last line ending in a lone CR before anything else,
+    the stream meets the problems in file order; both are F_MALFORMED.
+    """
+    streamed, whole = _stream_outcome(text, piece_chars, split), _whole_outcome(text)
+    if text.endswith("\r") and whole[0] == "F_MALFORMED":
+        assert streamed[0] == "F_MALFORMED"
+    else:
+        assert streamed == whole
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "needle"),
+    [
+        ("h1,h2\na,b\nc,d\ne\n", "F_MALFORMED", "data row 3 (line 4)"),
+        ("h1,h2\na,b\n\nc,d\n", "F_MALFORMED", "line 3 is empty"),
+        ('h1,h2\na,b\n"c,d\n', "F_MALFORMED", "starts on line 3"),
+    ],
+)
+def test_iter_csv_messages_count_lines_of_the_whole_file(text: str, code: str, needle: str) -> None:
+    outcome = _stream_outcome(text, 2, 3)
+    assert outcome[0] == code and needle in outcome[1]
+
+
+def _chunks(data: bytes, size: int):
+    return lambda: (data[i : i + size] for i in range(0, len(data), size))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 1000])
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (b"\xef\xbb\xbfa,b\n", "utf-8-sig"),
+        ("名,b\n".encode(), "utf-8"),
+        ("名,b\n王建华\n".encode("gbk"), "gb18030"),
+        ("\ufeff名,b\n".encode("gb18030"), "gb18030"),
+        (b"", "utf-8"),
+    ],
+)
+def test_stream_encoding_matches_detect_encoding(data: bytes, encoding: str, size: int) -> None:
+    assert fileformat.stream_encoding(_chunks(data, size), False) == encoding
+    assert detect_encoding(data)[0] == encoding
+
+
+@pytest.mark.parametrize("size", [1, 5, 1000])
+@pytest.mark.parametrize(
+    "data", [b"a,b\n\xff\xfe", b"\xef\xbb\xbfa,\xd5\xc5\n", "h\n".encode("utf-16"), b"abc\x81"]
+)
+def test_stream_encoding_rejects_like_detect_encoding(data: bytes, size: int) -> None:
+    whole = rejection("F_ENCODING", detect_encoding, data)
+    assert rejection("F_ENCODING", fileformat.stream_encoding, _chunks(data, size), False) == whole
+
+
+def test_scan_table_sums_exactly_over_pieces_and_rounds_once() -> None:
+    rows = "".join(f"r{i},0.005\n" for i in range(3)) + "x,1e3\ny,-0.001\n"
+    data = ("ref,amount\n" + rows).encode()
+    scan = fileformat.scan_table(_chunks(data, 4), False, "amount")
+    # 3 x 0.005 - 0.001 = 0.014 exactly (1e3 is not a plain decimal); half-up to cents: 0.01
+    assert (scan.encoding, scan.header, scan.record_count) == ("utf-8", ["ref", "amount"], 5)
+    assert scan.amount_total == Decimal("0.014")
+    assert fileformat.cents_half_up(scan.amount_total) == 1
+
+
+def test_scan_table_encoding_speaks_before_malformed() -> None:
+    data = b"a,b\nc\n" + b"\xff" * 3
+    rejection("F_ENCODING", fileformat.scan_table, _chunks(data, 2), False, "b")
+    rejection("F_MALFORMED", fileformat.scan_table, _chunks(b"a,b\nc\n", 2), False, "b")
+
+
+def test_scan_table_gzip_limit_is_too_large_even_when_not_decodable() -> None:
+    data = gzip.compress(b"\xff" * 5000)
+    rejection("F_TOO_LARGE", fileformat.scan_table, _chunks(data, 100), True, "b", limit=1000)
+    rejection("F_ENCODING", fileformat.scan_table, _chunks(data, 100), True, "b", limit=10_000)
