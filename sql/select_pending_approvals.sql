@@ -1,6 +1,12 @@
-SELECT business_no, client_id, file_type, business_date, client_ref, amount_cents, currency, tier, rule_version
-FROM records
-WHERE state = 'PENDING_APPROVAL'
-  AND (CAST(:business_date AS TEXT) IS NULL OR business_date = :business_date)
-  AND (CAST(:client_id AS TEXT) IS NULL OR client_id = :client_id)
-ORDER BY business_date, client_id, business_no
+SELECT r.business_no, r.file_id, r.client_id, r.file_type, r.business_date, r.client_ref, r.amount_cents,
+       r.currency, r.tier, r.rule_version, s.submitted_by,
+       (SELECT COUNT(*) FROM approvals AS a WHERE a.business_no = r.business_no) AS levels_done
+FROM records AS r
+LEFT JOIN approval_submissions AS s ON r.file_id = s.file_id
+WHERE r.state = 'PENDING_APPROVAL'
+  AND (CAST(:business_date AS TEXT) IS NULL OR r.business_date = :business_date)
+  AND (CAST(:client_id AS TEXT) IS NULL OR r.client_id = :client_id)
+  AND (CAST(:tier AS TEXT) IS NULL OR r.tier = :tier)
+  AND (CAST(:min_cents AS BIGINT) IS NULL OR r.amount_cents >= :min_cents)
+  AND (CAST(:max_cents AS BIGINT) IS NULL OR r.amount_cents <= :max_cents)
+ORDER BY r.business_date, r.client_id, r.business_no

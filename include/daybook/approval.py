@@ -1,17 +1,34 @@
 """Approval (审核与审批): rules decide what is automatic, people decide the rest, four-eyes.
 
-Rules live in the client profile (its version is stored on every record it judged). Tiers:
-``AUTO`` (approved by rule), ``L1`` (one reviewer), ``L2`` (two distinct reviewers). Every
-decision is an append-only row in ``approvals``; nobody decides twice on one record (database
-uniqueness). Undecided records become final with A_EXPIRED at the client's approval cutoff.
+Rules live in the client profile's ``approval:`` section (its version is stored on every
+record it judged as ``rule_version``):
+
+* PAY by amount and risk flags: ``AUTO`` (approved by rule), ``L1`` (one reviewer), ``L2``
+  (two distinct reviewers). A currency listed in ``review_currencies`` is never automatic.
+* LOAN by credit policy (``loan_policy``): the monthly instalment by the annuity formula over
+  the monthly income (DTI), loan over collateral for MORTGAGE (LTV) and the credit score.
+  A record that fails the policy is final at once: DECLINED with ``A_POLICY``. A record that
+  passes is approved by rule when it is small and clearly good, else goes to L1 or L2.
+
+Every decision is an append-only row in ``approvals`` plus an ``audit_events`` entry.
+Four-eyes: nobody decides twice on one record (database uniqueness), the second level is a
+different person, and the operator who submitted a file for review (its maker) never decides
+on its records. Undecided records become final with A_EXPIRED at the client's approval
+cutoff; a backlog alert is raised ``backlog_alert_minutes`` before it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy.exc import IntegrityError
 
 from daybook import business_types, db, events, profiles
 from daybook.config import settings
@@ -19,10 +36,271 @@ from daybook.config import settings
 log = logging.getLogger(__name__)
 LEVELS_NEEDED = {"L1": 1, "L2": 2}
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+CENT = Decimal("0.01")
+
+# Defaults for the approval settings this module adds to the profile's ``approval:`` section
+# (profiles.DEFAULTS holds the amount thresholds that predate them).
+APPROVAL_DEFAULTS: dict[str, Any] = {
+    "review_currencies": [],
+    "backlog_alert_minutes": 30,
+    "loan_policy": {
+        "annual_rate": "0.0435",
+        "max_dti": "0.50",
+        "max_ltv": "0.80",
+        "min_credit_score": 600,
+        "auto_max_dti": "0.35",
+        "auto_min_credit_score": 700,
+        "two_reviewers_from": "1000000.00",
+    },
+}
 
 
 class DecisionRefused(ValueError):
-    """A decision that the four-eyes rules do not allow."""
+    """A decision (or submission) that the approval rules do not allow."""
+
+
+class FourEyesRefused(DecisionRefused):
+    """This person may not decide on this record (maker-checker, same person twice)."""
+
+
+class NotPending(DecisionRefused):
+    """The record is not (or no longer) waiting for this decision."""
+
+
+class NoSuchRecord(DecisionRefused, LookupError):
+    """No record (or file) with that number."""
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _approval_section(profile_data: dict[str, Any]) -> dict[str, Any]:
+    section = dict(profile_data.get("approval") or {})
+    for key, value in APPROVAL_DEFAULTS.items():
+        if isinstance(value, dict):
+            section[key] = {**value, **(section.get(key) or {})}
+        else:
+            section.setdefault(key, value)
+    return section
+
+
+@dataclass(frozen=True)
+class LoanPolicy:
+    annual_rate: Decimal
+    max_dti: Decimal
+    max_ltv: Decimal
+    min_credit_score: int
+    auto_max_cents: int
+    auto_max_dti: Decimal
+    auto_min_credit_score: int
+    two_reviewers_from_cents: int
+
+    @classmethod
+    def of(cls, profile_data: dict[str, Any]) -> LoanPolicy:
+        section = _approval_section(profile_data)
+        p = section["loan_policy"]
+        return cls(
+            annual_rate=Decimal(str(p["annual_rate"])),
+            max_dti=Decimal(str(p["max_dti"])),
+            max_ltv=Decimal(str(p["max_ltv"])),
+            min_credit_score=int(p["min_credit_score"]),
+            auto_max_cents=profiles.cents(section["loan_auto_max_amount"]),
+            auto_max_dti=Decimal(str(p["auto_max_dti"])),
+            auto_min_credit_score=int(p["auto_min_credit_score"]),
+            two_reviewers_from_cents=profiles.cents(p["two_reviewers_from"]),
+        )
+
+
+def monthly_instalment(principal: Decimal, annual_rate: Decimal, term_months: int) -> Decimal:
+    """Level monthly payment of an annuity loan, rounded half-up to the cent.
+
+    ``P * r * (1 + r)^n / ((1 + r)^n - 1)`` with the monthly rate ``r = annual_rate / 12``;
+    ``P / n`` when the rate is zero.
+    """
+    if term_months <= 0:
+        raise ValueError("term_months must be positive")
+    with localcontext() as ctx:
+        ctx.prec = 40
+        r = annual_rate / 12
+        if r == 0:
+            payment = principal / term_months
+        else:
+            growth = (1 + r) ** term_months
+            payment = principal * r * growth / (growth - 1)
+        return payment.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def loan_facts(payload: dict[str, str], policy: LoanPolicy) -> dict[str, Any]:
+    """The credit facts of one loan application (Decimal, exact), as the policy sees them."""
+    principal = Decimal(payload["loan_amount"])
+    term = int(payload["term_months"])
+    instalment = monthly_instalment(principal, policy.annual_rate, term)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        monthly_income = Decimal(payload["annual_income"]) / 12
+        dti = instalment / monthly_income if monthly_income > 0 else None
+        collateral = Decimal(payload["collateral_value"]) if payload.get("collateral_value") else None
+        ltv = principal / collateral if collateral else None
+    return {
+        "product_code": payload["product_code"],
+        "loan_amount": principal,
+        "term_months": term,
+        "annual_rate": policy.annual_rate,
+        "monthly_instalment": instalment,
+        "monthly_income": monthly_income,
+        "dti": dti,
+        "collateral_value": collateral,
+        "ltv": ltv,
+        "credit_score": int(payload["credit_score"]),
+    }
+
+
+def judge_loan(facts: dict[str, Any], policy: LoanPolicy) -> tuple[str, list[str]]:
+    """``("DECLINE", reasons)``, ``("AUTO", [])``, ``("L1", reasons)`` or ``("L2", reasons)``."""
+    declines = []
+    if facts["credit_score"] < policy.min_credit_score:
+        declines.append(f"credit score {facts['credit_score']} below {policy.min_credit_score}")
+    if facts["dti"] is None:
+        declines.append("no income to service the instalment")
+    elif facts["dti"] > policy.max_dti:
+        declines.append(f"DTI {facts['dti']:.4f} above {policy.max_dti}")
+    if facts["product_code"] == "MORTGAGE":
+        if facts["ltv"] is None:
+            declines.append("mortgage without collateral value")
+        elif facts["ltv"] > policy.max_ltv:
+            declines.append(f"LTV {facts['ltv']:.4f} above {policy.max_ltv}")
+    if declines:
+        return "DECLINE", declines
+    amount_cents = profiles.cents(facts["loan_amount"])
+    reasons = []
+    if amount_cents > policy.auto_max_cents:
+        reasons.append(f"amount above {Decimal(policy.auto_max_cents) / 100:.2f}")
+    if facts["dti"] > policy.auto_max_dti:
+        reasons.append(f"DTI {facts['dti']:.4f} above {policy.auto_max_dti} for automatic approval")
+    if facts["credit_score"] < policy.auto_min_credit_score:
+        reasons.append(f"credit score below {policy.auto_min_credit_score} for automatic approval")
+    if not reasons:
+        return "AUTO", []
+    if amount_cents >= policy.two_reviewers_from_cents:
+        return "L2", reasons
+    return "L1", reasons
+
+
+def pay_facts(amount_cents: int, currency: str, profile_data: dict[str, Any]) -> dict[str, Any]:
+    """Why a PAY record has its tier: the thresholds and the risk flags that applied."""
+    section = _approval_section(profile_data)
+    auto_max = profiles.cents(section["auto_max_amount"])
+    two_from = profiles.cents(section["two_reviewers_from"])
+    flags = []
+    if currency in section["review_currencies"]:
+        flags.append(f"currency {currency} always needs a reviewer")
+    if amount_cents >= two_from:
+        tier = "L2"
+    elif amount_cents <= auto_max and not flags:
+        tier = "AUTO"
+    else:
+        tier = "L1"
+    return {
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "auto_max_cents": auto_max,
+        "two_reviewers_from_cents": two_from,
+        "risk_flags": flags,
+        "tier": tier,
+    }
+
+
+def assess(business_date: str) -> dict[str, int]:
+    """Route the day's published rows by the client's rules.
+
+    PAY is set-based SQL; LOAN applies the credit policy per application in Python (Decimal
+    arithmetic on the row's own values), then updates in one batch per outcome.
+    """
+    db.migrate()
+    counts = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
+    for client_id in _clients(business_date, "VALIDATED"):
+        profile = profiles.load(client_id)
+        section = _approval_section(profile.data)
+        params = {
+            "business_date": business_date,
+            "client_id": client_id,
+            "rule_version": profile.version,
+            "pay_auto_max": profile.approval_cents("auto_max_amount"),
+            "pay_two_from": profile.approval_cents("two_reviewers_from"),
+            "review_currencies": "," + ",".join(section["review_currencies"]) + ",",
+        }
+        with db.begin() as conn:
+            profiles.record_version(conn, profile)
+            for tier in ("AUTO", "L2", "L1"):
+                counts[tier] += db.run(conn, f"update_pay_records_tier_{tier.lower()}", params).rowcount
+            loan = _assess_loans(conn, business_date, client_id, profile)
+            for tier, n in loan.items():
+                counts[tier] += n
+            events.audit(
+                conn,
+                "approval",
+                "rules_applied",
+                f"{client_id}/{business_date}",
+                rule_version=profile.version,
+                loan_outcomes=loan,
+            )
+    log.info("approval routing for %s: %s", business_date, counts)
+    return counts
+
+
+def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profiles.Profile) -> dict[str, int]:
+    policy = LoanPolicy.of(profile.data)
+    rows = db.run(
+        conn,
+        "select_records_to_assess",
+        {"business_date": business_date, "client_id": client_id, "file_type": "LOAN"},
+    ).all()
+    tiers: list[dict[str, Any]] = []
+    declined: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    outcomes = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
+    for row in rows:
+        outcome, reasons = judge_loan(loan_facts(json.loads(row.payload), policy), policy)
+        key = {"business_no": row.business_no, "rule_version": profile.version}
+        if outcome == "DECLINE":
+            declined.append({**key, "state": business_types.LOAN.final_refused})
+            audits.append(
+                {
+                    "actor": "approval",
+                    "action": "policy_declined",
+                    "subject": row.business_no,
+                    "detail": json.dumps(
+                        {"final_code": "A_POLICY", "reasons": reasons, "rule_version": profile.version},
+                        sort_keys=True,
+                        ensure_ascii=False,
+                    ),
+                }
+            )
+            outcomes["POLICY"] += 1
+        else:
+            state = "APPROVED" if outcome == "AUTO" else "PENDING_APPROVAL"
+            tiers.append({**key, "state": state, "tier": outcome})
+            outcomes[outcome] += 1
+    if tiers:
+        db.run(conn, "update_record_tier", tiers)
+    if declined:
+        db.run(conn, "update_record_policy_declined", declined)
+        db.run(conn, "insert_audit_event", audits)
+    return outcomes
+
+
+def _profile_data_of_version(conn: Any, client_id: str, version: str | None) -> dict[str, Any]:
+    """The profile settings that judged a record (kept in profile_versions), else the current ones."""
+    current = profiles.load(client_id)
+    if version is None or version == current.version:
+        return current.data
+    row = db.run(conn, "select_profile_version", {"client_id": client_id, "version": version}).first()
+    if row is None:
+        return current.data
+    return profiles._merge(profiles.DEFAULTS, yaml.safe_load(row.content) or {})
+
+
+# --------------------------------------------------------------------------- the queue
 
 
 def _clients(business_date: str, state: str) -> list[str]:
@@ -31,107 +309,188 @@ def _clients(business_date: str, state: str) -> list[str]:
         return [r.client_id for r in rows]
 
 
-def assess(business_date: str) -> dict[str, int]:
-    """Route the day's published rows to AUTO / L1 / L2 by the client's rules (set-based)."""
-    db.migrate()
-    counts = {"AUTO": 0, "L1": 0, "L2": 0}
-    for client_id in _clients(business_date, "VALIDATED"):
-        profile = profiles.load(client_id)
-        params = {
-            "business_date": business_date,
-            "client_id": client_id,
-            "rule_version": profile.version,
-            "pay_auto_max": profile.approval_cents("auto_max_amount"),
-            "pay_two_from": profile.approval_cents("two_reviewers_from"),
-            "loan_auto_max": profile.approval_cents("loan_auto_max_amount"),
-        }
-        with db.begin() as conn:
-            profiles.record_version(conn, profile)
-            for tier in ("AUTO", "L2", "L1"):
-                result = db.run(conn, f"update_records_tier_{tier.lower()}", params)
-                counts[tier] += result.rowcount
-            events.audit(
-                conn,
-                "approval",
-                "rules_applied",
-                f"{client_id}/{business_date}",
-                rule_version=profile.version,
-            )
-    log.info("approval routing for %s: %s", business_date, counts)
-    return counts
-
-
-def pending(business_date: str | None = None, client_id: str | None = None) -> list[dict[str, Any]]:
+def pending(
+    business_date: str | None = None,
+    client_id: str | None = None,
+    tier: str | None = None,
+    min_cents: int | None = None,
+    max_cents: int | None = None,
+) -> list[dict[str, Any]]:
+    """Records waiting for a person, filtered by date, client, tier and amount range (cents)."""
     with db.begin() as conn:
         rows = db.run(
-            conn, "select_pending_approvals", {"business_date": business_date, "client_id": client_id}
+            conn,
+            "select_pending_approvals",
+            {
+                "business_date": business_date,
+                "client_id": client_id,
+                "tier": tier,
+                "min_cents": min_cents,
+                "max_cents": max_cents,
+            },
         )
         return [dict(r._mapping) for r in rows]
 
 
-def decide(business_no: str, user: str, decision: str, opinion: str = "") -> str:
-    """Record one reviewer's decision; returns the record's state afterwards."""
-    decision = decision.upper()
-    if decision not in ("APPROVE", "DECLINE"):
-        raise DecisionRefused(f"decision must be APPROVE or DECLINE, not {decision!r}")
-    if decision == "DECLINE" and not opinion.strip():
-        raise DecisionRefused("a decline needs an opinion (审批意见)")
+def record_detail(business_no: str) -> dict[str, Any]:
+    """One record with its validation facts, risk facts, decisions so far and maker."""
     with db.begin() as conn:
         record = db.run(conn, "select_record", {"business_no": business_no}).first()
         if record is None:
-            raise DecisionRefused(f"no record {business_no}")
-        if record.state != "PENDING_APPROVAL":
-            raise DecisionRefused(f"{business_no} is {record.state}, not waiting for approval")
-        earlier = db.run(conn, "select_approvals_of_record", {"business_no": business_no}).all()
-        if any(a.decided_by == user for a in earlier):
-            raise DecisionRefused(
-                f"{user} already decided on {business_no}; a second level needs another person"
-            )
-        level = len(earlier) + 1
-        db.run(
+            raise NoSuchRecord(f"no record {business_no}")
+        payload = json.loads(record.payload)
+        file = db.run(conn, "select_file_of_record", {"file_id": record.file_id}).first()
+        submission = db.run(conn, "select_submission", {"file_id": record.file_id}).first()
+        decisions = [
+            dict(a._mapping) for a in db.run(conn, "select_approvals_of_record", {"business_no": business_no})
+        ]
+        data = _profile_data_of_version(conn, record.client_id, record.rule_version)
+    if record.file_type == "LOAN":
+        policy = LoanPolicy.of(data)
+        facts = loan_facts(payload, policy)
+        outcome, reasons = judge_loan(facts, policy)
+        risk = {**{k: (str(v) if isinstance(v, Decimal) else v) for k, v in facts.items()}}
+        risk.update(policy_outcome=outcome, reasons=reasons)
+        for key in ("dti", "ltv"):
+            if facts[key] is not None:
+                risk[key] = f"{facts[key]:.4f}"
+        risk["monthly_income"] = f"{facts['monthly_income'].quantize(CENT, rounding=ROUND_HALF_UP)}"
+    else:
+        risk = pay_facts(record.amount_cents, record.currency, data)
+    return {
+        "business_no": record.business_no,
+        "client_id": record.client_id,
+        "file_type": record.file_type,
+        "business_date": record.business_date,
+        "client_ref": record.client_ref,
+        "amount_cents": record.amount_cents,
+        "currency": record.currency,
+        "state": record.state,
+        "tier": record.tier,
+        "levels_needed": LEVELS_NEEDED.get(record.tier or "", 0),
+        "rule_version": record.rule_version,
+        "final_code": record.final_code,
+        "validation": {
+            "file_id": record.file_id,
+            "file": file.stem if file else None,
+            "line_no": record.line_no,
+            "ack_status": record.ack_status,
+            "reason_codes": record.reason_codes,
+        },
+        "risk": risk,
+        "payload": payload,
+        "submitted_by": submission.submitted_by if submission else None,
+        "decisions": decisions,
+    }
+
+
+def audit_trail(business_no: str) -> list[dict[str, Any]]:
+    """The audit events of one record, oldest first (details decoded)."""
+    with db.begin() as conn:
+        rows = db.run(conn, "select_audit_events_of_subject", {"subject": business_no}).mappings().all()
+    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+
+def submit(file_id: int, user: str) -> None:
+    """An operator submits a file's records for review and becomes their maker (once per file)."""
+    with db.begin() as conn:
+        if db.run(conn, "select_file_of_record", {"file_id": file_id}).first() is None:
+            raise NoSuchRecord(f"no file {file_id}")
+        existing = db.run(conn, "select_submission", {"file_id": file_id}).first()
+        if existing is not None:
+            raise NotPending(f"file {file_id} was already submitted by {existing.submitted_by}")
+        deciders = {r.decided_by for r in db.run(conn, "select_deciders_of_file", {"file_id": file_id})}
+        if user in deciders:
+            raise FourEyesRefused(f"{user} already decided on records of file {file_id}: cannot be its maker")
+        db.run(conn, "insert_submission", {"file_id": file_id, "submitted_by": user})
+        events.audit(conn, user, "approval_submitted", f"file/{file_id}")
+
+
+def decide(business_no: str, user: str, decision: str, opinion: str = "") -> str:
+    """Record one reviewer's decision; returns the record's state afterwards.
+
+    Refuses (:class:`FourEyesRefused`) the file's maker and anyone who already decided on the
+    record; refuses (:class:`NotPending`) a record that no longer waits. A decline needs an
+    opinion. Roles are checked by the callers (API, CLI); these rules hold for every caller.
+    """
+    decision = decision.upper()
+    opinion = opinion.strip()
+    if decision not in ("APPROVE", "DECLINE"):
+        raise DecisionRefused(f"decision must be APPROVE or DECLINE, not {decision!r}")
+    if decision == "DECLINE" and not opinion:
+        raise DecisionRefused("a decline needs an opinion (审批意见)")
+    if not user.strip():
+        raise DecisionRefused("a decision needs the name of the person deciding")
+    try:
+        with db.begin() as conn:
+            return _decide(conn, business_no, user, decision, opinion)
+    except IntegrityError as exc:
+        # Two people deciding the same level at once, or one person twice at once: the
+        # database's uniqueness keeps one; the other is told to look again.
+        raise NotPending(f"{business_no} was decided by someone else at the same moment; reload") from exc
+
+
+def _decide(conn: Any, business_no: str, user: str, decision: str, opinion: str) -> str:
+    record = db.run(conn, "select_record", {"business_no": business_no}).first()
+    if record is None:
+        raise NoSuchRecord(f"no record {business_no}")
+    if record.state != "PENDING_APPROVAL":
+        raise NotPending(f"{business_no} is {record.state}, not waiting for approval")
+    submission = db.run(conn, "select_submission", {"file_id": record.file_id}).first()
+    if submission is not None and submission.submitted_by == user:
+        raise FourEyesRefused(f"{user} submitted this file for review: the maker is never the checker")
+    earlier = db.run(conn, "select_approvals_of_record", {"business_no": business_no}).all()
+    if any(a.decided_by == user for a in earlier):
+        raise FourEyesRefused(f"{user} already decided on {business_no}; a second level needs another person")
+    level = len(earlier) + 1
+    db.run(
+        conn,
+        "insert_approval",
+        {
+            "business_no": business_no,
+            "level": level,
+            "decision": decision,
+            "decided_by": user,
+            "opinion": opinion,
+            "rule_version": record.rule_version,
+        },
+    )
+    if decision == "DECLINE":
+        state = business_types.get(record.file_type).final_refused
+        changed = db.run(
             conn,
-            "insert_approval",
+            "update_record_final",
             {
                 "business_no": business_no,
-                "level": level,
-                "decision": decision,
-                "decided_by": user,
-                "opinion": opinion,
-                "rule_version": record.rule_version,
+                "state": state,
+                "final_code": "A_DECLINED",
+                "final_date": record.business_date,
+                "expected": "PENDING_APPROVAL",
             },
-        )
-        btype = business_types.get(record.file_type)
-        if decision == "DECLINE":
-            state = btype.final_refused
-            db.run(
-                conn,
-                "update_record_final",
-                {
-                    "business_no": business_no,
-                    "state": state,
-                    "final_code": "A_DECLINED",
-                    "final_date": record.business_date,
-                    "expected": "PENDING_APPROVAL",
-                },
-            )
-        elif level >= LEVELS_NEEDED[record.tier]:
-            state = "APPROVED"
-            db.run(
-                conn,
-                "update_record_state",
-                {"business_no": business_no, "state": state, "expected": "PENDING_APPROVAL"},
-            )
-        else:
-            state = "PENDING_APPROVAL"
-        events.audit(
+        ).rowcount
+    elif level >= LEVELS_NEEDED[record.tier]:
+        state = "APPROVED"
+        changed = db.run(
             conn,
-            user,
-            f"approval_{decision.lower()}",
-            business_no,
-            level=level,
-            opinion=opinion,
-            rule_version=record.rule_version,
-        )
+            "update_record_state",
+            {"business_no": business_no, "state": state, "expected": "PENDING_APPROVAL"},
+        ).rowcount
+    else:
+        state, changed = "PENDING_APPROVAL", 1
+    if changed != 1:
+        raise NotPending(f"{business_no} changed while deciding; reload")
+    events.audit(
+        conn,
+        user,
+        f"approval_{decision.lower()}",
+        business_no,
+        level=level,
+        levels_needed=LEVELS_NEEDED[record.tier],
+        decision=decision,
+        opinion=opinion,
+        rule_version=record.rule_version,
+        state_after=state,
+    )
     return state
 
 
@@ -144,10 +503,13 @@ def demo_decide(business_date: str) -> int:
     reviewers = names if len(names) >= 2 else [names[0], f"{names[0]}-second"]
     decided = 0
     for item in pending(business_date):
-        for level in range(LEVELS_NEEDED[item["tier"]]):
+        for level in range(item["levels_done"], LEVELS_NEEDED[item["tier"]]):
             decide(item["business_no"], reviewers[level], "APPROVE", "approved by the demo reviewer")
             decided += 1
     return decided
+
+
+# --------------------------------------------------------------------------- cutoff
 
 
 def cutoff(profile: profiles.Profile, business_date: str) -> datetime:
@@ -162,6 +524,40 @@ def decisions_complete(business_date: str, now: datetime | None = None) -> bool:
     return all(now >= cutoff(profiles.load(c), business_date) for c in waiting)
 
 
+def backlog_alert(business_date: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
+    """Before each client's cutoff (``backlog_alert_minutes``), raise one alert with the backlog.
+
+    Returns the counts per tier of each client alerted now (once per client and day: the
+    alert's dedup key makes a repeated poke a no-op in the table).
+    """
+    now = now or datetime.now(BUSINESS_TZ)
+    alerted: dict[str, dict[str, int]] = {}
+    for client_id in _clients(business_date, "PENDING_APPROVAL"):
+        profile = profiles.load(client_id)
+        lead = timedelta(minutes=int(_approval_section(profile.data)["backlog_alert_minutes"]))
+        at = cutoff(profile, business_date)
+        if not (at - lead <= now < at):
+            continue
+        with db.begin() as conn:
+            rows = db.run(
+                conn, "count_pending_by_tier", {"business_date": business_date, "client_id": client_id}
+            ).all()
+            counts = {r.tier: int(r.n) for r in rows}
+            total = sum(counts.values())
+            by_tier = ", ".join(f"{t} {n}" for t, n in counts.items())
+            events.alert(
+                conn,
+                "APPROVAL_BACKLOG",
+                f"{total} records of {client_id} ({business_date}) wait for review; "
+                f"approval cutoff {at:%H:%M} Asia/Shanghai; by tier: {by_tier}",
+                dedup_key=f"approval-backlog:{client_id}:{business_date}",
+                client_id=client_id,
+                business_date=business_date,
+            )
+        alerted[client_id] = counts
+    return alerted
+
+
 def expire(business_date: str, now: datetime | None = None) -> int:
     """At each client's approval cutoff, undecided records become final with A_EXPIRED."""
     now = now or datetime.now(BUSINESS_TZ)
@@ -170,8 +566,22 @@ def expire(business_date: str, now: datetime | None = None) -> int:
         if now < cutoff(profiles.load(client_id), business_date):
             continue
         with db.begin() as conn:
+            waiting = [
+                r["business_no"]
+                for r in db.run(
+                    conn,
+                    "select_pending_approvals",
+                    {
+                        "business_date": business_date,
+                        "client_id": client_id,
+                        "tier": None,
+                        "min_cents": None,
+                        "max_cents": None,
+                    },
+                ).mappings()
+            ]
             for type_code, btype in business_types.REGISTRY.items():
-                result = db.run(
+                expired += db.run(
                     conn,
                     "update_records_expired",
                     {
@@ -180,15 +590,45 @@ def expire(business_date: str, now: datetime | None = None) -> int:
                         "file_type": type_code,
                         "state": btype.final_refused,
                     },
+                ).rowcount
+            if waiting:
+                events.audit(
+                    conn,
+                    "approval",
+                    "approval_expired",
+                    f"{client_id}/{business_date}",
+                    final_code="A_EXPIRED",
+                    business_nos=waiting,
                 )
-                expired += result.rowcount
-            if expired:
                 events.alert(
                     conn,
                     "APPROVAL_EXPIRED",
-                    f"{expired} records of {client_id} expired undecided",
+                    f"{len(waiting)} records of {client_id} expired undecided",
                     dedup_key=f"approval-expired:{client_id}:{business_date}",
                     client_id=client_id,
                     business_date=business_date,
                 )
     return expired
+
+
+# --------------------------------------------------------------------------- batch release
+
+
+def batch_summary(business_dates: list[str]) -> str:
+    """Markdown for the supervisor who releases the day's settlement batch."""
+    lines = ["| business date | state | records |", "|---|---|---|"]
+    with db.begin() as conn:
+        for d in business_dates:
+            for r in db.run(conn, "count_records_by_state", {"business_date": d}):
+                lines.append(f"| {d} | {r.state} | {r.n} |")
+    return (
+        "Release the approved records of the day to settlement. Every record below is in its "
+        "state after review and the approval cutoff.\n\n" + "\n".join(lines)
+    )
+
+
+def record_release(business_dates: list[str], released_by: str, how: str) -> None:
+    """The batch-level sign-off as an audit event (who released which days, and how)."""
+    with db.begin() as conn:
+        for d in business_dates:
+            events.audit(conn, released_by, "batch_released", f"batch/{d}", how=how)

@@ -1,0 +1,1 @@
+INSERT INTO approval_submissions (file_id, submitted_by) VALUES (:file_id, :submitted_by)

@@ -1,0 +1,5 @@
+SELECT business_no, file_type, amount_cents, payload
+FROM records
+WHERE business_date = :business_date AND client_id = :client_id AND state = 'VALIDATED'
+  AND file_type = :file_type
+ORDER BY business_no

@@ -1,0 +1,142 @@
+"""Approval against a real business database (SQLite and PostgreSQL): routing by the profile's
+rules, the cutoff (backlog alert, expiry) with an injected clock, and the audit trail."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from approval_seed import DAY, loan, pay, query, seed_file, write_profiles
+from daybook import approval
+
+pytestmark = pytest.mark.integration
+SH = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def bank(business_db, tmp_path, monkeypatch):
+    write_profiles(tmp_path / "profiles", monkeypatch, "BANKX")
+    return business_db
+
+
+def _states(url):
+    return {
+        no: (state, tier, final_code)
+        for no, state, tier, final_code in query(
+            url, "SELECT business_no, state, tier, final_code FROM records ORDER BY business_no"
+        )
+    }
+
+
+def test_assess_routes_every_tier_and_policy_outcome_and_stores_the_rule_version(bank):
+    _, pays = seed_file(
+        bank,
+        "BANKX",
+        "PAY",
+        [pay(5_000_000), pay(5_000_001), pay(100_000_000), pay(100, "USD")],
+    )
+    _, loans = seed_file(
+        bank,
+        "BANKX",
+        "LOAN",
+        [
+            loan("120000.00", 60, "120000.00", 750),  # DTI 0.20, score 750, small: AUTO
+            loan("120000.00", 12, "240000.00", 720),  # DTI 0.50: L1
+            loan("1000000.00", 250, "240000.00", 800, "MORTGAGE", "2000000.00"),  # L2
+            loan("120000.00", 60, "120000.00", 599),  # score under 600: declined by policy
+            loan("700000.00", 350, "240000.00", 800, "MORTGAGE", "999999.99"),  # LTV > 0.70: declined
+        ],
+    )
+    counts = approval.assess(DAY)
+    assert counts == {"AUTO": 2, "L1": 3, "L2": 2, "POLICY": 2}
+    states = _states(bank)
+    assert [states[n] for n in pays] == [
+        ("APPROVED", "AUTO", None),
+        ("PENDING_APPROVAL", "L1", None),
+        ("PENDING_APPROVAL", "L2", None),
+        ("PENDING_APPROVAL", "L1", None),
+    ]
+    assert [states[n] for n in loans] == [
+        ("APPROVED", "AUTO", None),
+        ("PENDING_APPROVAL", "L1", None),
+        ("PENDING_APPROVAL", "L2", None),
+        ("DECLINED", "POLICY", "A_POLICY"),
+        ("DECLINED", "POLICY", "A_POLICY"),
+    ]
+    from daybook import profiles
+
+    version = profiles.load("BANKX").version
+    assert query(bank, "SELECT DISTINCT rule_version FROM records") == [(version,)]
+    assert query(bank, "SELECT final_date FROM records WHERE final_code = 'A_POLICY'") == [(DAY,), (DAY,)]
+    # Rerunning the rules changes nothing already routed.
+    assert approval.assess(DAY) == {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
+    assert _states(bank) == states
+
+
+def test_backlog_alert_before_the_cutoff_then_expiry_at_it(bank):
+    seed_file(bank, "BANKX", "PAY", [pay(6_000_000), pay(7_000_000), pay(200_000_000)])
+    approval.assess(DAY)  # 60000 and 70000: L1; 2000000: L2. Cutoff 18:00, alert 30 min before.
+    assert approval.backlog_alert(DAY, now=datetime(2026, 11, 27, 17, 29, tzinfo=SH)) == {}
+    assert approval.backlog_alert(DAY, now=datetime(2026, 11, 27, 17, 30, tzinfo=SH)) == {
+        "BANKX": {"L1": 2, "L2": 1}
+    }
+    approval.backlog_alert(DAY, now=datetime(2026, 11, 27, 17, 45, tzinfo=SH))  # same alert, not twice
+    alerts = query(bank, "SELECT kind, client_id, business_date, message FROM alert_events")
+    assert len(alerts) == 1
+    kind, client, day, message = alerts[0]
+    assert (kind, client, day) == ("APPROVAL_BACKLOG", "BANKX", DAY)
+    assert "3 records" in message and "L1 2" in message and "L2 1" in message and "18:00" in message
+
+    assert approval.decisions_complete(DAY, now=datetime(2026, 11, 27, 17, 59, tzinfo=SH)) is False
+    assert approval.expire(DAY, now=datetime(2026, 11, 27, 17, 59, tzinfo=SH)) == 0
+    assert approval.decisions_complete(DAY, now=datetime(2026, 11, 27, 18, 0, tzinfo=SH)) is True
+    assert approval.expire(DAY, now=datetime(2026, 11, 27, 18, 0, tzinfo=SH)) == 3
+    assert query(bank, "SELECT DISTINCT state, final_code, final_date FROM records") == [
+        ("RETURNED", "A_EXPIRED", DAY)
+    ]
+    assert approval.backlog_alert(DAY, now=datetime(2026, 11, 27, 17, 50, tzinfo=SH)) == {}
+
+
+def test_every_decision_leaves_a_complete_append_only_trail(bank):
+    file_id, (l2_no, l1_no) = seed_file(bank, "BANKX", "PAY", [pay(150_000_000), pay(6_000_000)])
+    approval.assess(DAY)
+    approval.submit(file_id, "op.zhang")
+    assert approval.decide(l2_no, "li.wei", "APPROVE", "payee checked") == "PENDING_APPROVAL"
+    assert approval.decide(l2_no, "wang.fang", "APPROVE", "limits ok") == "APPROVED"
+    assert approval.decide(l1_no, "li.wei", "DECLINE", "purpose missing") == "RETURNED"
+
+    rows = query(
+        bank,
+        "SELECT business_no, level, decision, decided_by, opinion, rule_version, decided_at"
+        " FROM approvals ORDER BY approval_id",
+    )
+    from daybook import profiles
+
+    version = profiles.load("BANKX").version
+    assert [r[:6] for r in rows] == [
+        (l2_no, 1, "APPROVE", "li.wei", "payee checked", version),
+        (l2_no, 2, "APPROVE", "wang.fang", "limits ok", version),
+        (l1_no, 1, "DECLINE", "li.wei", "purpose missing", version),
+    ]
+    assert all(r[6] is not None for r in rows)
+    events = query(bank, "SELECT at, actor, action, subject, detail FROM audit_events ORDER BY event_id")
+    decisions = [(a, act, s, json.loads(d)) for _, a, act, s, d in events if act.startswith("approval_")]
+    assert [(a, act, s) for a, act, s, _ in decisions] == [
+        ("op.zhang", "approval_submitted", f"file/{file_id}"),
+        ("li.wei", "approval_approve", l2_no),
+        ("wang.fang", "approval_approve", l2_no),
+        ("li.wei", "approval_decline", l1_no),
+    ]
+    for (_, _, _, detail), (_, level, decision, _, opinion, rv, _) in zip(decisions[1:], rows, strict=True):
+        assert (detail["level"], detail["decision"], detail["opinion"], detail["rule_version"]) == (
+            level,
+            decision,
+            opinion,
+            rv,
+        )
+    assert [e["action"] for e in approval.audit_trail(l2_no)] == ["approval_approve", "approval_approve"]
+    final = query(bank, "SELECT state, final_code FROM records WHERE business_no = :n", n=l1_no)
+    assert final == [("RETURNED", "A_DECLINED")]
