@@ -37,6 +37,11 @@ PROFILE = f"""client_id: {CLIENT}
 accepted_currencies: [CNY]
 prefund_limit: "999999999999999.00"
 cutoffs: {{intake: "23:59", approval: "23:59", settlement: "23:59"}}
+# Rules that leave about 0.2% of payments to the scripted reviewers, as a busy day would.
+approval:
+  auto_max_amount: "1499000.00"
+  two_reviewers_from: "1499500.00"
+  loan_auto_max_amount: "99999999.00"
 """
 
 
