@@ -391,6 +391,13 @@ def audit_trail(business_no: str) -> list[dict[str, Any]]:
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
 
+def decisions_by_person(business_date: str) -> dict[str, int]:
+    """How many decisions each person made on the day's records."""
+    with db.begin() as conn:
+        rows = db.run(conn, "count_decisions_of_day", {"business_date": business_date})
+        return {r.decided_by: int(r.n) for r in rows}
+
+
 def submit(file_id: int, user: str) -> None:
     """An operator submits a file's records for review and becomes their maker (once per file)."""
     with db.begin() as conn:

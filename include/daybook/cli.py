@@ -131,27 +131,103 @@ def demo(business_date: str | None, fresh: bool) -> None:
     for stage, state in states.items():
         click.echo(f"  {stage}_daily: {state}")
     report.render(report.day_summary(day))
+    _pending_note(day)
     if any(state != "success" for state in states.values()):
         sys.exit(1)
 
 
+def _pending_note(day: str) -> None:
+    """After the demo: what waits for a reviewer, and how to decide it in the UI and the CLI."""
+    from daybook import approval
+
+    waiting = approval.pending(day)
+    decided = approval.decisions_by_person(day)
+    click.echo(f"\nreviews pending for {day}: {len(waiting)}")
+    for item in waiting[:5]:
+        click.echo(f"  {item['business_no']}  {item['tier']}")
+    if decided:
+        who = ", ".join(f"{name} {n}" for name, n in decided.items())
+        click.echo(f"review decisions taken today (the demo reviewers stand in for people): {who}")
+    click.echo(
+        "decide in the Airflow UI (make up; Browse > Approval queue, users in config/roles.yaml)\n"
+        "or: daybook approvals list --date D; daybook approvals approve|decline NO --user li.wei --opinion ..."
+    )
+
+
 @main.group()
 def approvals() -> None:
-    """Review queue: list, approve, decline."""
+    """Review queue: list, show, submit, approve, decline (same rules as the UI and REST API).
+
+    ``--user`` names the person deciding; their daybook role comes from config/roles.yaml and
+    the four-eyes rules apply exactly as in the Airflow UI.
+    """
+
+
+def _refuse(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
 
 
 @approvals.command("list")
 @click.option("--date", "business_date", callback=_iso)
 @click.option("--client")
-def approvals_list(business_date: str | None, client: str | None) -> None:
-    from daybook import approval
+@click.option("--tier", type=click.Choice(["L1", "L2"]))
+@click.option("--min-amount", help="Lowest amount, e.g. 50000.00")
+@click.option("--max-amount", help="Highest amount, e.g. 1000000.00")
+def approvals_list(
+    business_date: str | None,
+    client: str | None,
+    tier: str | None,
+    min_amount: str | None,
+    max_amount: str | None,
+) -> None:
+    """Records waiting for a reviewer."""
+    from daybook import approval, profiles
     from daybook.settlement import format_cents
 
-    for item in approval.pending(business_date, client):
+    low = profiles.cents(min_amount) if min_amount else None
+    high = profiles.cents(max_amount) if max_amount else None
+    for item in approval.pending(business_date, client, tier, low, high):
         click.echo(
-            f"{item['business_no']}  {item['tier']}  {item['client_ref']}  "
+            f"{item['business_no']}  {item['tier']} ({item['levels_done']} done)  {item['client_ref']}  "
             f"{format_cents(item['amount_cents'])} {item['currency'] or ''}"
         )
+
+
+@approvals.command("show")
+@click.argument("business_no")
+def approvals_show(business_no: str) -> None:
+    """One record with its validation and risk facts and the decisions so far."""
+    from daybook import approval
+
+    try:
+        click.echo(json.dumps(approval.record_detail(business_no), indent=2, ensure_ascii=False, default=str))
+    except approval.DecisionRefused as exc:
+        raise _refuse(exc) from exc
+
+
+@approvals.command("submit")
+@click.argument("file_id", type=int)
+@click.option("--user", required=True, help="The operator submitting (becomes the maker).")
+def approvals_submit(file_id: int, user: str) -> None:
+    """Submit a file's records for review; the submitter may then decide none of them."""
+    from daybook import approval, approval_api
+
+    try:
+        approval_api.require(user, "submit")
+        approval.submit(file_id, user)
+    except (approval.DecisionRefused, approval_api.PermissionDenied) as exc:
+        raise _refuse(exc) from exc
+    click.echo(f"file {file_id} submitted by {user}")
+
+
+def _decide_cli(business_no: str, user: str, decision: str, opinion: str) -> None:
+    from daybook import approval, approval_api
+
+    try:
+        approval_api.require(user, "decide")
+        click.echo(approval.decide(business_no, user, decision, opinion))
+    except (approval.DecisionRefused, approval_api.PermissionDenied) as exc:
+        raise _refuse(exc) from exc
 
 
 @approvals.command("approve")
@@ -159,12 +235,8 @@ def approvals_list(business_date: str | None, client: str | None) -> None:
 @click.option("--user", required=True)
 @click.option("--opinion", default="")
 def approvals_approve(business_no: str, user: str, opinion: str) -> None:
-    from daybook import approval
-
-    try:
-        click.echo(approval.decide(business_no, user, "APPROVE", opinion))
-    except approval.DecisionRefused as exc:
-        raise click.ClickException(str(exc)) from exc
+    """Approve one level of a record."""
+    _decide_cli(business_no, user, "APPROVE", opinion)
 
 
 @approvals.command("decline")
@@ -172,12 +244,8 @@ def approvals_approve(business_no: str, user: str, opinion: str) -> None:
 @click.option("--user", required=True)
 @click.option("--opinion", required=True)
 def approvals_decline(business_no: str, user: str, opinion: str) -> None:
-    from daybook import approval
-
-    try:
-        click.echo(approval.decide(business_no, user, "DECLINE", opinion))
-    except approval.DecisionRefused as exc:
-        raise click.ClickException(str(exc)) from exc
+    """Decline a record (final: A_DECLINED); the opinion is required."""
+    _decide_cli(business_no, user, "DECLINE", opinion)
 
 
 if __name__ == "__main__":
