@@ -141,12 +141,15 @@ CRASH_STEPS = (
 
 
 def _crash_point(step: str) -> None:
-    """Test hook: with ``DAYBOOK_CRASH_AT=<step>`` the process dies here as if killed (exit 137).
+    """Test hook: with ``DAYBOOK_CRASH_AT=<step>`` (one of CRASH_STEPS) the process SIGKILLs itself here.
 
-    Used by the crash-safety tests to stop intake between two steps; never set in production.
+    Used by the crash-safety tests to kill intake between two steps; never set in production.
     """
     if os.environ.get("DAYBOOK_CRASH_AT") == step:
-        os._exit(137)
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(137)  # not reached
 
 
 def _pending_drops(folder: str, inbox: set[str]) -> list[Drop]:
@@ -166,11 +169,12 @@ def _write_rej(landing: Store, folder: str, stem: str, code: str, message: str) 
     landing.put(f"{folder}/{OUTBOX}/{stem}.rej", f"{code}|{message}\n".encode())
 
 
-def _register(conn: Connection, values: dict[str, Any]) -> Any:
-    """The receipt for these exact bytes in this folder under this name: created once, even when two
-    runs race (unique index on unfinished receipts), and resumed if an earlier run did not finish it."""
-    db.run(conn, "insert_pending_receipt", values)
-    return db.run(conn, "select_pending_receipt", values).one()
+def _register(conn: Connection, values: dict[str, Any]) -> tuple[Any, bool]:
+    """The receipt for these exact bytes in this folder under this name, and whether this call
+    created it: created once, even when two runs race (unique index on unfinished receipts), and
+    resumed if an earlier run did not finish it."""
+    created = db.run(conn, "insert_pending_receipt", values).rowcount == 1
+    return db.run(conn, "select_pending_receipt", values).one(), created
 
 
 def _claim_original(file_id: int, folder: str, stem: str, sha: str) -> int | None:
@@ -353,7 +357,7 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
         profile = profiles.load(folder)
         with db.begin() as conn:
             profiles.record_version(conn, profile)
-            receipt = _register(
+            receipt, created = _register(
                 conn,
                 {
                     "folder": folder,
@@ -371,6 +375,12 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
                     "profile_version": profile.version,
                 },
             )
+        if created and not landing.exists(inbox_key):
+            # Another run answered this file and moved it between our look and our registration: our
+            # receipt is for a file no longer there. Withdraw it (nothing refers to it yet).
+            with db.begin() as conn:
+                db.run(conn, "delete_pending_receipt", {"file_id": int(receipt.file_id)})
+            return {"folder": folder, "name": name, "status": "GONE"}
         _crash_point("after_register")
     else:
         with db.begin() as conn:

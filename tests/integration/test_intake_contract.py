@@ -29,6 +29,15 @@ from s3_fixtures import (
 pytest_plugins = ["s3_fixtures"]
 pytestmark = pytest.mark.integration
 
+
+# The whole matrix runs on SQLite; PostgreSQL runs one case per code and the duplicate rules
+# (parametrized with ``backend`` below), to keep the suite fast while covering both engines.
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+BOTH_DBS = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 NAME = f"{CLIENT}_PAY_{DAY8}_001.csv"
 STEM = f"{CLIENT}_PAY_{DAY8}_001"
 
@@ -526,6 +535,15 @@ def test_file_level_code(business_db, intake_zones, monkeypatch, code, case):
     assert_rejected(z, name, code, data, control=f"{stem}.ctl")
 
 
+ONE_PER_CODE = list({code: (code, case) for code, case in CODE_CASES}.values())
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize(("code", "case"), ONE_PER_CODE, ids=[c for c, _ in ONE_PER_CODE])
+def test_file_level_code_on_postgres(business_db, intake_zones, monkeypatch, code, case):
+    test_file_level_code(business_db, intake_zones, monkeypatch, code, case)
+
+
 def test_half_up_total_matches_when_written_rounded_up(business_db, intake_zones):
     """The counterpart of the half-up case: 0.125 written as 0.13 is accepted."""
     z = intake_zones
@@ -616,6 +634,7 @@ def test_data_file_without_control_waits_untouched(business_db, intake_zones):
     assert_accepted(z, NAME, data, 2, 12345, "utf-8")
 
 
+@BOTH_DBS
 def test_unknown_client_folder_alerts_and_leaves_files_untouched(business_db, intake_zones):
     z = intake_zones
     data = two_rows()
@@ -631,6 +650,7 @@ def test_unknown_client_folder_alerts_and_leaves_files_untouched(business_db, in
     assert "ZZZ9" in alert["message"]
 
 
+@BOTH_DBS
 def test_same_stem_resent_is_duplicate(business_db, intake_zones):
     z = intake_zones
     first = two_rows()
@@ -659,6 +679,7 @@ def test_same_stem_as_gz_is_duplicate(business_db, intake_zones):
     assert_rejected(z, name, "F_DUPLICATE", data)
 
 
+@BOTH_DBS
 def test_same_bytes_under_a_new_name_is_duplicate(business_db, intake_zones):
     z = intake_zones
     data = two_rows()
@@ -694,6 +715,7 @@ def test_a_rejected_file_for_its_content_is_not_a_duplicate_source(business_db, 
 
 
 @pytest.mark.parametrize("first_code", ["F_CONTROL", "F_CHECKSUM"])
+@BOTH_DBS
 def test_refused_for_control_or_checksum_may_be_resent_under_the_same_name(
     business_db, intake_zones, first_code
 ):
