@@ -15,6 +15,11 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset, Param
 
+from daybook.pii import install_log_masking
+
+# Every task imports this module through its DAG file: daybook's log lines are masked there.
+install_log_masking()
+
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 OWNER = "daybook-ops"
 DEFAULT_ARGS: dict[str, Any] = {
