@@ -22,6 +22,7 @@ help:
 	@echo "make demo   - set up and run a realistic business day (SQLite, local folders)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make up     - Airflow UI on http://127.0.0.1:8080 (user admin, password admin)"
+	@echo "make browser-test - approve/decline in the Airflow UI with a real Chromium"
 	@echo "make stack-test - the production topology as processes (PostgreSQL, Redis, S3, Celery)"
 	@echo "make lint   - ruff and sqlfluff"
 
@@ -42,6 +43,15 @@ demo: init
 
 test: init
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Real-browser test of the approval page: Debian's Chromium (installed here if missing, as root
+# on a fresh CI machine) driven by Playwright against a locally started Airflow API server.
+.PHONY: browser browser-test
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
+
+browser-test: init browser
+	$(BIN)/python -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 stack-test: init
 	$(BIN)/python -m pytest -m stack tests/stack $(PYTEST_ARGS)
