@@ -6,6 +6,11 @@ applies the file-level checks of the client file contract in their order, writes
 for a refused file and moves the inbox copy to `processed/` or `rejected/`. One mapped task
 per file. Emits the intake asset with the business date, which starts validation.
 
+Sensing: `wait_for_drops` pokes in reschedule mode (no worker slot held while waiting) until a
+complete drop is there, nothing is waiting for its control file, or a client with an incomplete
+file reaches its intake cutoff. `alert_cutoff` then records INCOMPLETE_FILE / MISSING_FILE alert
+events for clients past their cutoff (UNKNOWN_CLIENT is recorded when the inbox is listed).
+
 Runbook: docs/runbooks/intake.md
 """
 
@@ -33,6 +38,12 @@ def intake_daily():
     def resolve_date() -> str:
         return resolve_business_date(get_current_context())
 
+    @task.sensor(mode="reschedule", poke_interval=120, timeout=12 * 3600)
+    def wait_for_drops(business_date: str) -> bool:
+        from daybook import intake
+
+        return intake.drops_ready(business_date)
+
     @task
     def list_drops(business_date: str) -> list[dict]:
         from daybook import intake
@@ -56,9 +67,17 @@ def intake_daily():
         emit(get_current_context(), INTAKE_DONE, business_date, **summary)
         return summary
 
+    @task(trigger_rule="none_failed")
+    def alert_cutoff(business_date: str) -> list[dict]:
+        from daybook import intake
+
+        return intake.alert_at_cutoff(business_date)
+
     day = resolve_date()
-    done = process_drop.partial(business_date=day).expand(drop=list_drops(day))
-    publish_intake(day, done)
+    drops = list_drops(day)
+    wait_for_drops(day) >> drops
+    done = process_drop.partial(business_date=day).expand(drop=drops)
+    publish_intake(day, done) >> alert_cutoff(day)
 
 
 intake_daily()

@@ -15,8 +15,9 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INBOX, OUTBOX, PROCESSED, REJECTED = "inbox", "outbox", "processed", "rejected"
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,14 @@ def _inbox_listing(landing: Store) -> dict[str, list[str]]:
     return folders
 
 
-def list_drops(business_date: str) -> list[dict[str, Any]]:
-    """The drops this run answers: complete pairs for ``business_date`` or for a date that is
-    not open, and every badly named file. Incomplete files wait; other open dates wait for
-    their own day's run. Unknown client folders are not processed and raise an alert."""
+def _scan_inbox(business_date: str) -> tuple[list[Drop], list[tuple[str, str, date]]]:
+    """(drops to answer now, incomplete data files waiting as (folder, name, business date))."""
     db.migrate()
     day = date.fromisoformat(business_date)
     landing = open_store(settings().landing)
     known = set(business_types.REGISTRY)
     drops: list[Drop] = []
-    waiting: list[str] = []
+    waiting: list[tuple[str, str, date]] = []
     for folder, names in sorted(_inbox_listing(landing).items()):
         try:
             profiles.load(folder)
@@ -118,14 +118,89 @@ def list_drops(business_date: str) -> list[dict[str, Any]]:
                 continue  # answered together with its data file
             control = f"{fn.stem}.ctl"
             if control not in present:
-                waiting.append(f"{folder}/{name}")
+                waiting.append((folder, name, fn.business_date))
                 continue
             if fn.business_date != day and is_open(fn.business_date):
                 continue
             drops.append(Drop(folder, name, control))
+    return drops, waiting
+
+
+def list_drops(business_date: str) -> list[dict[str, Any]]:
+    """The drops this run answers: complete pairs for ``business_date`` or for a date that is
+    not open, and every badly named file. Incomplete files wait; other open dates wait for
+    their own day's run. Unknown client folders are not processed and raise an alert."""
+    drops, waiting = _scan_inbox(business_date)
     if waiting:
-        log.info("incomplete drops waiting for their control file: %s", ", ".join(waiting))
+        log.info("incomplete drops waiting: %s", ", ".join(f"{f}/{n}" for f, n, _ in waiting))
     return [d.as_dict() for d in drops]
+
+
+def intake_cutoff(profile: profiles.Profile, business_date: str) -> datetime:
+    """The client's intake cutoff on the business date (profile ``cutoffs.intake``, Asia/Shanghai)."""
+    hours, minutes = (int(p) for p in str(profile.data["cutoffs"]["intake"]).split(":"))
+    return datetime.combine(date.fromisoformat(business_date), time(hours, minutes), tzinfo=BUSINESS_TZ)
+
+
+def drops_ready(business_date: str, now: datetime | None = None) -> bool:
+    """Sensor poke: go on when a complete drop is there, when nothing is waiting for its control
+    file, or when a client with an incomplete file has reached its intake cutoff (to alert)."""
+    drops, waiting = _scan_inbox(business_date)
+    if drops or not waiting:
+        return True
+    now = now or datetime.now(BUSINESS_TZ)
+    return any(now >= intake_cutoff(profiles.load(folder), business_date) for folder, _, _ in waiting)
+
+
+def alert_at_cutoff(business_date: str, now: datetime | None = None) -> list[dict[str, str]]:
+    """At or after each client's intake cutoff: INCOMPLETE_FILE for every data file still without its
+    control file, MISSING_FILE for every expected file type (profile ``expected_files``) that did not
+    come for the date. Recorded once each (dedup keys); returns the alerts of this call."""
+    now = now or datetime.now(BUSINESS_TZ)
+    _, waiting = _scan_inbox(business_date)
+    raised: list[dict[str, str]] = []
+    with db.begin() as conn:
+        for client in profiles.known_clients():
+            profile = profiles.load(client)
+            if now < intake_cutoff(profile, business_date):
+                continue
+            incomplete = [(name, day) for folder, name, day in waiting if folder == client]
+            for name, _day in incomplete:
+                message = (
+                    f"{client}/inbox/{name} has no control file at the intake cutoff "
+                    f"{profile.data['cutoffs']['intake']}; it is not read until the control file arrives"
+                )
+                events.alert(
+                    conn,
+                    "INCOMPLETE_FILE",
+                    message,
+                    dedup_key=f"incomplete:{client}/{name}:{business_date}",
+                    client_id=client,
+                    business_date=business_date,
+                )
+                raised.append({"kind": "INCOMPLETE_FILE", "client_id": client, "name": name})
+            received = {
+                r.file_type
+                for r in db.run(
+                    conn, "select_received_types", {"client_id": client, "business_date": business_date}
+                )
+            }
+            day8 = business_date.replace("-", "")
+            arriving = {name.split("_")[1] for name, day in incomplete if day.isoformat() == business_date}
+            for file_type in profile.data.get("expected_files") or []:
+                if file_type in received or file_type in arriving:
+                    continue
+                events.alert(
+                    conn,
+                    "MISSING_FILE",
+                    f"no {file_type} file ({client}_{file_type}_{day8}_NNN) came for {business_date} "
+                    f"by the intake cutoff {profile.data['cutoffs']['intake']}",
+                    dedup_key=f"missing:{client}:{file_type}:{business_date}",
+                    client_id=client,
+                    business_date=business_date,
+                )
+                raised.append({"kind": "MISSING_FILE", "client_id": client, "name": file_type})
+    return raised
 
 
 CONTROL_MAX_BYTES = 64 * 1024  # a control file is one short line; more than this is F_CONTROL
