@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo   - set up and run a realistic business day (SQLite, local folders)"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make up     - Airflow UI on http://127.0.0.1:8080 (user admin, password admin)"
+	@echo "make up     - Airflow UI on http://127.0.0.1:8080 (user admin; password printed, kept in var/airflow/passwords.json)"
 	@echo "make browser-test - approve/decline in the Airflow UI with a real Chromium"
 	@echo "make stack-test - the production topology as processes (PostgreSQL, Redis, S3, Celery)"
 	@echo "make lint   - ruff and sqlfluff"
@@ -57,7 +57,9 @@ stack-test: init
 	$(BIN)/python -m pytest -m stack tests/stack $(PYTEST_ARGS)
 
 up: init
-	test -f $(AIRFLOW_HOME)/passwords.json || echo '{"admin": "admin"}' > $(AIRFLOW_HOME)/passwords.json
+	test -f $(AIRFLOW_HOME)/passwords.json || $(BIN)/python -c 'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' > $(AIRFLOW_HOME)/passwords.json
+	@echo "Airflow UI: http://127.0.0.1:8080  user admin, password: $$($(BIN)/python -c 'import json; print(json.load(open("$(AIRFLOW_HOME)/passwords.json"))["admin"])')"
+	PATH=$(CURDIR)/$(BIN):$$PATH \
 	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
 	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$(AIRFLOW_HOME)/passwords.json \
 	AIRFLOW__CORE__EXECUTOR=LocalExecutor \
