@@ -154,6 +154,34 @@ def _pending_note(day: str) -> None:
     )
 
 
+@main.group("audit", invoke_without_command=True)
+@click.option(
+    "--date", "business_date", callback=_iso, help="Prove record conservation for this business date."
+)
+@click.pass_context
+def audit_group(ctx: click.Context, business_date: str | None) -> None:
+    """Compliance audits: record conservation per file (--date)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if business_date is None:
+        raise click.UsageError("give --date YYYY-MM-DD (or a subcommand)")
+    from daybook import conservation
+
+    audits = conservation.audit_day(business_date)
+    for a in audits:
+        mark = "ok " if a.ok else "BAD"
+        click.echo(
+            f"{mark} {a.folder}/{a.name} sha256={a.sha256[:16]}... {a.status} {a.reason_code or ''} "
+            f"declared={a.declared_rows} published={a.published_rows} final={a.final_rows}"
+        )
+        for problem in a.problems:
+            click.echo(f"      {problem}")
+    bad = [a for a in audits if not a.ok]
+    click.echo(f"{len(audits)} files, {len(bad)} with problems")
+    if bad:
+        sys.exit(1)
+
+
 @main.group()
 def approvals() -> None:
     """Review queue: list, show, submit, approve, decline (same rules as the UI and REST API).
