@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM files WHERE folder = :folder AND stem = :stem
