@@ -57,10 +57,10 @@ stack-test: init
 	$(BIN)/python -m pytest -m stack tests/stack $(PYTEST_ARGS)
 
 up: init
-	test -f $(AIRFLOW_HOME)/passwords.json || $(BIN)/python -c 'import json, secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' > $(AIRFLOW_HOME)/passwords.json
-	@echo "Airflow UI: http://127.0.0.1:8080  user admin, password: $$($(BIN)/python -c 'import json; print(json.load(open("$(AIRFLOW_HOME)/passwords.json"))["admin"])')"
+	@echo "Airflow UI: http://127.0.0.1:8080  users (from config/roles.yaml; passwords kept in $(AIRFLOW_HOME)/passwords.json):"
+	@$(BIN)/python -m daybook.local_users $(AIRFLOW_HOME)/passwords.json > $(AIRFLOW_HOME)/users.txt
 	PATH=$(CURDIR)/$(BIN):$$PATH \
-	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
+	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=$$(cat $(AIRFLOW_HOME)/users.txt) \
 	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$(AIRFLOW_HOME)/passwords.json \
 	AIRFLOW__CORE__EXECUTOR=LocalExecutor \
 	DAYBOOK_DEMO_APPROVER=$${DAYBOOK_DEMO_APPROVER-} \
