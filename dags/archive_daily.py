@@ -1,8 +1,11 @@
 """## Archive (daily)
 
-Writes one package per client for the business date (exact original bytes, return files and a
-sha256 manifest) to the archive root, then closes the business date once every client's files
-are final. One mapped task per client. Started by the settlement asset.
+Writes one package per client for the business date (exact original bytes, return files, rows
+with their final states as Parquet, approval audit, ledger postings, Data Docs, profile versions
+and a sha256 manifest; sealed with the archive key, SSE on S3), reads it back and verifies it,
+and only then purges staging payloads older than the purge window; then closes the business
+date once every client's files are final. One mapped task per client and date. Started by the
+settlement asset. Layout: docs/archive.md.
 
 Runbook: docs/runbooks/archive.md
 """

@@ -276,5 +276,96 @@ def approvals_decline(business_no: str, user: str, opinion: str) -> None:
     _decide_cli(business_no, user, "DECLINE", opinion)
 
 
+# --------------------------------------------------------------------------- archive, retention, replay
+
+
+@main.group("archive")
+def archive_group() -> None:
+    """Verify or export archive packages (docs/archive.md)."""
+
+
+@archive_group.command("verify")
+@click.option("--client", "client_id", required=True)
+@click.option("--date", "business_date", callback=_iso, required=True)
+def archive_verify(client_id: str, business_date: str) -> None:
+    """Read a package back and check every hash and the row count; exit 1 on any problem."""
+    from daybook import archive
+
+    result = archive.verify_package(client_id, business_date)
+    for problem in result.problems:
+        click.echo(f"FAIL {problem}")
+    click.echo(f"{'OK' if result.ok else 'FAILED'}: {result.checked} members checked")
+    if not result.ok:
+        sys.exit(1)
+
+
+@archive_group.command("export")
+@click.option("--client", "client_id", required=True)
+@click.option("--date", "business_date", callback=_iso, required=True)
+@click.option("--to", "target", required=True, type=click.Path(file_okay=False))
+def archive_export(client_id: str, business_date: str, target: str) -> None:
+    """Write a package's plaintext members, manifest and SHA256SUMS to a folder (for sha256sum -c)."""
+    from daybook import archive
+
+    archive.export_package(client_id, business_date, Path(target))
+    click.echo(f"exported to {target}; check with: cd {target} && sha256sum -c SHA256SUMS")
+
+
+@main.group("retention")
+def retention_group() -> None:
+    """Legal holds and expired archive packages (docs/runbooks/retention.md)."""
+
+
+@retention_group.command("hold")
+@click.option("--client", "client_id", required=True)
+@click.option("--date", "business_date", callback=_iso, default=None)
+@click.option("--reason", required=True)
+@click.option("--by", "placed_by", required=True)
+def retention_hold(client_id: str, business_date: str | None, reason: str, placed_by: str) -> None:
+    """Place a legal hold on a client (every date) or one client and date."""
+    from daybook import retention
+
+    retention.place_hold(client_id, reason, placed_by, business_date)
+    click.echo(f"hold placed on {client_id} {business_date or '(every date)'}")
+
+
+@retention_group.command("release")
+@click.option("--id", "hold_id", type=int, required=True)
+@click.option("--by", "released_by", required=True)
+def retention_release(hold_id: int, released_by: str) -> None:
+    """Release a legal hold."""
+    from daybook import retention
+
+    if not retention.release_hold(hold_id, released_by):
+        raise click.ClickException(f"no active hold {hold_id}")
+    click.echo(f"hold {hold_id} released")
+
+
+@retention_group.command("expired")
+@click.option("--today", callback=_iso, required=True, help="The date that decides expiry.")
+def retention_expired(today: str) -> None:
+    """List packages past their retention date, and the holds that keep them."""
+    from daybook import retention
+
+    for p in retention.expired(today):
+        held = f" HELD by {len(p['holds'])} hold(s)" if p["holds"] else ""
+        click.echo(f"{p['client_id']} {p['business_date']} kept until {p['retain_until']}{held}")
+
+
+@main.command()
+@click.option("--client", "client_id", required=True)
+@click.option("--date", "business_date", callback=_iso, required=True)
+def replay(client_id: str, business_date: str) -> None:
+    """Re-run a day from its archive in a scratch database and compare, byte for byte."""
+    from daybook import replay as _replay
+
+    report = _replay.replay(client_id, business_date)
+    for line in report.differences:
+        click.echo(f"DIFF {line}")
+    click.echo(f"{'MATCH' if report.ok else 'DIFFERENT'}: {report.compared} members compared")
+    if not report.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

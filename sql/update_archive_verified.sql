@@ -1,0 +1,1 @@
+UPDATE archives SET verified_at = CURRENT_TIMESTAMP WHERE client_id = :client_id AND business_date = :business_date

@@ -1,0 +1,289 @@
+"""Archive package: contents and manifest, encryption, determinism, verify-before-purge.
+
+The day is seeded straight into the business database and the zones (two files of one client:
+an accepted PAY file with three rows, a refused file), so every expected hash and count below
+is computed here from bytes this test wrote, not read from the code under test. Runs on local
+folders and on the moto S3 server, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+import pytest
+import sqlalchemy
+
+from daybook import archive, crypto
+
+pytest_plugins = ["s3_fixtures"]
+pytestmark = pytest.mark.integration
+
+CLIENT, DAY = "BANKA", "2026-11-27"
+PAY_CSV = b"client_ref,amount\nR1,10.00\nR2,20.00\nR3,x\n"
+PAY_CTL = b"BANKA_PAY_20261127_001.csv|3|30.00|abc\n"
+BAD_CSV = b"garbage\n"
+ACK = b"line_no,client_ref,business_no,status,reason_codes\n1,R1,N1,ACCEPTED,\n"
+RET = b"client_ref,business_no,status,reason_code,amount,final_date\nR1,N1,SETTLED,,10.00,2026-11-27\n"
+REJ = b"F_TOTAL|total differs\n"
+DOCS = b"<html>data docs \xe6\x95\xb0\xe6\x8d\xae</html>"
+PROFILE = "client_id: BANKA\n"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _seed(zones) -> None:
+    """Two files, three records (settled, returned, rejected), approvals and a ledger pair."""
+    zones.raw.put("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv", PAY_CSV)
+    zones.raw.put("BANKA/2026-11-27/BANKA_PAY_20261127_001.ctl", PAY_CTL)
+    zones.raw.put("BANKA/2026-11-27/BANKA_PAY_20261127_002.csv", BAD_CSV)
+    zones.landing.put("BANKA/outbox/BANKA_PAY_20261127_001.ack.csv", ACK)
+    zones.landing.put("BANKA/outbox/BANKA_PAY_20261127_001.ret.csv", RET)
+    zones.landing.put("BANKA/outbox/BANKA_PAY_20261127_002.rej", REJ)
+    from daybook.config import settings
+    from daybook.storage import open_store
+
+    open_store(settings().outputs).put(f"{DAY}/data_docs/BANKA_PAY_20261127_001/index.html", DOCS)
+    from daybook import db
+
+    with db.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO profile_versions (client_id, version, content) VALUES ('BANKA', 'v1', :c)"
+            ),
+            {"c": PROFILE},
+        )
+        for seq, raw_key, ctl_key, status, code in [
+            (
+                "001",
+                "BANKA/2026-11-27/BANKA_PAY_20261127_001.csv",
+                "BANKA/2026-11-27/BANKA_PAY_20261127_001.ctl",
+                "COMPLETED",
+                None,
+            ),
+            ("002", "BANKA/2026-11-27/BANKA_PAY_20261127_002.csv", None, "REJECTED", "F_TOTAL"),
+        ]:
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO files (folder, name, stem, client_id, file_type, business_date, seq, intake_date,"
+                    " sha256, size_bytes, raw_key, control_raw_key, status, reason_code, profile_version)"
+                    " VALUES ('BANKA', :name, :stem, 'BANKA', 'PAY', :day, :seq, :day, 'x', 1, :raw, :ctl,"
+                    " :status, :code, 'v1')"
+                ),
+                {
+                    "name": f"BANKA_PAY_20261127_{seq}.csv",
+                    "stem": f"BANKA_PAY_20261127_{seq}",
+                    "day": DAY,
+                    "seq": seq,
+                    "raw": raw_key,
+                    "ctl": ctl_key,
+                    "status": status,
+                    "code": code,
+                },
+            )
+        file_id = conn.execute(sqlalchemy.text("SELECT file_id FROM files WHERE seq = '001'")).scalar_one()
+        for line, ref, cents, ack, state, final in [
+            (1, "R1", 1000, "ACCEPTED", "SETTLED", None),
+            (2, "R2", 2000, "ACCEPTED", "RETURNED", "A_DECLINED"),
+            (3, "R3", None, "REJECTED", "REJECTED", None),
+        ]:
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
+                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, final_code, final_date,"
+                    " payload) VALUES (:no, :fid, 'BANKA', 'PAY', :day, :line, :ref, :cents, 'CNY', :ack, '',"
+                    " :state, :final, :day, :payload)"
+                ),
+                {
+                    "no": f"BANKA-PAY-20261127-001-{line:06d}",
+                    "fid": file_id,
+                    "day": DAY,
+                    "line": line,
+                    "ref": ref,
+                    "cents": cents,
+                    "ack": ack,
+                    "state": state,
+                    "final": final,
+                    "payload": json.dumps({"payer_name": "张伟", "client_ref": ref}),
+                },
+            )
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO approvals (business_no, level, decision, decided_by, opinion)"
+                " VALUES ('BANKA-PAY-20261127-001-000002', 1, 'DECLINE', 'alice', 'no')"
+            )
+        )
+        for leg, account in (("D", "BANKA:PREFUND"), ("C", "BANKA:PAYEE")):
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+                    " VALUES ('BANKA-PAY-20261127-001-000001', :leg, 'BANKA', :day, :acct, 1000)"
+                ),
+                {"leg": leg, "day": DAY, "acct": account},
+            )
+
+
+@pytest.fixture
+def backend() -> str:
+    """SQLite for most cases here; the package test below also runs on PostgreSQL."""
+    return "sqlite"
+
+
+@pytest.fixture
+def archive_key(monkeypatch) -> crypto.ArchiveKey:
+    """A key generated for this test only, given to Airflow's connection variable."""
+    text = crypto.generate_key()
+    monkeypatch.setenv(crypto.ENV_VAR, crypto.connection_env_value(text))
+    return crypto.parse_key(text)
+
+
+@pytest.fixture
+def seeded(business_db, intake_zones):
+    _seed(intake_zones)
+    return intake_zones
+
+
+def _payloads(url: str) -> list[str]:
+    eng = sqlalchemy.create_engine(url)
+    with eng.connect() as conn:
+        out = [
+            r[0] for r in conn.execute(sqlalchemy.text("SELECT payload FROM records ORDER BY business_no"))
+        ]
+    eng.dispose()
+    return out
+
+
+def _alerts(url: str) -> list[str]:
+    eng = sqlalchemy.create_engine(url)
+    with eng.connect() as conn:
+        out = [r[0] for r in conn.execute(sqlalchemy.text("SELECT kind FROM alert_events"))]
+    eng.dispose()
+    return out
+
+
+EXPECTED_PLAINTEXT = {
+    "originals/BANKA_PAY_20261127_001.csv": PAY_CSV,
+    "originals/BANKA_PAY_20261127_001.ctl": PAY_CTL,
+    "originals/BANKA_PAY_20261127_002.csv": BAD_CSV,
+    "returns/BANKA_PAY_20261127_001.ack.csv": ACK,
+    "returns/BANKA_PAY_20261127_001.ret.csv": RET,
+    "returns/BANKA_PAY_20261127_002.rej": REJ,
+    "data_docs/BANKA_PAY_20261127_001/index.html": DOCS,
+    "profiles/v1.yaml": PROFILE.encode(),
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_package_holds_every_member_sealed_with_a_manifest_of_plaintext_hashes(
+    seeded, archive_key, business_db
+):
+    out = archive.build_package(CLIENT, DAY)
+    assert out["verified"] is True and out["encrypted"] is True
+    store = archive.archive_store()
+    manifest = json.loads(store.get("BANKA/2026-11-27/manifest.json"))
+    listed = {m["path"]: m for m in manifest["members"]}
+    assert set(listed) == set(EXPECTED_PLAINTEXT) | {"records.parquet", "approvals.csv", "ledger.csv"}
+    for path, data in EXPECTED_PLAINTEXT.items():
+        assert listed[path]["sha256"] == sha(data) and listed[path]["size"] == len(data), path
+        stored = store.get(f"BANKA/2026-11-27/{path}.enc")
+        assert data not in stored, f"{path} is stored in the clear"
+        assert archive_key.open(stored, path) == data
+    assert manifest["profile_versions"] == ["v1"]
+    assert manifest["retain_until"] == "2036-11-27"  # 10 years after the business date
+    assert manifest["encryption"]["key_id"] == archive_key.key_id
+    sums = store.get("BANKA/2026-11-27/SHA256SUMS").decode()
+    assert f"{sha(PAY_CSV)}  originals/BANKA_PAY_20261127_001.csv\n" in sums
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(archive.read_member(manifest, "records.parquet")))
+    rows = sorted(zip(table["client_ref"].to_pylist(), table["state"].to_pylist(), strict=True))
+    assert rows == [("R1", "SETTLED"), ("R2", "RETURNED"), ("R3", "REJECTED")]
+    approvals = list(csv.DictReader(io.StringIO(archive.read_member(manifest, "approvals.csv").decode())))
+    assert [(a["business_no"], a["decision"], a["decided_by"]) for a in approvals] == [
+        ("BANKA-PAY-20261127-001-000002", "DECLINE", "alice")
+    ]
+    ledger = list(csv.DictReader(io.StringIO(archive.read_member(manifest, "ledger.csv").decode())))
+    assert sorted((e["leg"], e["account"], e["amount_cents"]) for e in ledger) == [
+        ("C", "BANKA:PAYEE", "1000"),
+        ("D", "BANKA:PREFUND", "1000"),
+    ]
+    if seeded.kind == "s3":
+        head = archive.object_metadata(store, "BANKA/2026-11-27/originals/BANKA_PAY_20261127_001.csv.enc")
+        assert head["ServerSideEncryption"] == "AES256"
+        assert head["Metadata"]["retain-until"] == "2036-11-27"
+
+
+def test_archiving_the_day_twice_gives_the_same_manifest_and_plaintext(seeded, archive_key):
+    archive.build_package(CLIENT, DAY)
+    store = archive.archive_store()
+    first = store.get("BANKA/2026-11-27/manifest.json")
+    archive.build_package(CLIENT, DAY)
+    assert store.get("BANKA/2026-11-27/manifest.json") == first
+
+
+@pytest.mark.parametrize("damage", ["flip_byte", "delete_member", "extra_object"])
+def test_a_damaged_package_fails_verification_raises_an_alert_and_purges_nothing(
+    seeded, archive_key, business_db, monkeypatch, damage
+):
+    archive.build_package(CLIENT, DAY)
+    before = _payloads(business_db)
+    store = archive.archive_store()
+    key = "BANKA/2026-11-27/originals/BANKA_PAY_20261127_001.csv.enc"
+    if damage == "flip_byte":
+        data = bytearray(store.get(key))
+        data[-20] ^= 0x01
+        store.put(key, bytes(data))
+    elif damage == "delete_member":
+        store.delete(key)
+    else:
+        store.put("BANKA/2026-11-27/originals/smuggled.csv", b"x")
+    result = archive.verify_package(CLIENT, DAY)
+    assert not result.ok and result.problems
+    monkeypatch.setenv("DAYBOOK_PURGE_AFTER_DAYS", "0")
+    assert archive.purge_staging(CLIENT, DAY) == []
+    assert _payloads(business_db) == before
+    assert "ARCHIVE_VERIFY_FAILED" in _alerts(business_db)
+
+
+def test_a_verified_package_lets_staging_payloads_older_than_the_window_be_purged(
+    seeded, archive_key, business_db, monkeypatch
+):
+    archive.build_package(CLIENT, DAY)  # default window 90 days: today's rows stay
+    assert all(p != "{}" for p in _payloads(business_db))
+    monkeypatch.setenv("DAYBOOK_PURGE_AFTER_DAYS", "30")
+    assert archive.purge_staging(CLIENT, "2026-12-26") == []  # 29 days later: inside the window
+    assert archive.purge_staging(CLIENT, "2026-12-27") == [DAY]
+    assert _payloads(business_db) == ["{}", "{}", "{}"]
+    assert archive.verify_package(CLIENT, DAY).ok, "row counts still match after the purge"
+
+
+def test_without_a_key_the_package_is_plaintext_and_an_alert_says_so(seeded, business_db, monkeypatch):
+    monkeypatch.delenv(crypto.ENV_VAR, raising=False)
+    archive.build_package(CLIENT, DAY)
+    store = archive.archive_store()
+    assert store.get("BANKA/2026-11-27/originals/BANKA_PAY_20261127_001.csv") == PAY_CSV
+    assert "ARCHIVE_UNENCRYPTED" in _alerts(business_db)
+    monkeypatch.setenv("DAYBOOK_ARCHIVE_REQUIRE_KEY", "1")
+    with pytest.raises(crypto.ArchiveKeyError):
+        archive.build_package(CLIENT, DAY)
+
+
+def test_an_exported_package_passes_sha256sum_check_and_fails_it_after_tampering(
+    seeded, archive_key, tmp_path
+):
+    import subprocess
+
+    archive.build_package(CLIENT, DAY)
+    target = tmp_path / "export"
+    archive.export_package(CLIENT, DAY, target)
+    assert (target / "originals/BANKA_PAY_20261127_001.csv").read_bytes() == PAY_CSV
+    ok = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=target, capture_output=True)
+    assert ok.returncode == 0, ok.stdout
+    (target / "ledger.csv").write_bytes(b"forged\n")
+    bad = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=target, capture_output=True)
+    assert bad.returncode != 0 and b"ledger.csv: FAILED" in bad.stdout
