@@ -1,0 +1,110 @@
+"""Benchmark (not a test): intake of one large PAY file end to end, beside a plain PostgreSQL COPY.
+
+    .venv/bin/python bench/intake.py [rows]        # default 1,000,000 rows (~155 MB)
+
+Generates valid-looking PAY rows in a temp dir, runs ``intake.process_drop`` (raw copy with sha256,
+registration, streaming judge: gunzip/decode/CSV/count/exact total, inbox move) on SQLite, and
+then ``COPY`` of the same file into a scratch table on PostgreSQL (postgresql://postgres@127.0.0.1:5432/postgres).
+Prints rows/s and the peak RSS of the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+PG = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_file(path: Path, rows: int) -> tuple[int, str]:
+    from daybook.business_types import PAY
+
+    cents_total = 0
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(PAY.required) + "\n")
+        block = []
+        for i in range(1, rows + 1):
+            cents = 100 + (i * 7919) % 9_999_900
+            cents_total += cents
+            block.append(
+                f"REF{i:012d},2026-11-27,6222020200{i % 1000000:06d},张伟{i % 97},RIC,11010519491231002X,"
+                f"ACCOUNT,00123456{i % 100000:05d},李芳,102100099996,{cents // 100}.{cents % 100:02d},CNY\n"
+            )
+            if len(block) == 50_000:
+                fh.write("".join(block))
+                block = []
+        fh.write("".join(block))
+    return cents_total, f"{cents_total // 100}.{cents_total % 100:02d}"
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="daybook-bench-"))
+    os.environ.update(
+        {
+            "DAYBOOK_HOME": str(tmp),
+            "DAYBOOK_LANDING": str(tmp / "landing"),
+            "DAYBOOK_RAW": str(tmp / "raw"),
+            "DAYBOOK_DB_URL": f"sqlite:///{tmp / 'bench.db'}",
+        }
+    )
+    from daybook import db, intake
+
+    name = "BANKA_PAY_20261127_001.csv"
+    inbox = tmp / "landing" / "BANKA" / "inbox"
+    inbox.mkdir(parents=True)
+    data = inbox / name
+    t0 = time.perf_counter()
+    _, total = write_file(data, ROWS)
+    digest = hashlib.sha256()
+    with open(data, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    (inbox / "BANKA_PAY_20261127_001.ctl").write_text(f"{name}|{ROWS}|{total}|{sha}\n")
+    size = data.stat().st_size
+    print(f"generated {ROWS:,} rows, {size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f}s")
+    db.migrate()
+    rss_before = peak_rss_mib()
+
+    t0 = time.perf_counter()
+    result = intake.process_drop(
+        {"folder": "BANKA", "name": name, "control": "BANKA_PAY_20261127_001.ctl"}, "2026-11-27"
+    )
+    intake_s = time.perf_counter() - t0
+    assert result["status"] == "INTAKE_OK", result
+    print(
+        f"intake:  {intake_s:6.2f}s  {ROWS / intake_s:>12,.0f} rows/s  peak RSS {peak_rss_mib():.0f} MiB "
+        f"(before intake {rss_before:.0f} MiB)"
+    )
+
+    import psycopg2
+
+    processed = tmp / "landing" / "BANKA" / "processed" / name
+    conn = psycopg2.connect(PG)
+    cur = conn.cursor()
+    cols = ", ".join(f"{c} text" for c in __import__("daybook.business_types").business_types.PAY.required)
+    cur.execute(f"CREATE TEMP TABLE bench_copy ({cols})")
+    t0 = time.perf_counter()
+    with open(processed, encoding="utf-8") as fh:
+        cur.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)", fh)
+    conn.commit()
+    copy_s = time.perf_counter() - t0
+    cur.execute("SELECT COUNT(*) FROM bench_copy")
+    assert cur.fetchone()[0] == ROWS
+    conn.close()
+    print(f"COPY:    {copy_s:6.2f}s  {ROWS / copy_s:>12,.0f} rows/s")
+    print(f"intake / COPY rate: {copy_s / intake_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
