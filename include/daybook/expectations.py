@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
@@ -49,8 +50,14 @@ def _decimal_min(s: pd.Series, bound_cents: int, strict: bool) -> pd.Series:
     return ~checks.plain_decimal(s) | checks.decimal_ge(s, bound_cents, strict)
 
 
-# name -> (predicate, parameter names). The predicate gets the non-null cells of the column.
+def _present(s: pd.Series) -> pd.Series:
+    return pd.Series((s != "").to_numpy(dtype=bool), index=s.index)
+
+
+# name -> (predicate, parameter names). "required" fails an empty cell; every other predicate
+# gets the non-empty cells only (an empty cell is R_REQUIRED's business or allowed).
 CHECKS: dict[str, tuple[Callable[..., pd.Series], tuple[str, ...]]] = {
+    "required": (_present, ()),
     "client_ref": (checks.client_ref_ok, ()),
     "text_length": (checks.len_between, ("lo", "hi")),
     "account_digits": (checks.digits_len, ("lo", "hi")),
@@ -69,18 +76,50 @@ CHECKS: dict[str, tuple[Callable[..., pd.Series], tuple[str, ...]]] = {
 }
 
 
+def predicate(check: str, column: pd.Series, params: dict[str, Any]) -> pd.Series:
+    """Apply the registered predicate of ``check`` to ``column``: True = the cell passes.
+
+    An empty cell passes every check but "required". GX hands the metric the non-null cells of
+    the expectation's domain (nulls mark rows outside a conditional rule's condition).
+
+    The one function both GX's metric provider and validation's per-row codes call, so the mask
+    that decides a row's codes is the predicate GX counted (validation cross-checks the counts).
+    """
+    fn, keys = CHECKS[check]
+    s = column.astype("str")
+    kwargs = {k: params[k] for k in keys}
+    if check == "required":
+        return fn(s)
+    empty = (s == "").to_numpy(dtype=bool)
+    if not empty.any():
+        return fn(s, **kwargs)
+    ok = np.ones(len(s), dtype=bool)
+    ok[~empty] = fn(s[~empty], **kwargs).to_numpy(dtype=bool)
+    return pd.Series(ok, index=s.index)
+
+
+# While validation runs a chunk through GX it sets this to a dict, and each metric computation
+# leaves its boolean result here: the per-row mask GX itself counted (see validation.SuiteRunner).
+CAPTURE: dict[tuple[str, str, str], pd.Series] | None = None
+
+
+def capture_key(check: str, column: str, params: dict[str, Any]) -> tuple[str, str, str]:
+    keys = CHECKS[check][1]
+    return (check, column, repr([(k, params[k]) for k in keys]))
+
+
 def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def _build(
-    check: str, predicate: Callable[..., pd.Series], keys: tuple[str, ...]
-) -> type[ColumnMapExpectation]:
+def _build(check: str, keys: tuple[str, ...]) -> type[ColumnMapExpectation]:
     metric = f"column_values.daybook_{check}"
 
     def _pandas(cls: Any, column: pd.Series, **kwargs: Any) -> pd.Series:
-        params = {k: kwargs[k] for k in keys}
-        return predicate(column.astype("str"), **params)
+        ok = predicate(check, column, kwargs)
+        if CAPTURE is not None:
+            CAPTURE[capture_key(check, str(column.name), kwargs)] = ok
+        return ok
 
     provider = type(
         f"ColumnValuesDaybook{_camel(check)}",
@@ -108,5 +147,5 @@ def _build(
 
 
 EXPECTATIONS: dict[str, type[ColumnMapExpectation]] = {
-    name: _build(name, fn, keys) for name, (fn, keys) in CHECKS.items()
+    name: _build(name, keys) for name, (_, keys) in CHECKS.items()
 }

@@ -137,3 +137,83 @@ SUITES = {"PAY": pay_rules, "LOAN": loan_rules}
 
 def rules_for(type_code: str, profile: Profile, business_date: date) -> list[Rule]:
     return SUITES[type_code](profile, business_date)
+
+
+# --------------------------------------------------------------------------- documentation
+
+_DOC_DATE = date(2000, 1, 1)  # any date: the table states windows relative to the business date
+
+
+def _describe(rule: Rule) -> str:
+    """The rule's check in words (for docs/data-quality.md), from the rule's own parameters."""
+    p = rule.params
+    if rule.check == "iso_date_in_window":
+        start = (date.fromisoformat(p["start"]) - _DOC_DATE).days
+        end = (date.fromisoformat(p["end"]) - _DOC_DATE).days
+        return f"`YYYY-MM-DD`, a real date, business date {start:+d} to {end:+d} days"
+    if rule.check == "decimal_at_least":
+        op = ">" if p["strict"] else ">="
+        b = p["bound_cents"]
+        return f"when a plain decimal: {op} {'-' if b < 0 else ''}{abs(b) // 100}.{abs(b) % 100:02d}"
+    if rule.check == "integer_in_range":
+        return f"when a plain integer: {p['lo']} to {p['hi']}"
+    if rule.check == "decimal_amount":
+        limit = (
+            "" if p["max_cents"] is None else f", at most {p['max_cents'] // 100}.{p['max_cents'] % 100:02d}"
+        )
+        return f"plain decimal > 0, at most 2 decimals{limit}"
+    if rule.check == "in_list":
+        return "one of " + ", ".join(f"`{v}`" for v in p["allowed"])
+    if rule.check in ("text_length", "account_digits"):
+        unit = "characters" if rule.check == "text_length" else "ASCII digits"
+        return f"{p['lo']}-{p['hi']} {unit}"
+    return {
+        "required": "not empty",
+        "client_ref": "1-32 of `A-Za-z0-9_-`",
+        "card_number": "16-19 ASCII digits passing Luhn (Luhn skipped for the client's relaxed prefixes)",
+        "cnaps_code": "12 ASCII digits",
+        "mainland_mobile": "`1[3-9]` then 9 ASCII digits",
+        "resident_id": "GB 11643: 17 digits + check character (`X` allowed), birth date 1900-01-01 to "
+        "the business date, existing province prefix",
+        "social_credit_code": "GB 32100: 18 characters of its alphabet with the check character",
+        "plain_decimal": "plain decimal `-?[0-9]+(\\.[0-9]+)?`",
+        "plain_integer": "plain integer `-?[0-9]+`",
+    }[rule.check]
+
+
+def rules_markdown(type_code: str, profile: Profile) -> str:
+    """The business type's rule table (column, condition, rule, code) as a Markdown table.
+
+    Empty cells are R_REQUIRED's alone: every other rule skips them. Client-dependent lists
+    (currencies, products, relaxations) are shown for ``profile``.
+    """
+    lines = ["| column | when | rule | code |", "|---|---|---|---|"]
+    for rule in rules_for(type_code, profile, _DOC_DATE):
+        when = f"`{rule.when}`" if rule.when else ""
+        lines.append(f"| `{rule.column}` | {when} | {_describe(rule)} | `{rule.code}` |")
+    return "\n".join(lines)
+
+
+def sync_docs(path: Any = None) -> bool:
+    """Rewrite the generated rule tables of docs/data-quality.md; True if the file changed."""
+    from pathlib import Path
+
+    from daybook import profiles
+    from daybook.config import PROJECT_ROOT
+
+    path = Path(path or PROJECT_ROOT / "docs" / "data-quality.md")
+    text = path.read_text(encoding="utf-8")
+    profile = Profile("DOCS", "", "", profiles._merge(profiles.DEFAULTS, {"client_id": "DOCS"}))
+    new = text
+    for code in SUITES:
+        begin, end = f"<!-- rules:{code} -->", f"<!-- /rules:{code} -->"
+        head, rest = new.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        new = f"{head}{begin}\n{rules_markdown(code, profile)}\n{end}{tail}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m daybook.validation_suites: refresh docs/data-quality.md
+    print("docs/data-quality.md", "updated" if sync_docs() else "up to date")

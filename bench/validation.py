@@ -1,0 +1,281 @@
+"""Benchmark: validation of a 1M-row PAY file with the full GX suite, beside a plain pandas read.
+
+    .venv/bin/python bench/validation.py [--rows 1000000] [--chunk 200000] [--end-to-end sqlite|postgres]
+
+Prints, for the same generated file in the same run:
+
+- ``pandas read``: ``pd.read_csv`` of the file with every cell as text (the floor: reading alone);
+- ``suite``: read in chunks + the PAY suite run through GX on every chunk (one reused context,
+  SUMMARY results, per-row codes from the registered predicates, counts cross-checked with GX)
+  + the vectorized reason-code strings, i.e. everything ``validate_file`` does per row except
+  the database write;
+- ``end-to-end`` (optional): intake + ``validation.validate_file`` of the same file against a
+  fresh SQLite file or PostgreSQL database, including the bulk insert and the ack file.
+
+Rows/s and the peak RSS of each stage are printed (each stage runs in its own subprocess so the
+peaks do not mix). About 1% of the generated rows carry a defect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BD = dt.date(2026, 11, 27)
+HEADER = [
+    "client_ref",
+    "value_date",
+    "payer_account",
+    "payer_name",
+    "payer_id_type",
+    "payer_id_no",
+    "payee_account_type",
+    "payee_account",
+    "payee_name",
+    "payee_bank_code",
+    "amount",
+    "currency",
+    "purpose",
+]
+
+
+def generate(path: Path, rows: int) -> None:
+    """A PAY file of ``rows`` rows built from 2,000 templates (stdnum check digits), unique refs."""
+    import random
+
+    from daybook.sample import make_account, make_card, make_ric, make_uscc, person
+
+    rng = random.Random(7)
+    templates = []
+    for t in range(2000):
+        corporate = t % 3 == 0
+        card = t % 2 == 0
+        row = [
+            "",
+            (BD + dt.timedelta(days=t % 5)).isoformat(),
+            make_account(rng, 19),
+            person(rng),
+            "USCC" if corporate else "RIC",
+            make_uscc(rng) if corporate else make_ric(rng, dt.date(1950 + t % 50, 1 + t % 12, 1 + t % 28)),
+            "CARD" if card else "ACCOUNT",
+            make_card(rng) if card else make_account(rng, 17),
+            person(rng),
+            "102100099996",
+            f"{rng.randint(1, 99999)}.{rng.randint(0, 99):02d}",
+            "CNY",
+            "货款" if t % 4 else "",
+        ]
+        if t % 100 == 1:  # ~1% defects of a few kinds
+            row[[10, 5, 9, 11, 1][t // 100 % 5]] = ["0", "X", "1", "USD", "2020-01-01"][t // 100 % 5]
+        templates.append(row)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(HEADER)
+        for i in range(rows):
+            row = templates[i % 2000]
+            row[0] = f"R{i:09d}"
+            w.writerow(row)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stage_read(path: Path) -> dict:
+    import pandas as pd
+
+    t = time.perf_counter()
+    frame = pd.read_csv(path, dtype="str", keep_default_na=False, na_filter=False)
+    n = len(frame)
+    return {"rows": n, "seconds": time.perf_counter() - t}
+
+
+def _arrow_chunks(path: Path, chunk: int):
+    """The file as pandas frames of text cells (``str`` dtype) of ``chunk`` rows, streamed by pyarrow."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=16 << 20),
+        convert_options=pcsv.ConvertOptions(
+            column_types=dict.fromkeys(HEADER, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    pending: list = []
+    size = 0
+    line = 1
+    for batch in reader:
+        pending.append(batch)
+        size += batch.num_rows
+        while size >= chunk or (batch is None and size):
+            break
+        if size >= chunk:
+            table = pa.Table.from_batches(pending)
+            head, rest = table.slice(0, chunk), table.slice(chunk)
+            frame = head.to_pandas()
+            frame.insert(0, "line_no", pd.RangeIndex(line, line + len(frame)).to_numpy(dtype="int64"))
+            line += len(frame)
+            yield frame
+            pending, size = rest.to_batches(), rest.num_rows
+    if size:
+        frame = pa.Table.from_batches(pending).to_pandas()
+        frame.insert(0, "line_no", pd.RangeIndex(line, line + len(frame)).to_numpy(dtype="int64"))
+        yield frame
+
+
+def stage_suite(path: Path, chunk: int) -> dict:
+    """Chunks streamed by pyarrow, each validated by the PAY suite; read and validation timed apart."""
+    t = time.perf_counter()
+    import great_expectations  # noqa: F401 - import cost is per process, not per row: kept out
+
+    from daybook import expectations, profiles, validation  # noqa: F401
+    from daybook.validation_suites import rules_for
+
+    imports = time.perf_counter() - t
+    profile = profiles.Profile(
+        "BENCH", "bench", "", profiles._merge(profiles.DEFAULTS, {"client_id": "BENCH"})
+    )
+    t0 = time.perf_counter()
+    runner = validation.SuiteRunner(rules_for("PAY", profile, BD), "BENCH_PAY_20261127_001")
+    n = rejected = 0
+    read = 0.0
+    chunks = _arrow_chunks(path, chunk)
+    while True:
+        t = time.perf_counter()
+        frame = next(chunks, None)
+        read += time.perf_counter() - t
+        if frame is None:
+            break
+        bits = runner.run(frame)
+        codes = validation.code_strings(bits)
+        rejected += int((codes != "").sum())
+        n += len(frame)
+    total = time.perf_counter() - t0
+    return {
+        "rows": n,
+        "rejected": rejected,
+        "seconds": total,
+        "read_seconds": read,
+        "import_seconds": imports,
+    }
+
+
+def stage_end_to_end(path: Path, backend: str) -> dict:
+    """Intake + validate_file of the file in a fresh business DB (timed: validate_file only)."""
+    import shutil
+
+    home = Path(tempfile.mkdtemp(prefix="daybook-bench-"))
+    os.environ["DAYBOOK_HOME"] = str(home)
+    if backend == "postgres":
+        import sqlalchemy
+
+        admin = sqlalchemy.create_engine(
+            "postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text('DROP DATABASE IF EXISTS "daybook_bench" WITH (FORCE)'))
+            conn.execute(sqlalchemy.text('CREATE DATABASE "daybook_bench"'))
+        os.environ["DAYBOOK_DB_URL"] = "postgresql://postgres@127.0.0.1:5432/daybook_bench"
+    profiles_dir = home / "profiles"
+    profiles_dir.mkdir(parents=True)
+    (profiles_dir / "BENCH.yaml").write_text("client_id: BENCH\n")
+    os.environ["DAYBOOK_PROFILES"] = str(profiles_dir)
+    from daybook import intake, sample, validation
+    from daybook.storage import LocalStore
+
+    name = f"BENCH_PAY_{BD:%Y%m%d}_001.csv"
+    landing = home / "landing" / "BENCH" / "inbox"
+    landing.mkdir(parents=True)
+    shutil.copy(path, landing / name)
+    data = (landing / name).read_bytes()
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    LocalStore(str(home / "landing")).put(
+        f"BENCH/inbox/{name[:-4]}.ctl", sample.control_line(name, data, rows, HEADER.index("amount"))
+    )
+    del rows, data
+    for drop in intake.list_drops(BD.isoformat()):
+        intake.process_drop(drop, BD.isoformat())
+    t = time.perf_counter()
+    results = validation.validate_client("BENCH", BD.isoformat())
+    seconds = time.perf_counter() - t
+    return {"rows": results[0].get("rows"), "status": results[0]["status"], "seconds": seconds}
+
+
+def _child(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    if args.stage == "read":
+        out = stage_read(path)
+    elif args.stage == "suite":
+        out = stage_suite(path, args.chunk)
+    else:
+        out = stage_end_to_end(path, args.stage.split(":", 1)[1])
+    out["peak_rss_mb"] = round(_peak_mb())
+    print(json.dumps(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk", type=int, default=200_000)
+    parser.add_argument("--end-to-end", choices=["sqlite", "postgres"], action="append", default=[])
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        _child(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="daybook-bench-") as tmp:
+        path = Path(tmp) / "bench.csv"
+        t = time.perf_counter()
+        generate(path, args.rows)
+        print(
+            f"generated {args.rows} PAY rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s"
+        )
+        stages = ["read", "suite", *[f"e2e:{b}" for b in args.end_to_end]]
+        for stage in stages:
+            cmd = [
+                sys.executable,
+                __file__,
+                "--stage",
+                stage,
+                "--file",
+                str(path),
+                "--chunk",
+                str(args.chunk),
+            ]
+            res = json.loads(
+                subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
+            )
+            label = {"read": "pandas read", "suite": "suite"}.get(stage, f"end-to-end {stage[4:]}")
+            rate = res["rows"] / res["seconds"]
+            extra = f", rejected {res['rejected']}" if "rejected" in res else ""
+            if "read_seconds" in res:
+                validate = res["seconds"] - res["read_seconds"]
+                extra += (
+                    f"\n{'':<22} of which arrow read {res['read_seconds']:.2f} s, GX + codes {validate:.2f} s "
+                    f"({res['rows'] / validate:,.0f} rows/s); imports {res['import_seconds']:.1f} s not counted"
+                )
+            print(
+                f"{label:<22} {res['rows']:>9} rows {res['seconds']:6.2f} s {rate:>10,.0f} rows/s "
+                f"peak RSS {res['peak_rss_mb']:>5} MB{extra}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Validation end to end on SQLite and PostgreSQL: real drops through intake, then validation.
+
+A file with one defect of each kind must come back as ``<stem>.ack.csv`` with exactly the codes
+written here by hand from contract sections 4-7, byte for byte (the expected file is written
+with Python's csv module, independently of the code under test); reruns reproduce it; every
+data row is answered once; F_ERROR_RATE refuses a file without publishing a row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from stdnum import luhn
+from stdnum.cn import ric
+
+from daybook import intake, sample, validation
+from daybook.storage import LocalStore
+
+pytestmark = pytest.mark.integration
+DAY = date(2026, 11, 27)
+PAY_HEADER = [
+    "client_ref",
+    "value_date",
+    "payer_account",
+    "payer_name",
+    "payer_id_type",
+    "payer_id_no",
+    "payee_account_type",
+    "payee_account",
+    "payee_name",
+    "payee_bank_code",
+    "amount",
+    "currency",
+    "purpose",
+]
+ACK_HEADER = ["line_no", "client_ref", "business_no", "status", "reason_codes"]
+
+
+def _ric(region_birth: str) -> str:
+    body = region_birth + "123"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def _card(prefix: str, length: int = 19) -> str:
+    body = prefix + "5" * (length - len(prefix) - 1)
+    return body + luhn.calc_check_digit(body)
+
+
+def _bad_luhn(card: str) -> str:
+    return card[:-1] + str((int(card[-1]) + 1) % 10)
+
+
+RIC = _ric("11010519491231")
+CARD = _card("622202")
+
+
+def pay_row(ref: str, **cells: str) -> list[str]:
+    row = {
+        "client_ref": ref,
+        "value_date": "2026-11-27",
+        "payer_account": "6222020000000001",
+        "payer_name": "王伟",
+        "payer_id_type": "RIC",
+        "payer_id_no": RIC,
+        "payee_account_type": "CARD",
+        "payee_account": CARD,
+        "payee_name": "李娜",
+        "payee_bank_code": "102100099996",
+        "amount": "100.00",
+        "currency": "CNY",
+        "purpose": "",
+    }
+    row.update(cells)
+    return [row[c] for c in PAY_HEADER]
+
+
+@pytest.fixture
+def env(business_db, zones, tmp_path: Path, monkeypatch):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "VALC.yaml").write_text(
+        "client_id: VALC\n"
+        'error_rate_threshold: "0.95"\n'
+        "accepted_currencies: [CNY, USD]\n"
+        'relaxations: {luhn_off_card_prefixes: ["621799"]}\n'
+    )
+    (folder / "STRICT.yaml").write_text("client_id: STRICT\n")  # default threshold 20%
+    monkeypatch.setenv("DAYBOOK_PROFILES", str(folder))
+    return {"url": business_db, **zones}
+
+
+def drop_and_validate(client: str, seq: str, rows: list[list[str]], header=PAY_HEADER) -> list[dict]:
+    name = f"{client}_PAY_{DAY:%Y%m%d}_{seq}.csv"
+    data = sample.csv_bytes(header, rows)
+    landing = LocalStore(os.environ["DAYBOOK_LANDING"])
+    landing.put(f"{client}/inbox/{name}", data)
+    landing.put(
+        f"{client}/inbox/{name[:-4]}.ctl", sample.control_line(name, data, rows, header.index("amount"))
+    )
+    for d in intake.list_drops(DAY.isoformat()):
+        intake.process_drop(d, DAY.isoformat())
+    return validation.validate_client(client, DAY.isoformat())
+
+
+def expected_ack(stem: str, refs: list[str], codes: dict[int, str]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(ACK_HEADER)
+    prefix = stem.replace("_", "-")
+    for i, ref in enumerate(refs, start=1):
+        c = codes.get(i, "")
+        w.writerow([i, ref, f"{prefix}-{i:06d}", "REJECTED" if c else "ACCEPTED", c])
+    return buf.getvalue().encode("utf-8")
+
+
+def test_every_defect_kind_gets_exactly_its_codes_and_reruns_reproduce_the_ack(env):
+    outbox = env["landing"] / "VALC" / "outbox"
+    # An earlier file of the client: one row accepted, one rejected. Both refs are taken.
+    first = [pay_row("EARLY-A"), pay_row("EARLY-R", amount="0")]
+    drop_and_validate("VALC", "001", first)
+    assert (outbox / "VALC_PAY_20261127_001.ack.csv").read_bytes() == expected_ack(
+        "VALC_PAY_20261127_001", ["EARLY-A", "EARLY-R"], {2: "R_AMOUNT"}
+    )
+
+    rows_and_codes = [
+        (pay_row("OK-1"), ""),
+        (pay_row(""), "R_REQUIRED"),
+        (pay_row("bad ref"), "R_FORMAT"),
+        (pay_row("D-4", value_date="2026-11-26"), "R_DATE"),
+        (pay_row("D-5", value_date="2026-12-28"), "R_DATE"),
+        (pay_row("D-6", payer_account="1234567"), "R_ACCOUNT"),
+        (pay_row("D-7", payer_id_type="PASSPORT", payer_id_no="E1234567"), "R_ENUM"),
+        (pay_row("D-8", payer_id_no=RIC[:-1] + ("0" if RIC[-1] != "0" else "1")), "R_ID_CHECKSUM"),
+        (pay_row("D-9", payee_account=_bad_luhn(CARD)), "R_ACCOUNT"),
+        (pay_row("OK-10", payee_account=_bad_luhn(_card("621799"))), ""),  # client's Luhn relaxation
+        (pay_row("D-11", payee_bank_code="10210009999"), "R_BANK_CODE"),
+        (pay_row("D-12", amount="1.005"), "R_AMOUNT"),
+        (pay_row("D-13", currency="EUR"), "R_CURRENCY"),
+        (pay_row("OK-14", currency="USD", amount="999999999999.99"), ""),
+        (pay_row("D-15", purpose="用" * 141), "R_FORMAT"),
+        (pay_row("OK-1"), "R_DUPLICATE_REF"),  # the later of two in this file
+        (pay_row("EARLY-A"), "R_DUPLICATE_REF"),  # taken by an accepted row of an earlier file
+        (pay_row("EARLY-R"), "R_DUPLICATE_REF"),  # taken by a rejected row of an earlier file
+        (pay_row("OK-1", amount="0", currency="EUR"), "R_AMOUNT;R_CURRENCY;R_DUPLICATE_REF"),
+        (pay_row("OK-20", payer_name='王, "伟"\n二', purpose="rent, March"), ""),  # quoting kept
+        (pay_row("A,B"), "R_FORMAT"),
+        (
+            pay_row("D-22", amount="", currency="GBP", payee_account_type="IBAN"),
+            "R_REQUIRED;R_CURRENCY;R_ENUM",
+        ),
+        (pay_row("D-23", payer_name="", payee_name="x" * 101), "R_REQUIRED;R_FORMAT"),
+    ]
+    rows = [r for r, _ in rows_and_codes]
+    codes = {i: c for i, (_, c) in enumerate(rows_and_codes, start=1) if c}
+    results = drop_and_validate("VALC", "002", rows)
+    stem = "VALC_PAY_20261127_002"
+    ack_path = outbox / f"{stem}.ack.csv"
+    expected = expected_ack(stem, [r[0] for r in rows], codes)
+    assert ack_path.read_bytes() == expected
+    assert results[-1]["rows"] == len(rows) and results[-1]["rejected"] == len(codes)
+
+    # Conservation and the published rows: every data row once; only accepted rows carry money.
+    eng = sqlalchemy.create_engine(env["url"])
+    with eng.connect() as conn:
+        got = conn.execute(
+            sqlalchemy.text(
+                "SELECT r.line_no, r.ack_status, r.amount_cents, r.currency, r.payload FROM records r "
+                "JOIN files f ON f.file_id = r.file_id WHERE f.stem = :stem ORDER BY r.line_no"
+            ),
+            {"stem": stem},
+        ).all()
+    eng.dispose()
+    assert [g.line_no for g in got] == list(range(1, len(rows) + 1))
+    assert {g.line_no: (g.amount_cents, g.currency) for g in got if g.ack_status == "ACCEPTED"} == {
+        1: (10000, "CNY"),
+        10: (10000, "CNY"),
+        14: (99999999999999, "USD"),
+        20: (10000, "CNY"),
+    }
+    assert all(g.amount_cents is None for g in got if g.ack_status == "REJECTED")
+    assert json.loads(got[19].payload)["payer_name"] == '王, "伟"\n二'
+
+    # Reruns: the ack is rewritten from the database, byte for byte; nothing is renumbered.
+    ack_path.unlink()
+    assert validation.validate_client("VALC", DAY.isoformat())[-1].get("rerun") is True
+    assert ack_path.read_bytes() == expected
+
+
+def test_error_rate_above_threshold_refuses_the_file_and_publishes_no_row(env):
+    outbox = env["landing"] / "STRICT" / "outbox"
+    # 3 of 10 rejected = 30% > 20%: refused. Refs of a refused file are not taken.
+    rows = [pay_row(f"E-{i}", amount="0" if i < 3 else "1.00") for i in range(10)]
+    results = drop_and_validate("STRICT", "001", rows)
+    assert results[0]["status"] == "REJECTED"
+    rej = (outbox / "STRICT_PAY_20261127_001.rej").read_text(encoding="utf-8")
+    assert rej.startswith("F_ERROR_RATE|") and rej.endswith("\n") and rej.count("\n") == 1
+    assert not (outbox / "STRICT_PAY_20261127_001.ack.csv").exists()
+
+    # 2 of 10 rejected = 20%, not above the threshold: accepted; the refused file's refs are free.
+    rows = [pay_row(f"E-{i}", amount="0" if i < 2 else "1.00") for i in range(10)]
+    drop_and_validate("STRICT", "002", rows)
+    assert (outbox / "STRICT_PAY_20261127_002.ack.csv").read_bytes() == expected_ack(
+        "STRICT_PAY_20261127_002", [f"E-{i}" for i in range(10)], {1: "R_AMOUNT", 2: "R_AMOUNT"}
+    )
+    eng = sqlalchemy.create_engine(env["url"])
+    with eng.connect() as conn:
+        per_file = dict(
+            conn.execute(
+                sqlalchemy.text(
+                    "SELECT f.stem, COUNT(r.business_no) FROM files f LEFT JOIN records r ON r.file_id = f.file_id "
+                    "WHERE f.client_id = 'STRICT' GROUP BY f.stem"
+                )
+            ).all()
+        )
+        status = dict(
+            conn.execute(sqlalchemy.text("SELECT stem, status FROM files WHERE client_id = 'STRICT'")).all()
+        )
+    eng.dispose()
+    assert per_file == {"STRICT_PAY_20261127_001": 0, "STRICT_PAY_20261127_002": 10}
+    assert status["STRICT_PAY_20261127_001"] == "REJECTED"
