@@ -12,9 +12,10 @@ is written from the database, byte for byte the same on every rerun.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-import json
 import logging
+import os
 from typing import Any
 
 from daybook import business_types, db, events, profiles
@@ -32,24 +33,53 @@ def format_cents(cents: int) -> str:
     return f"{sign}{whole}.{frac:02d}"
 
 
-def _legs(record: Any) -> list[dict[str, Any]]:
-    debit, credit = ("PREFUND", "CLEARING") if record["file_type"] == "PAY" else ("LOANS", "DISBURSEMENT")
-    base = {
-        "business_no": record["business_no"],
-        "client_id": record["client_id"],
-        "business_date": record["business_date"],
-        "amount_cents": record["amount_cents"],
-    }
-    return [
-        {**base, "leg": "D", "account": f"{record['client_id']}:{debit}"},
-        {**base, "leg": "C", "account": f"{record['client_id']}:{credit}"},
-    ]
+def chunk_rows() -> int:
+    """Plan rows applied per transaction (``DAYBOOK_SETTLEMENT_CHUNK``, default 50,000)."""
+    return int(os.environ.get("DAYBOOK_SETTLEMENT_CHUNK", "").strip() or 50_000)
+
+
+def _crash_hook(chunks_committed: int) -> None:
+    """Test hook: ``DAYBOOK_CRASH_AFTER_CHUNK=<n>`` kills the process (``os._exit``, no cleanup,
+    like kill -9) right after the n-th committed chunk. Used by the kill-and-retry test only."""
+    at = os.environ.get("DAYBOOK_CRASH_AFTER_CHUNK", "").strip()
+    if at and int(at) == chunks_committed:
+        log.error("DAYBOOK_CRASH_AFTER_CHUNK=%s: exiting the process now (test hook)", at)
+        os._exit(137)
+
+
+def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> None:
+    """Plan the client's approved payments of the day, unless a committed plan still has rows to apply.
+
+    One set-based statement: a window function orders the approved payments by value date
+    (read from the payload in SQL), file and line, and the running total against the
+    prefunded balance left decides SETTLE or FUNDS. Running totals only grow, so every payment
+    after the first that does not fit is FUNDS as well (no skipping ahead to smaller ones).
+    """
+    key = {"client_id": client_id, "business_date": business_date}
+    pending = db.run(conn, "select_plan_pending", key).one()
+    if pending.lo is not None:
+        return  # a retried run resumes the plan it committed
+    used = db.run(conn, "select_prefund_used", {**key, "account": f"{client_id}:PREFUND"}).scalar_one()
+    base = db.run(conn, "select_plan_max_ord", key).scalar_one()
+    db.run(
+        conn,
+        f"insert_settlement_plan_{conn.dialect.name}",
+        {**key, "base_ord": int(base), "used_cents": int(used or 0), "limit_cents": limit_cents},
+    )
 
 
 def post_ledger(business_date: str) -> dict[str, int]:
-    """Settle or disburse the day's approved records, exactly once."""
+    """Settle or disburse the day's approved records, exactly once.
+
+    Per client: plan (one transaction), then apply the plan in chunks of :func:`chunk_rows`
+    plan rows, each chunk one transaction that inserts both legs of its settled payments
+    (``INSERT ... SELECT ... ON CONFLICT (business_no, leg) DO NOTHING``) and moves its
+    records to SETTLED or RETURNED/H_FUNDS; then approved loans are disbursed.
+    """
     db.migrate()
     counts = {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    size = chunk_rows()
+    committed = 0
     with db.begin() as conn:
         clients = [
             r.client_id
@@ -59,64 +89,54 @@ def post_ledger(business_date: str) -> dict[str, int]:
         ]
     for client_id in clients:
         profile = profiles.load(client_id)
+        key = {"client_id": client_id, "business_date": business_date}
         with db.begin() as conn:
-            used = db.run(
-                conn,
-                "select_prefund_used",
-                {"client_id": client_id, "account": f"{client_id}:PREFUND", "business_date": business_date},
-            ).scalar_one()
-            approved = [
-                dict(r._mapping)
-                for r in db.run(
-                    conn, "select_approved_records", {"client_id": client_id, "business_date": business_date}
-                )
-            ]
-            pays = sorted(
-                (r for r in approved if r["file_type"] == "PAY"),
-                key=lambda r: (json.loads(r["payload"])["value_date"], r["seq"], r["file_id"], r["line_no"]),
-            )
-            available = profile.prefund_limit_cents - int(used or 0)
-            settle, short = [], []
-            for r in pays:
-                if r["amount_cents"] <= available:
-                    available -= r["amount_cents"]
-                    settle.append(r)
-                else:
-                    short.append(r)
-            loans = [r for r in approved if r["file_type"] == "LOAN"]
-            postings = [leg for r in settle + loans for leg in _legs(r)]
-            if postings:
-                db.run(conn, "insert_ledger_entry", postings)
-            finals = [
-                *({"business_no": r["business_no"], "state": "SETTLED", "final_code": None} for r in settle),
-                *({"business_no": r["business_no"], "state": "DISBURSED", "final_code": None} for r in loans),
-                *(
-                    {"business_no": r["business_no"], "state": "RETURNED", "final_code": "H_FUNDS"}
-                    for r in short
-                ),
-            ]
-            if finals:
-                db.run(
-                    conn,
-                    "update_record_final",
-                    [{**f, "final_date": business_date, "expected": "APPROVED"} for f in finals],
-                )
-            if short:
+            _plan(conn, client_id, business_date, profile.prefund_limit_cents)
+            pending = db.run(conn, "select_plan_pending", key).one()
+        if pending.lo is not None:
+            for lo in range(int(pending.lo), int(pending.hi) + 1, size):
+                bounds = {**key, "lo": lo, "hi": lo + size - 1}
+                with db.begin() as conn:
+                    db.run(conn, "insert_ledger_from_plan", bounds)
+                    counts["SETTLED"] += db.run(
+                        conn,
+                        "update_records_from_plan",
+                        {**bounds, "state": "SETTLED", "final_code": None, "outcome": "SETTLE"},
+                    ).rowcount
+                    counts["RETURNED_FUNDS"] += db.run(
+                        conn,
+                        "update_records_from_plan",
+                        {**bounds, "state": "RETURNED", "final_code": "H_FUNDS", "outcome": "FUNDS"},
+                    ).rowcount
+                committed += 1
+                _crash_hook(committed)
+        with db.begin() as conn:
+            db.run(conn, "insert_ledger_loans", key)
+            counts["DISBURSED"] += db.run(conn, "update_records_disbursed", key).rowcount
+            short = db.run(conn, "count_plan_funds", key).one()
+            if short.n:
                 events.alert(
                     conn,
                     "PREFUND_SHORT",
-                    f"{len(short)} payments of {client_id} returned H_FUNDS: prefunded balance "
+                    f"{short.n} payments of {client_id} ({format_cents(int(short.cents))}) returned "
+                    f"H_FUNDS on {business_date}: prefunded balance "
                     f"{format_cents(profile.prefund_limit_cents)} exhausted",
                     dedup_key=f"prefund-short:{client_id}:{business_date}",
                     severity="critical",
                     client_id=client_id,
                     business_date=business_date,
                 )
-        counts["SETTLED"] += len(settle)
-        counts["DISBURSED"] += len(loans)
-        counts["RETURNED_FUNDS"] += len(short)
     log.info("settlement for %s: %s", business_date, counts)
     return counts
+
+
+def ledger_hash(business_date: str | None = None) -> str:
+    """sha256 of the ordered postings (business_no, leg, client, date, account, amount)."""
+    digest = hashlib.sha256()
+    with db.begin() as conn:
+        for r in db.run(conn, "select_ledger_postings", {"business_date": business_date}):
+            digest.update("|".join(str(v) for v in r).encode("utf-8") + b"\n")
+    return digest.hexdigest()
 
 
 def _ret_bytes(rows: list[Any]) -> bytes:
@@ -177,4 +197,11 @@ def ledger_totals(business_date: str | None = None) -> dict[str, int]:
     }
 
 
-__all__ = ["FINAL_STATES", "business_types", "ledger_totals", "post_ledger", "write_results"]
+__all__ = [
+    "FINAL_STATES",
+    "business_types",
+    "ledger_hash",
+    "ledger_totals",
+    "post_ledger",
+    "write_results",
+]

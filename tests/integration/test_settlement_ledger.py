@@ -1,0 +1,172 @@
+"""Settlement: exactly-once under kill and retry, determinism of reruns, funds shortfall (H_FUNDS).
+
+Expected outcomes are computed by hand in the comments; the ledger is read back with plain SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.settlement_seed import (
+    DAY,
+    assert_balanced,
+    execute,
+    ledger_digest,
+    pay,
+    query,
+    seed_file,
+    write_profile,
+)
+
+from daybook import settlement
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _reset(url: str) -> None:
+    """Back to 'approved, nothing posted' (test set-up, plain SQL)."""
+    for sql in (
+        "DELETE FROM ledger_entries",
+        "DELETE FROM settlement_plan",
+        "DELETE FROM alert_events",
+        "UPDATE records SET state = 'APPROVED', final_code = NULL, final_date = NULL",
+    ):
+        execute(url, sql)
+
+
+def _states(url: str) -> list[tuple]:
+    return query(url, "SELECT business_no, state, final_code, final_date FROM records ORDER BY business_no")
+
+
+def _settle_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", f"from daybook import settlement; settlement.post_ledger({DAY!r})"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_killed_settlement_retried_posts_the_same_ledger(business_db, tmp_path, monkeypatch):
+    # 10 payments of 100.00, limit 750.00: the first 7 in plan order settle, the last 3 return H_FUNDS.
+    write_profile(tmp_path / "profiles", monkeypatch, "KILLC", "750.00")
+    # Value dates run backwards against line order, so the plan order is line 10, 9, ..., 1.
+    rows = [pay(10000, value_date=f"2026-12-{11 - i:02d}") for i in range(1, 11)]
+    numbers = seed_file(business_db, "KILLC", rows)
+    env = {
+        "DAYBOOK_DB_URL": business_db,
+        "DAYBOOK_PROFILES": str(tmp_path / "profiles"),
+        "DAYBOOK_SETTLEMENT_CHUNK": "3",
+    }
+
+    reference = _settle_in_subprocess(env)
+    assert reference.returncode == 0, reference.stderr
+    want_hash, want_states = ledger_digest(business_db), _states(business_db)
+    settled = {n for n, s, *_ in want_states if s == "SETTLED"}
+    assert settled == set(numbers[3:]), "lines 4..10 (earliest value dates) settle"
+    assert {n for n, s, c, _ in want_states if (s, c) == ("RETURNED", "H_FUNDS")} == set(numbers[:3])
+    _reset(business_db)
+
+    crashed = _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "2"})
+    assert crashed.returncode == 137, crashed.stderr
+    # Two chunks of 3 committed: 6 payments posted (12 legs), nothing of the third chunk.
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(12,)]
+    assert query(business_db, "SELECT COUNT(*) FROM records WHERE state = 'APPROVED'") == [(4,)]
+
+    retried = _settle_in_subprocess(env)
+    assert retried.returncode == 0, retried.stderr
+    assert ledger_digest(business_db) == want_hash
+    assert _states(business_db) == want_states
+    assert_balanced(business_db)
+    # A second retry of a finished day changes nothing.
+    assert _settle_in_subprocess(env).returncode == 0
+    assert ledger_digest(business_db) == want_hash
+
+
+def test_crash_inside_the_funds_boundary_chunk_keeps_outcomes(business_db, tmp_path, monkeypatch):
+    # 60.00, 50.00, 30.00 with limit 100.00 and chunks of 1: 60 settles, 50 does not fit (110),
+    # 30 is after the first shortfall and returns too (no skipping ahead), even though a crash
+    # after the second chunk leaves 40.00 of the limit unused when the run restarts.
+    write_profile(tmp_path / "profiles", monkeypatch, "EDGEC", "100.00")
+    numbers = seed_file(business_db, "EDGEC", [pay(6000), pay(5000), pay(3000)])
+    env = {
+        "DAYBOOK_DB_URL": business_db,
+        "DAYBOOK_PROFILES": str(tmp_path / "profiles"),
+        "DAYBOOK_SETTLEMENT_CHUNK": "1",
+    }
+    assert _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "2"}).returncode == 137
+    assert _settle_in_subprocess(env).returncode == 0
+    assert [(n, s, c) for n, s, c, _ in _states(business_db)] == [
+        (numbers[0], "SETTLED", None),
+        (numbers[1], "RETURNED", "H_FUNDS"),
+        (numbers[2], "RETURNED", "H_FUNDS"),
+    ]
+    assert query(business_db, "SELECT SUM(amount_cents) FROM ledger_entries WHERE leg = 'D'") == [(6000,)]
+
+
+def test_three_reruns_give_the_same_ledger_and_result_files(business_db, zones, tmp_path, monkeypatch):
+    write_profile(tmp_path / "profiles", monkeypatch, "DETC", "1000.00")
+    seed_file(business_db, "DETC", [pay(40000), pay(30000, "2026-11-30"), pay(45000)])
+    seed_file(business_db, "DETC", [pay(100)], seq="002")
+    seen = set()
+    for _ in range(3):
+        _reset(business_db)
+        settlement.post_ledger(DAY)
+        keys = settlement.write_results(DAY)
+        files = tuple((k, (zones["landing"] / k).read_bytes()) for k in sorted(keys))
+        seen.add((ledger_digest(business_db), files))
+        assert_balanced(business_db)
+    assert len(seen) == 1
+    ((_, files),) = seen
+    ret = dict(files)["DETC/outbox/DETC_PAY_20261127_001.ret.csv"].decode()
+    # Order: 400.00 (27th, line 1), 450.00 (27th, line 3), 300.00 (30th): 400 + 450 = 850 fits,
+    # file 002's 1.00 is the 27th too but file 002 comes after file 001 -> 851; 300 -> 1151 > 1000.
+    assert ret == (
+        "client_ref,business_no,status,reason_code,amount,final_date\n"
+        "R20261127001000001,DETC-PAY-20261127-001-000001,SETTLED,,400.00,2026-11-27\n"
+        "R20261127001000002,DETC-PAY-20261127-001-000002,RETURNED,H_FUNDS,300.00,2026-11-27\n"
+        "R20261127001000003,DETC-PAY-20261127-001-000003,SETTLED,,450.00,2026-11-27\n"
+    )
+
+
+def test_funds_shortfall_order_and_alert(business_db, tmp_path, monkeypatch):
+    write_profile(tmp_path / "profiles", monkeypatch, "FUNDC", "1000.00")
+    a = seed_file(
+        business_db,
+        "FUNDC",
+        [pay(40000, "2026-11-28"), pay(30000), pay(50000)],
+    )
+    b = seed_file(business_db, "FUNDC", [pay(10000), pay(5000, "2026-11-28")], seq="002")
+    counts = settlement.post_ledger(DAY)
+    # Plan order: a2 300 (27th), a3 500 (27th), b1 100 (27th, file 002), a1 400 (28th), b2 50 (28th).
+    # Running totals 300, 800, 900, 1300, 1350 against 1000.00: the first three settle; a1 is
+    # the first shortfall and b2 returns as well although 50.00 alone would fit the 100.00 left.
+    assert counts == {"SETTLED": 3, "DISBURSED": 0, "RETURNED_FUNDS": 2}
+    got = {n: (s, c) for n, s, c, _ in _states(business_db)}
+    assert got == {
+        a[0]: ("RETURNED", "H_FUNDS"),
+        a[1]: ("SETTLED", None),
+        a[2]: ("SETTLED", None),
+        b[0]: ("SETTLED", None),
+        b[1]: ("RETURNED", "H_FUNDS"),
+    }
+    assert query(
+        business_db, "SELECT account, SUM(amount_cents) FROM ledger_entries GROUP BY account ORDER BY account"
+    ) == [("FUNDC:CLEARING", 90000), ("FUNDC:PREFUND", 90000)]
+    alerts = query(business_db, "SELECT kind, severity, client_id, business_date, message FROM alert_events")
+    assert len(alerts) == 1
+    kind, severity, client, day, message = alerts[0]
+    assert (kind, severity, client, day) == ("PREFUND_SHORT", "critical", "FUNDC", DAY)
+    assert "2 payments" in message and "450.00" in message
+    # Rerun: no second alert, no new posting.
+    settlement.post_ledger(DAY)
+    assert query(business_db, "SELECT COUNT(*) FROM alert_events") == [(1,)]
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(6,)]
+    assert_balanced(business_db)
