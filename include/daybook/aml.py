@@ -1,0 +1,480 @@
+"""Anti-money-laundering (反洗钱) checks of payments, between approval and settlement.
+
+Three rules, thresholds in ``config/aml/thresholds.yaml`` (``DAYBOOK_AML_CONFIG``), each key
+overridable per client under ``aml:`` in its profile; see docs/settlement.md:
+
+1. Large-value transaction report (PBOC Order 2016 No. 3): per client, day and payer, the
+   settled payments of a natural person (RIC) totalling RMB 500,000 or more, or of a
+   non-natural person (USCC) totalling RMB 2,000,000 or more, single or same-day cumulative.
+   A report never stops a payment.
+2. Sanctions screening of payer and payee names against the list file: Latin names fuzzy
+   (rapidfuzz token_sort_ratio after normalization), Chinese names exact after normalization.
+3. Structuring: several payments of one payer each just below its reporting threshold within
+   a few days.
+
+A sanctions or structuring hit holds the payment (state ``AML_HOLD``, an open case). Two
+distinct people must agree to release it (back to APPROVED, settled by the next settlement
+run) or to block it (RETURNED with M_AML_HOLD). At the client's settlement cutoff, a case
+still open expires: RETURNED with M_AML_HOLD.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import functools
+import io
+import json
+import logging
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from rapidfuzz import fuzz, process
+
+from daybook import db, events, profiles
+from daybook.config import PROJECT_ROOT, settings
+from daybook.storage import open_store
+
+log = logging.getLogger(__name__)
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+DECISIONS = ("RELEASE", "BLOCK")
+LVR_HEADER = [
+    "payer_id_type",
+    "payer_id_no",
+    "payer_total",
+    "business_no",
+    "client_ref",
+    "value_date",
+    "payer_name",
+    "payee_name",
+    "payee_account",
+    "payee_bank_code",
+    "amount",
+    "currency",
+]
+
+
+class AmlError(RuntimeError):
+    """A decision that the rules do not allow (not open, same person twice)."""
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("DAYBOOK_AML_CONFIG", "").strip() or PROJECT_ROOT / "config" / "aml")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    natural_min_cents: int
+    entity_min_cents: int
+    window_days: int
+    min_payments: int
+    band: Decimal
+    latin_min_score: int
+    list_path: Path
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Thresholds:
+        lv, st, sa = data["large_value"], data["structuring"], data["sanctions"]
+        return cls(
+            natural_min_cents=profiles.cents(lv["natural_person_min"]),
+            entity_min_cents=profiles.cents(lv["non_natural_person_min"]),
+            window_days=int(st["window_days"]),
+            min_payments=int(st["min_payments"]),
+            band=Decimal(str(st["band"])),
+            latin_min_score=int(sa["latin_min_score"]),
+            list_path=config_dir() / str(sa["list"]),
+        )
+
+    def low(self, threshold_cents: int) -> int:
+        """Lowest amount (cents) that counts as 'just below' the threshold."""
+        return int((Decimal(threshold_cents) * (1 - self.band)).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def thresholds(client_id: str | None = None) -> Thresholds:
+    data = yaml.safe_load((config_dir() / "thresholds.yaml").read_text(encoding="utf-8"))
+    if client_id:
+        data = _merge(data, profiles.load(client_id).data.get("aml") or {})
+    return Thresholds.of(data)
+
+
+# --------------------------------------------------------------------------- sanctions names
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_MIDDLE_DOTS = "·・•‧"
+
+
+def is_chinese(name: str) -> bool:
+    return bool(_CJK.search(name))
+
+
+def chinese_key(name: str) -> str:
+    """NFKC (full-width to half-width), then without whitespace or middle dots."""
+    text = unicodedata.normalize("NFKC", name)
+    return "".join(ch for ch in text if not ch.isspace() and ch not in _MIDDLE_DOTS)
+
+
+def latin_key(name: str) -> str:
+    """Case-folded, accents and punctuation removed, tokens sorted (token order does not matter)."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    tokens = re.sub(r"[^\w]+|_", " ", text).split()
+    return " ".join(sorted(tokens))
+
+
+@dataclass(frozen=True)
+class SanctionsList:
+    chinese: dict[str, tuple[str, str]]  # key -> (entry_id, listed name)
+    latin_keys: list[str]
+    latin_entries: list[tuple[str, str]]
+    min_score: int
+
+    def match(self, name: str) -> tuple[str, str, int] | None:
+        """(entry_id, listed name, score) of the best hit, or None."""
+        if not name:
+            return None
+        if is_chinese(name):
+            hit = self.chinese.get(chinese_key(name))
+            return (hit[0], hit[1], 100) if hit else None
+        key = latin_key(name)
+        if not key or not self.latin_keys:
+            return None
+        best = process.extractOne(key, self.latin_keys, scorer=fuzz.ratio, score_cutoff=self.min_score)
+        if best is None:
+            return None
+        entry_id, listed = self.latin_entries[best[2]]
+        return entry_id, listed, int(best[1])
+
+
+@functools.cache
+def _load_list(path: str, mtime: float, min_score: int) -> SanctionsList:
+    chinese: dict[str, tuple[str, str]] = {}
+    latin_keys: list[str] = []
+    latin_entries: list[tuple[str, str]] = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            name = row["name"].strip()
+            if not name:
+                continue
+            if is_chinese(name):
+                chinese[chinese_key(name)] = (row["entry_id"], name)
+            else:
+                latin_keys.append(latin_key(name))
+                latin_entries.append((row["entry_id"], name))
+    return SanctionsList(chinese, latin_keys, latin_entries, min_score)
+
+
+def sanctions_list(t: Thresholds) -> SanctionsList:
+    return _load_list(str(t.list_path), t.list_path.stat().st_mtime, t.latin_min_score)
+
+
+# --------------------------------------------------------------------------- screening
+
+
+def _clients(business_date: str) -> list[str]:
+    with db.begin() as conn:
+        return [
+            r.client_id
+            for r in db.run(
+                conn, "select_clients_of_day", {"business_date": business_date, "file_type": "PAY"}
+            )
+        ]
+
+
+def screen(business_date: str) -> dict[str, int]:
+    """Hold the day's approved payments that hit the sanctions list or look like structuring.
+
+    Idempotent: a payment with a case (open or decided) is never screened again, so a released
+    payment is not held twice.
+    """
+    db.migrate()
+    counts = {"SANCTIONS": 0, "STRUCTURING": 0}
+    for client_id in _clients(business_date):
+        t = thresholds(client_id)
+        names = sanctions_list(t)
+        key = {"client_id": client_id, "business_date": business_date}
+        with db.begin() as conn:
+            dialect = conn.dialect.name
+            parties = db.run(conn, f"select_pay_parties_{dialect}", key).all()
+            from_date = (date.fromisoformat(business_date) - timedelta(days=t.window_days - 1)).isoformat()
+            candidates = db.run(
+                conn,
+                f"select_structuring_candidates_{dialect}",
+                {
+                    **key,
+                    "from_date": from_date,
+                    "natural_low": t.low(t.natural_min_cents),
+                    "natural_min": t.natural_min_cents,
+                    "entity_low": t.low(t.entity_min_cents),
+                    "entity_min": t.entity_min_cents,
+                },
+            ).all()
+            cases: dict[str, dict[str, Any]] = {}
+            for p in parties:
+                for role, name in (("payer", p.payer_name), ("payee", p.payee_name)):
+                    hit = names.match(name or "")
+                    if hit and p.business_no not in cases:
+                        cases[p.business_no] = {
+                            "rule": "SANCTIONS",
+                            "detail": f"{role} {name!r} matches list entry {hit[0]} {hit[1]!r} (score {hit[2]})",
+                        }
+            open_nos = {p.business_no for p in parties}
+            by_payer: dict[tuple[str, str], list[Any]] = {}
+            for c in candidates:
+                by_payer.setdefault((c.payer_id_type, c.payer_id_no), []).append(c)
+            for (id_type, id_no), rows in sorted(by_payer.items()):
+                if len(rows) < t.min_payments:
+                    continue
+                held = [
+                    r.business_no for r in rows if r.business_no in open_nos and r.business_no not in cases
+                ]
+                detail = (
+                    f"{len(rows)} payments of payer {id_type} {id_no} just below the large-value "
+                    f"threshold between {from_date} and {business_date}"
+                )
+                for no in held:
+                    cases[no] = {"rule": "STRUCTURING", "detail": detail}
+                if held:
+                    events.alert(
+                        conn,
+                        "AML_STRUCTURING",
+                        f"{client_id}: {detail}; {len(held)} held on {business_date}",
+                        dedup_key=f"aml-structuring:{client_id}:{business_date}:{id_type}:{id_no}",
+                        severity="critical",
+                        client_id=client_id,
+                        business_date=business_date,
+                    )
+            if not cases:
+                continue
+            db.run(
+                conn, "insert_aml_case", [{**key, "business_no": no, **c} for no, c in sorted(cases.items())]
+            )
+            db.run(conn, "update_record_aml_hold", [{"business_no": no} for no in sorted(cases)])
+            hits = sum(1 for c in cases.values() if c["rule"] == "SANCTIONS")
+            if hits:
+                events.alert(
+                    conn,
+                    "AML_SANCTIONS_HIT",
+                    f"{hits} payments of {client_id} on {business_date} held: sanctions list hit; "
+                    "two people must release or block each (daybook aml list)",
+                    dedup_key=f"aml-sanctions:{client_id}:{business_date}",
+                    severity="critical",
+                    client_id=client_id,
+                    business_date=business_date,
+                )
+            for no, c in sorted(cases.items()):
+                events.audit(conn, "aml", "held", no, rule=c["rule"], detail=c["detail"])
+            for c in cases.values():
+                counts[c["rule"]] += 1
+    log.info("AML screening for %s: %s", business_date, counts)
+    return counts
+
+
+# --------------------------------------------------------------------------- decisions (four-eyes)
+
+
+def list_cases(
+    business_date: str | None = None, client_id: str | None = None, status: str | None = "OPEN"
+) -> list[dict[str, Any]]:
+    """AML cases with the decisions recorded so far (for the review queue and the CLI)."""
+    with db.begin() as conn:
+        rows = (
+            db.run(
+                conn,
+                "select_aml_cases",
+                {"business_date": business_date, "client_id": client_id, "status": status},
+            )
+            .mappings()
+            .all()
+        )
+        out = []
+        for r in rows:
+            decisions = [
+                dict(d)
+                for d in db.run(conn, "select_aml_decisions", {"business_no": r["business_no"]}).mappings()
+            ]
+            out.append({**dict(r), "decisions": decisions})
+    return out
+
+
+def decide(business_no: str, user: str, decision: str, note: str = "") -> str:
+    """Record one person's RELEASE or BLOCK; two distinct people agreeing decide the case.
+
+    Returns the case status afterwards (OPEN until two people agree). Raises :class:`AmlError`
+    when the case is not open or the same person decides twice.
+    """
+    decision = decision.upper()
+    if decision not in DECISIONS:
+        raise AmlError(f"decision must be one of {DECISIONS}, not {decision!r}")
+    if not user.strip():
+        raise AmlError("a decision needs the deciding person's name")
+    with db.begin() as conn:
+        case = db.run(conn, "select_aml_case", {"business_no": business_no}).one_or_none()
+        if case is None:
+            raise AmlError(f"no AML case for {business_no}")
+        if case.status != "OPEN":
+            raise AmlError(f"AML case {business_no} is already {case.status}")
+        earlier = db.run(conn, "select_aml_decisions", {"business_no": business_no}).all()
+        if any(d.decided_by == user for d in earlier):
+            raise AmlError(f"{user} already decided on {business_no}: four-eyes needs a second person")
+        db.run(
+            conn,
+            "insert_aml_decision",
+            {"business_no": business_no, "decision": decision, "decided_by": user, "note": note},
+        )
+        agreeing = {d.decided_by for d in earlier if d.decision == decision} | {user}
+        status = "OPEN"
+        if len(agreeing) >= 2:
+            status = "RELEASED" if decision == "RELEASE" else "BLOCKED"
+            db.run(conn, "update_aml_case_status", {"business_no": business_no, "status": status})
+            db.run(
+                conn,
+                "update_record_aml_release" if decision == "RELEASE" else "update_record_aml_return",
+                {"business_no": business_no},
+            )
+        events.audit(conn, user, f"aml_{decision.lower()}", business_no, note=note, status_after=status)
+    return status
+
+
+def release(business_no: str, user: str, note: str = "") -> str:
+    return decide(business_no, user, "RELEASE", note)
+
+
+def block(business_no: str, user: str, note: str = "") -> str:
+    return decide(business_no, user, "BLOCK", note)
+
+
+def settlement_cutoff(profile: profiles.Profile, business_date: str) -> datetime:
+    hh, mm = (int(x) for x in str(profile.data["cutoffs"]["settlement"]).split(":"))
+    return datetime.combine(date.fromisoformat(business_date), time(hh, mm), tzinfo=BUSINESS_TZ)
+
+
+def expire_holds(business_date: str, now: datetime | None = None) -> int:
+    """At each client's settlement cutoff, open cases expire: RETURNED with M_AML_HOLD."""
+    db.migrate()
+    now = now or datetime.now(BUSINESS_TZ)
+    expired = 0
+    with db.begin() as conn:
+        clients = [
+            r.client_id for r in db.run(conn, "select_open_aml_clients", {"business_date": business_date})
+        ]
+    for client_id in clients:
+        if now < settlement_cutoff(profiles.load(client_id), business_date):
+            continue
+        with db.begin() as conn:
+            nos = [
+                r.business_no
+                for r in db.run(
+                    conn,
+                    "select_open_aml_cases_of_client",
+                    {"business_date": business_date, "client_id": client_id},
+                )
+            ]
+            for no in nos:
+                db.run(conn, "update_aml_case_status", {"business_no": no, "status": "EXPIRED"})
+                db.run(conn, "update_record_aml_return", {"business_no": no})
+                events.audit(conn, "aml", "hold_expired", no, business_date=business_date)
+        expired += len(nos)
+    return expired
+
+
+# --------------------------------------------------------------------------- large-value report
+
+
+def _cents_text(cents: int) -> str:
+    whole, frac = divmod(cents, 100)
+    return f"{whole}.{frac:02d}"
+
+
+def large_value_report(business_date: str) -> list[str]:
+    """Write ``aml/<CLIENT>/<date>/<CLIENT>_LVR_<YYYYMMDD>.csv`` in the outputs zone per client.
+
+    One row per settled payment of each reported payer, sorted; the file is rewritten
+    identically on rerun (header only when nobody reaches a threshold).
+    """
+    db.migrate()
+    out = open_store(settings().outputs)
+    written = []
+    for client_id in _clients(business_date):
+        t = thresholds(client_id)
+        key = {"client_id": client_id, "business_date": business_date}
+        with db.begin() as conn:
+            payers = db.run(
+                conn,
+                f"select_large_value_{conn.dialect.name}",
+                {**key, "natural_min": t.natural_min_cents, "entity_min": t.entity_min_cents},
+            ).all()
+            db.run(conn, "delete_large_value_of_day", key)
+            if payers:
+                db.run(
+                    conn,
+                    "insert_large_value",
+                    [
+                        {
+                            **key,
+                            "payer_id_type": p.payer_id_type,
+                            "payer_id_no": p.payer_id_no,
+                            "payments": int(p.payments),
+                            "total_cents": int(p.total_cents),
+                        }
+                        for p in payers
+                    ],
+                )
+            totals = {(p.payer_id_type, p.payer_id_no): int(p.total_cents) for p in payers}
+            rows = []
+            if totals:
+                for r in db.run(conn, "select_pay_records_of_day", {**key, "state": "SETTLED"}):
+                    pl = json.loads(r.payload)
+                    who = (pl["payer_id_type"], pl["payer_id_no"])
+                    if who in totals:
+                        rows.append(
+                            [
+                                who[0],
+                                who[1],
+                                _cents_text(totals[who]),
+                                r.business_no,
+                                r.client_ref,
+                                pl["value_date"],
+                                pl["payer_name"],
+                                pl["payee_name"],
+                                pl["payee_account"],
+                                pl["payee_bank_code"],
+                                _cents_text(int(r.amount_cents)),
+                                r.currency or "",
+                            ]
+                        )
+        rows.sort(key=lambda row: (row[0], row[1], row[3]))
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(LVR_HEADER)
+        writer.writerows(rows)
+        name = f"aml/{client_id}/{business_date}/{client_id}_LVR_{business_date.replace('-', '')}.csv"
+        out.put(name, buf.getvalue().encode("utf-8"))
+        written.append(name)
+        if payers:
+            log.info(
+                "%s %s: %d payers reported for large-value transactions",
+                client_id,
+                business_date,
+                len(payers),
+            )
+    return written

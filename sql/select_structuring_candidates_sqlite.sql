@@ -1,0 +1,12 @@
+SELECT business_no, business_date, state, payer_id_type, payer_id_no
+FROM (
+    SELECT
+        r.business_no, r.business_date, r.state, r.amount_cents,
+        json_extract(r.payload, '$.payer_id_type') AS payer_id_type, json_extract(r.payload, '$.payer_id_no') AS payer_id_no
+    FROM records AS r
+    WHERE r.client_id = :client_id AND r.business_date BETWEEN :from_date AND :business_date
+      AND r.file_type = 'PAY' AND r.ack_status = 'ACCEPTED'
+) AS x
+WHERE (payer_id_type = 'RIC' AND amount_cents >= :natural_low AND amount_cents < :natural_min)
+   OR (payer_id_type = 'USCC' AND amount_cents >= :entity_low AND amount_cents < :entity_min)
+ORDER BY payer_id_type, payer_id_no, business_date, business_no

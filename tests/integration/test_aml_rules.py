@@ -1,0 +1,190 @@
+"""AML rules end to end on the business database: large-value report (both thresholds, same-day
+cumulative), sanctions holds (Latin and Chinese), four-eyes release and block, expiry at the
+settlement cutoff, structuring. Expected values are worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import pytest
+from tests.settlement_seed import DAY, RIC, USCC, assert_balanced, pay, query, seed_file, write_profile
+
+from daybook import aml, settlement
+
+pytestmark = pytest.mark.integration
+RIC2 = "110105194912310037"
+USCC2 = "91110000100000000X"
+
+
+def _state(url, no):
+    return query(url, "SELECT state, final_code FROM records WHERE business_no = :n", n=no)[0]
+
+
+def test_large_value_report_thresholds_and_same_day_cumulative(business_db, zones, tmp_path, monkeypatch):
+    write_profile(tmp_path / "p", monkeypatch, "LVRC", "100000000.00")
+    nos = seed_file(
+        business_db,
+        "LVRC",
+        [
+            pay(50_000_000, payer_id=RIC),  # RIC 500,000.00 single: reported (at the threshold)
+            pay(49_999_999, payer_id=RIC2),  # RIC 499,999.99: not reported
+            pay(200_000_000, payer_type="USCC", payer_id=USCC, payer="甲公司"),  # USCC 2,000,000.00
+            pay(199_999_999, payer_type="USCC", payer_id=USCC2, payer="乙公司"),  # USCC just below
+            pay(30_000_000, payer_id="RICCUM1"),  # 300,000.00 +
+            pay(20_000_000, payer_id="RICCUM1"),  # 200,000.00 = 500,000.00 same day: reported
+            pay(30_000_000, payer_id="RICCUM2"),  # 300,000.00 +
+            pay(19_999_999, payer_id="RICCUM2"),  # 199,999.99 = 499,999.99: not reported
+        ],
+    )
+    settlement.post_ledger(DAY)
+    [key] = aml.large_value_report(DAY)
+    rows = list(csv.reader(io.StringIO((zones["outputs"] / key).read_text(encoding="utf-8"))))
+    assert rows[0][:4] == ["payer_id_type", "payer_id_no", "payer_total", "business_no"]
+    got = [(r[0], r[1], r[2], r[3], r[10]) for r in rows[1:]]
+    assert got == [
+        ("RIC", RIC, "500000.00", nos[0], "500000.00"),
+        ("RIC", "RICCUM1", "500000.00", nos[4], "300000.00"),
+        ("RIC", "RICCUM1", "500000.00", nos[5], "200000.00"),
+        ("USCC", USCC, "2000000.00", nos[2], "2000000.00"),
+    ]
+    assert sorted(query(business_db, "SELECT payer_id_no, payments, total_cents FROM aml_large_value")) == [
+        (RIC, 1, 50_000_000),
+        (USCC, 1, 200_000_000),
+        ("RICCUM1", 2, 50_000_000),
+    ]
+    # A report does not stop the payment.
+    assert {_state(business_db, n)[0] for n in nos} == {"SETTLED"}
+    first = (zones["outputs"] / key).read_bytes()
+    aml.large_value_report(DAY)
+    assert (zones["outputs"] / key).read_bytes() == first
+
+
+def test_sanctions_hits_are_held_and_not_settled(business_db, tmp_path, monkeypatch):
+    write_profile(tmp_path / "p", monkeypatch, "SANC", "100000000.00")
+    nos = seed_file(
+        business_db,
+        "SANC",
+        [
+            pay(10_000, payee="TESTENKO, Boris Quentin"),  # Latin, order and case differ
+            pay(10_000, payer="欧阳 测试"),  # Chinese with a space
+            pay(10_000, payee="Boris Johnson"),
+            pay(10_000, payer="王芳", payee="张伟"),
+        ],
+    )
+    assert aml.screen(DAY) == {"SANCTIONS": 2, "STRUCTURING": 0}
+    assert [_state(business_db, n)[0] for n in nos] == ["AML_HOLD", "AML_HOLD", "APPROVED", "APPROVED"]
+    cases = aml.list_cases(DAY)
+    assert [(c["business_no"], c["rule"], c["status"]) for c in cases] == [
+        (nos[0], "SANCTIONS", "OPEN"),
+        (nos[1], "SANCTIONS", "OPEN"),
+    ]
+    assert "S-0001" in cases[0]["detail"] and "S-0005" in cases[1]["detail"]
+    assert query(business_db, "SELECT kind FROM alert_events") == [("AML_SANCTIONS_HIT",)]
+    settlement.post_ledger(DAY)
+    assert [_state(business_db, n)[0] for n in nos] == ["AML_HOLD", "AML_HOLD", "SETTLED", "SETTLED"]
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(4,)]
+    assert aml.screen(DAY) == {"SANCTIONS": 0, "STRUCTURING": 0}  # idempotent
+
+
+def test_release_needs_two_distinct_people_then_settles(business_db, tmp_path, monkeypatch):
+    write_profile(tmp_path / "p", monkeypatch, "RELC", "100000000.00")
+    [no] = seed_file(business_db, "RELC", [pay(12_345, payee="Jean-Luc Exemplaire")])
+    aml.screen(DAY)
+    assert aml.release(no, "alice", "name match only, DOB differs") == "OPEN"
+    with pytest.raises(aml.AmlError):
+        aml.release(no, "alice")  # the same person twice is not four eyes
+    assert _state(business_db, no) == ("AML_HOLD", None)
+    assert aml.release(no, "bob") == "RELEASED"
+    assert _state(business_db, no) == ("APPROVED", None)
+    with pytest.raises(aml.AmlError):
+        aml.block(no, "carol")  # decided cases stay decided
+    aml.screen(DAY)  # a released payment is not held again
+    settlement.post_ledger(DAY)
+    assert _state(business_db, no) == ("SETTLED", None)
+    assert query(business_db, "SELECT SUM(amount_cents) FROM ledger_entries WHERE leg = 'D'") == [(12_345,)]
+    assert_balanced(business_db)
+
+
+def test_block_needs_two_agreeing_people(business_db, tmp_path, monkeypatch):
+    write_profile(tmp_path / "p", monkeypatch, "BLKC", "100000000.00")
+    [no] = seed_file(business_db, "BLKC", [pay(50_000, payer="虚构远洋贸易有限公司", payer_type="USCC")])
+    aml.screen(DAY)
+    assert aml.block(no, "alice") == "OPEN"
+    assert aml.release(no, "bob") == "OPEN"  # disagreement: still open
+    assert aml.block(no, "carol") == "BLOCKED"
+    assert _state(business_db, no) == ("RETURNED", "M_AML_HOLD")
+    settlement.post_ledger(DAY)
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(0,)]
+    assert [d["decided_by"] for d in aml.list_cases(DAY, status=None)[0]["decisions"]] == [
+        "alice",
+        "bob",
+        "carol",
+    ]
+
+
+def test_open_hold_expires_at_the_settlement_cutoff(business_db, tmp_path, monkeypatch):
+    write_profile(tmp_path / "p", monkeypatch, "EXPC", "100000000.00")  # settlement cutoff 19:00
+    [no] = seed_file(business_db, "EXPC", [pay(10_000, payee="Amara O'Fictio-Nwosu")])
+    aml.screen(DAY)
+    assert aml.expire_holds(DAY, now=datetime(2026, 11, 27, 18, 59, tzinfo=aml.BUSINESS_TZ)) == 0
+    assert _state(business_db, no) == ("AML_HOLD", None)
+    assert aml.expire_holds(DAY, now=datetime(2026, 11, 27, 19, 0, tzinfo=aml.BUSINESS_TZ)) == 1
+    assert query(
+        business_db, "SELECT state, final_code, final_date FROM records WHERE business_no = :n", n=no
+    ) == [("RETURNED", "M_AML_HOLD", DAY)]
+    with pytest.raises(aml.AmlError):
+        aml.release(no, "alice")
+
+
+def test_structuring_just_below_the_threshold_within_the_window(business_db, tmp_path, monkeypatch):
+    write_profile(tmp_path / "p", monkeypatch, "STRC", "100000000.00")
+    # Window 5 days back from 27 Nov: 23..27 Nov. Band 10% below RMB 500,000: [450,000, 500,000).
+    seed_file(
+        business_db,
+        "STRC",
+        [pay(48_000_000, payer_id="RICSTR")],
+        seq="001",
+        day="2026-11-25",
+        state="SETTLED",
+    )
+    seed_file(
+        business_db,
+        "STRC",
+        [pay(45_000_000, payer_id="RICSTR")],
+        seq="001",
+        day="2026-11-26",
+        state="SETTLED",
+    )
+    # Outside the window (22 Nov) and below the band do not count for RICOTHER.
+    seed_file(
+        business_db,
+        "STRC",
+        [pay(49_000_000, payer_id="RICOTHER")],
+        seq="001",
+        day="2026-11-22",
+        state="SETTLED",
+    )
+    today = seed_file(
+        business_db,
+        "STRC",
+        [
+            pay(49_999_999, payer_id="RICSTR"),  # third within 5 days: held
+            pay(10_000, payer_id="RICSTR"),  # not near the threshold: not held
+            pay(49_000_000, payer_id="RICOTHER"),  # with 26 Nov below the band: only 2 in window
+            pay(44_999_999, payer_id="RICOTHER"),  # 449,999.99: below the band
+            pay(49_000_000, payer_id="RICOTHER"),
+        ],
+    )
+    assert aml.screen(DAY) == {"SANCTIONS": 0, "STRUCTURING": 1}
+    assert [_state(business_db, n)[0] for n in today] == [
+        "AML_HOLD",
+        "APPROVED",
+        "APPROVED",
+        "APPROVED",
+        "APPROVED",
+    ]
+    alerts = query(business_db, "SELECT kind, severity, message FROM alert_events")
+    assert len(alerts) == 1 and alerts[0][:2] == ("AML_STRUCTURING", "critical")
+    assert "3 payments of payer RIC RICSTR" in alerts[0][2]
