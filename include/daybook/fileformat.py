@@ -745,6 +745,7 @@ def stream_encoding(open_raw, compressed: bool, *, limit: int | None = None) -> 
     ``open_raw()`` returns a fresh iterator of the file's bytes (it may be called twice). Same rules as
     :func:`detect_encoding`; F_ENCODING (or a gzip F_MALFORMED/F_TOO_LARGE) otherwise.
     """
+
     def drain(texts: Iterator[str]) -> None:
         for _ in texts:
             pass
