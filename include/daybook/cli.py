@@ -114,6 +114,7 @@ def demo(business_date: str | None, fresh: bool) -> None:
     os.environ.setdefault("DAYBOOK_DEMO_APPROVER", DEMO_REVIEWERS)
     s = settings()
     day = business_date or _today()
+    _demo_archive_key(s.home)
     if fresh:
         for location in (s.landing, s.raw, s.outputs, s.archive):
             if not location.startswith("s3://"):
@@ -134,6 +135,23 @@ def demo(business_date: str | None, fresh: bool) -> None:
     _pending_note(day)
     if any(state != "success" for state in states.values()):
         sys.exit(1)
+
+
+def _demo_archive_key(home: Path) -> None:
+    """The demo encrypts its archive with a key generated into var/ (never the repository)."""
+    import os
+
+    from daybook import crypto
+
+    if os.environ.get("AIRFLOW_CONN_DAYBOOK_ARCHIVE_KEY"):
+        return
+    key_file = home / "archive-key.json"
+    if not key_file.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(crypto.connection_env_value(crypto.generate_key()))
+        key_file.chmod(0o600)
+    os.environ["AIRFLOW_CONN_DAYBOOK_ARCHIVE_KEY"] = key_file.read_text().strip()
+    click.echo(f"archive key: {key_file} (Airflow connection daybook_archive_key)")
 
 
 def _pending_note(day: str) -> None:
@@ -365,6 +383,61 @@ def replay(client_id: str, business_date: str) -> None:
     click.echo(f"{'MATCH' if report.ok else 'DIFFERENT'}: {report.compared} members compared")
     if not report.ok:
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- aml (settlement)
+
+
+@main.group("aml")
+def aml_group() -> None:
+    """AML holds: list open cases, release or block (two distinct people must agree)."""
+
+
+@aml_group.command("list")
+@click.option("--date", "business_date", callback=_iso)
+@click.option("--client")
+@click.option("--all", "show_all", is_flag=True, help="Decided cases too.")
+def aml_list(business_date: str | None, client: str | None, show_all: bool) -> None:
+    """List AML cases (open ones by default) with the decisions recorded so far."""
+    from daybook import aml
+    from daybook.settlement import format_cents
+
+    for c in aml.list_cases(business_date, client, None if show_all else "OPEN"):
+        votes = ", ".join(f"{d['decided_by']}={d['decision']}" for d in c["decisions"]) or "no decision yet"
+        click.echo(
+            f"{c['business_no']} {c['status']} {c['rule']} {format_cents(int(c['amount_cents']))}: "
+            f"{c['detail']} [{votes}]"
+        )
+
+
+def _aml_decide(business_no: str, user: str, decision: str, note: str) -> None:
+    from daybook import aml
+
+    try:
+        status = aml.decide(business_no, user, decision, note)
+    except aml.AmlError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{business_no}: {decision} by {user} recorded; case {status}")
+    if status == "RELEASED":
+        click.echo("released: the next settlement run for its business date settles it")
+
+
+@aml_group.command("release")
+@click.argument("business_no")
+@click.option("--user", required=True)
+@click.option("--note", default="")
+def aml_release(business_no: str, user: str, note: str) -> None:
+    """Vote to release a held payment (settled once a second person agrees)."""
+    _aml_decide(business_no, user, "RELEASE", note)
+
+
+@aml_group.command("block")
+@click.argument("business_no")
+@click.option("--user", required=True)
+@click.option("--note", default="")
+def aml_block(business_no: str, user: str, note: str) -> None:
+    """Vote to block a held payment (RETURNED with M_AML_HOLD once a second person agrees)."""
+    _aml_decide(business_no, user, "BLOCK", note)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from datetime import date
 from pathlib import Path
 
@@ -57,7 +56,10 @@ def _db_counts(url: str) -> dict[str, object]:
 
 @pytest.fixture
 def day_run(business_db, zones, airflow_db, monkeypatch):
+    from daybook import crypto
+
     monkeypatch.setenv("DAYBOOK_DEMO_APPROVER", "test.reviewer.a,test.reviewer.b")
+    monkeypatch.setenv("AIRFLOW_CONN_DAYBOOK_ARCHIVE_KEY", crypto.connection_env_value(crypto.generate_key()))
     sample.generate_day(LocalStore(str(zones["landing"])), DAY)
     states = run_day(DAY.isoformat())
     return states, zones, business_db
@@ -125,16 +127,30 @@ def test_full_day_conserves_every_record_and_balances_the_ledger(day_run):
     assert debit == credit == settled and debit > 0
     assert per_no == 0, "every business number posts one balanced debit/credit pair"
 
-    # Archive: manifest hashes match the members; originals are the exact bytes dropped.
+    # Archive: encrypted members whose plaintext hashes match the manifest; the originals are the
+    # exact bytes dropped (checked here with hashlib, independently of the archive's own code).
+    from daybook import archive
+
     for client in ("BANKA", "TRUSTB"):
-        pkg = zones["archive"] / client / DAY.isoformat()
-        manifest = json.loads((pkg / "manifest.json").read_text())
+        manifest = archive.read_manifest(client, DAY.isoformat())
         assert manifest["members"]
+        stored = {
+            p.relative_to(zones["archive"] / client / DAY.isoformat()).as_posix()
+            for p in (zones["archive"] / client / DAY.isoformat()).rglob("*")
+            if p.is_file()
+        }
         for m in manifest["members"]:
-            assert hashlib.sha256((pkg / m["path"]).read_bytes()).hexdigest() == m["sha256"]
-    assert (
-        zones["archive"] / "TRUSTB" / DAY.isoformat() / "originals/TRUSTB_PAY_20261127_002.csv"
-    ).read_bytes() == (landing / "TRUSTB/rejected/TRUSTB_PAY_20261127_002.csv").read_bytes()
+            assert f"{m['path']}.enc" in stored, f"{m['path']} is not stored encrypted"
+            assert hashlib.sha256(archive.read_member(manifest, m["path"])).hexdigest() == m["sha256"]
+        assert archive.verify_package(client, DAY.isoformat()).ok
+    original = (landing / "TRUSTB/rejected/TRUSTB_PAY_20261127_002.csv").read_bytes()
+    manifest = archive.read_manifest("TRUSTB", DAY.isoformat())
+    member = next(m for m in manifest["members"] if m["path"] == "originals/TRUSTB_PAY_20261127_002.csv")
+    assert member["sha256"] == hashlib.sha256(original).hexdigest()
+    raw_enc = (
+        zones["archive"] / "TRUSTB" / DAY.isoformat() / "originals/TRUSTB_PAY_20261127_002.csv.enc"
+    ).read_bytes()
+    assert original not in raw_enc, "the archived original is not stored in plaintext"
 
 
 def test_rerunning_the_day_changes_nothing(day_run):
