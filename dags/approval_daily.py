@@ -22,10 +22,12 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, VALIDATED, emit, resolve_business_dates
+from daybook.deadlines import deadline_for
 
 
 @dag(
     dag_id="approval_daily",
+    deadline=deadline_for("approval"),
     schedule=[VALIDATED],
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,

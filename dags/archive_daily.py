@@ -16,10 +16,12 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.dag_support import ARCHIVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_dates
+from daybook.deadlines import deadline_for
 
 
 @dag(
     dag_id="archive_daily",
+    deadline=deadline_for("archive"),
     schedule=[SETTLED],
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,

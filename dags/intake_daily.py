@@ -20,10 +20,12 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.dag_support import DEFAULT_ARGS, INTAKE_DONE, PARAMS, emit, resolve_business_date
+from daybook.deadlines import deadline_for
 
 
 @dag(
     dag_id="intake_daily",
+    deadline=deadline_for("intake"),
     schedule="0 9-16 * * 1-5",
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,

@@ -16,10 +16,12 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.dag_support import DEFAULT_ARGS, INTAKE_DONE, PARAMS, VALIDATED, emit, resolve_business_dates
+from daybook.deadlines import deadline_for
 
 
 @dag(
     dag_id="validation_daily",
+    deadline=deadline_for("validation"),
     schedule=[INTAKE_DONE],
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,

@@ -149,17 +149,16 @@ CATALOGUE: dict[str, Kind] = {
 
 # --------------------------------------------------------------------------- content
 
-_LONG_NUMBER = re.compile(r"(?<![\w.])\d(?:[ -]?\d){8,}[\dXx]?(?![\w])")
+# Card numbers written in groups ("6222 0212 3456 7890"); unbroken numbers are daybook.pii's.
+_GROUPED_NUMBER = re.compile(r"(?<![\w*])\d{4}(?:[ -]\d{4}){2,4}\d{0,3}(?![\w*])")
 
 
 def mask(text: str) -> str:
-    """Mask personal numbers: any run of 10+ digits (ID, card, account, phone) keeps its last 4."""
+    """Mask personal numbers (identity, card, account, mobile) as daybook.pii does, including
+    card numbers written in groups."""
+    from daybook.pii import mask_text, mask_value
 
-    def _keep_last4(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group(0))
-        return "*" * (len(digits) - 4) + digits[-4:]
-
-    return _LONG_NUMBER.sub(_keep_last4, text)
+    return _GROUPED_NUMBER.sub(lambda m: mask_value(re.sub(r"[ -]", "", m.group(0))), mask_text(text))
 
 
 def runbook_link(kind: str) -> str:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset, Param
 
+from daybook.deadlines import deadline_for, deadlines_enabled  # noqa: F401 - the one deadline switch
 from daybook.pii import install_log_masking
 
 # Every task imports this module through its DAG file: daybook's log lines are masked there.
@@ -22,10 +23,50 @@ install_log_masking()
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 OWNER = "daybook-ops"
+
+
+def record_task_failure(context: dict[str, Any]) -> None:
+    """``on_failure_callback`` of every task: a task failed after all its retries.
+
+    Records one critical TASK_FAILED alert per task instance (a cleared task that fails again
+    does not page twice); :mod:`daybook.alerting` delivers it. Never raises.
+    """
+    try:
+        from daybook import alerting, db, events
+
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        try:
+            dates = resolve_business_dates(context)
+        except Exception:  # noqa: BLE001 - a failure before the date is known still alerts
+            dates = []
+        error = context.get("exception")
+        what = alerting.mask(f"{type(error).__name__}: {error}"[:200]) if error else "unknown error"
+        with db.begin() as conn:
+            events.alert(
+                conn,
+                "TASK_FAILED",
+                f"{ti.dag_id}.{ti.task_id}"
+                + (f"[{map_index}]" if map_index >= 0 else "")
+                + f" failed after {max(int(getattr(ti, 'try_number', 1) or 1), 1)} tries: {what}",
+                dedup_key=f"task-failed:{ti.dag_id}:{ti.run_id}:{ti.task_id}:{map_index}",
+                severity="critical",
+                business_date=dates[-1] if dates else None,
+                stage=ti.dag_id.split("_")[0],
+                details={"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id},
+                run_url=events.airflow_run_url(ti.dag_id, ti.run_id),
+            )
+    except Exception:  # noqa: BLE001 - a failing alert must not hide the task's own failure
+        import logging
+
+        logging.getLogger(__name__).exception("could not record the task failure alert")
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
+    "on_failure_callback": record_task_failure,
 }
 APPROVED_TAGS = frozenset(
     {
