@@ -1,9 +1,12 @@
 """## Settlement (daily)
 
-Posts the business date's approved rows to the double-entry ledger exactly once (the business
+Screens the day's approved payments for AML (sanctions list, structuring: hits are held for a
+four-eyes decision), posts the business date's approved rows to the double-entry ledger exactly once (the business
 number is the idempotency key), settling payments in value-date order while the client's
-prefunded balance lasts (the rest return with H_FUNDS), disburses approved loans, and writes
-`<stem>.ret.csv` for every file whose accepted rows are all final. Started by the approval asset.
+prefunded balance lasts (the rest return with H_FUNDS), disburses approved loans, and writes the
+large-value report, returns holds still open at the settlement cutoff (M_AML_HOLD), writes
+`<stem>.ret.csv` for every file whose accepted rows are all final, the outbound clearing file per
+client, and reconciles (breaks stop the archive). Started by the approval asset.
 
 Runbook: docs/runbooks/settlement.md
 """
@@ -33,10 +36,28 @@ def settlement_daily():
         return resolve_business_dates(get_current_context())
 
     @task
+    def screen_aml(business_dates: list[str]) -> dict:
+        from daybook import aml
+
+        return {d: aml.screen(d) for d in business_dates}
+
+    @task
     def post_ledger(business_dates: list[str]) -> dict:
         from daybook import settlement
 
         return {d: settlement.post_ledger(d) for d in business_dates}
+
+    @task
+    def report_large_value(business_dates: list[str]) -> list[str]:
+        from daybook import aml
+
+        return [key for d in business_dates for key in aml.large_value_report(d)]
+
+    @task
+    def expire_aml_holds(business_dates: list[str]) -> int:
+        from daybook import aml
+
+        return sum(aml.expire_holds(d) for d in business_dates)
 
     @task
     def write_results(business_dates: list[str]) -> list[str]:
@@ -44,12 +65,33 @@ def settlement_daily():
 
         return [key for d in business_dates for key in settlement.write_results(d)]
 
+    @task
+    def write_clearing(business_dates: list[str]) -> list[str]:
+        from daybook import clearing
+
+        return [key for d in business_dates for key in clearing.write(d)]
+
+    @task
+    def reconcile_day(business_dates: list[str]) -> dict:
+        from daybook import reconciliation
+
+        return {d: reconciliation.reconcile(d) for d in business_dates}
+
     @task(outlets=[SETTLED])
     def publish_settlement(business_dates: list[str]) -> None:
         emit(get_current_context(), SETTLED, business_dates)
 
     day = resolve_dates()
-    post_ledger(day) >> write_results(day) >> publish_settlement(day)
+    (
+        screen_aml(day)
+        >> post_ledger(day)
+        >> report_large_value(day)
+        >> expire_aml_holds(day)
+        >> write_results(day)
+        >> write_clearing(day)
+        >> reconcile_day(day)
+        >> publish_settlement(day)
+    )
 
 
 settlement_daily()

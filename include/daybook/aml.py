@@ -256,10 +256,11 @@ def screen(business_date: str) -> dict[str, int]:
                 if held:
                     events.alert(
                         conn,
-                        "AML_STRUCTURING",
-                        f"{client_id}: {detail}; {len(held)} held on {business_date}",
+                        "AML_HOLD",
+                        f"{client_id}: {detail}; {len(held)} held on {business_date} (structuring)",
                         dedup_key=f"aml-structuring:{client_id}:{business_date}:{id_type}:{id_no}",
-                        severity="critical",
+                        severity="warning",
+                        details={"rule": "STRUCTURING", "held": len(held)},
                         client_id=client_id,
                         business_date=business_date,
                     )
@@ -273,11 +274,12 @@ def screen(business_date: str) -> dict[str, int]:
             if hits:
                 events.alert(
                     conn,
-                    "AML_SANCTIONS_HIT",
+                    "AML_HOLD",
                     f"{hits} payments of {client_id} on {business_date} held: sanctions list hit; "
                     "two people must release or block each (daybook aml list)",
                     dedup_key=f"aml-sanctions:{client_id}:{business_date}",
-                    severity="critical",
+                    severity="warning",
+                    details={"rule": "SANCTIONS", "held": hits},
                     client_id=client_id,
                     business_date=business_date,
                 )

@@ -271,6 +271,20 @@ def build_package(client_id: str, business_date: str) -> dict[str, Any]:
     if unfinished:
         log.warning("%s %s not archived yet: files not final: %s", client_id, business_date, unfinished)
         return {"client_id": client_id, "skipped": True, "unfinished": unfinished}
+    # -- settlement's gate: no package while the day has an unexplained reconciliation break.
+    from daybook import reconciliation
+
+    breaks = reconciliation.unexplained_breaks(client_id, business_date)
+    if breaks:
+        log.warning(
+            "%s %s not archived: unexplained reconciliation breaks %s", client_id, business_date, breaks
+        )
+        return {
+            "client_id": client_id,
+            "skipped": True,
+            "breaks": [f"{b['kind']} {b['subject']}" for b in breaks],
+        }
+    # -- end of settlement's gate
     written = write_package(client_id, business_date)
     result = verify_package(client_id, business_date)
     if not result.ok:

@@ -81,7 +81,7 @@ def test_sanctions_hits_are_held_and_not_settled(business_db, tmp_path, monkeypa
         (nos[1], "SANCTIONS", "OPEN"),
     ]
     assert "S-0001" in cases[0]["detail"] and "S-0005" in cases[1]["detail"]
-    assert query(business_db, "SELECT kind FROM alert_events") == [("AML_SANCTIONS_HIT",)]
+    assert query(business_db, "SELECT kind, severity FROM alert_events") == [("AML_HOLD", "warning")]
     settlement.post_ledger(DAY)
     assert [_state(business_db, n)[0] for n in nos] == ["AML_HOLD", "AML_HOLD", "SETTLED", "SETTLED"]
     assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(4,)]
@@ -186,5 +186,24 @@ def test_structuring_just_below_the_threshold_within_the_window(business_db, tmp
         "APPROVED",
     ]
     alerts = query(business_db, "SELECT kind, severity, message FROM alert_events")
-    assert len(alerts) == 1 and alerts[0][:2] == ("AML_STRUCTURING", "critical")
+    assert len(alerts) == 1 and alerts[0][:2] == ("AML_HOLD", "warning")
     assert "3 payments of payer RIC RICSTR" in alerts[0][2]
+
+
+def test_cli_lists_and_decides_with_four_eyes(business_db, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from daybook.cli import main
+
+    write_profile(tmp_path / "p", monkeypatch, "CLIC", "100000000.00")
+    [no] = seed_file(business_db, "CLIC", [pay(10_000, payee="Northwind Shadow Trading LLC")])
+    aml.screen(DAY)
+    runner = CliRunner()
+    listed = runner.invoke(main, ["aml", "list", "--date", DAY])
+    assert listed.exit_code == 0 and no in listed.output and "SANCTIONS" in listed.output
+    assert runner.invoke(main, ["aml", "release", no, "--user", "alice"]).exit_code == 0
+    again = runner.invoke(main, ["aml", "release", no, "--user", "alice"])
+    assert again.exit_code != 0 and "four-eyes" in again.output
+    done = runner.invoke(main, ["aml", "release", no, "--user", "bob"])
+    assert done.exit_code == 0 and "RELEASED" in done.output
+    assert _state(business_db, no) == ("APPROVED", None)
