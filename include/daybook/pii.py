@@ -20,8 +20,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], int, int], ...] = (
     (re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])"), 3, 4),
     # Card (16-19 digits) and account numbers (12-32 digits).
     (re.compile(r"(?<![0-9])[0-9]{12,32}(?![0-9])"), 6, 4),
-    # Dates and sequence parts of business numbers and file names (joined by - or _) are not PII.
-    (re.compile(r"(?<![0-9_-])[0-9]{8,11}(?![0-9_-])"), 0, 4),
+    # Dates and sequence parts of business numbers and file names (joined by - or _) and amounts
+    # (digits followed by a decimal part) are not PII.
+    (re.compile(r"(?<![0-9_.-])[0-9]{8,11}(?![0-9_-])(?!\.[0-9])"), 0, 4),
 )
 
 

@@ -21,6 +21,8 @@ from daybook.pii import PiiMaskingFilter, mask_text, mask_value
         ("short acct 12345678", "short acct ****5678"),
         ("BANKA-PAY-20261127-001-000003 stays", "BANKA-PAY-20261127-001-000003 stays"),
         ("amount 1234567.89 CNY", "amount 1234567.89 CNY"),
+        ("prefund 30000000.00 exhausted", "prefund 30000000.00 exhausted"),
+        ("acct 12345678.", "acct ****5678."),
         ("date 2026-11-27", "date 2026-11-27"),
     ],
 )
