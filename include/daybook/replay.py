@@ -16,6 +16,7 @@ alone; those differences are reported, not hidden.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import tempfile
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from daybook import archive
+from daybook import archive, crypto
 
 LEDGER_COLUMNS = ("business_no", "leg", "client_id", "business_date", "account", "amount_cents")
 
@@ -97,14 +98,15 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 def replay(client_id: str, business_date: str, workdir: Path | None = None) -> ReplayReport:
     """Re-run the client's day from its archive in scratch storage and compare with the archive."""
     manifest = archive.read_manifest(client_id, business_date)
-    members = {m["path"]: archive.read_member(manifest, m["path"]) for m in manifest["members"]}
     work = Path(workdir or tempfile.mkdtemp(prefix="daybook-replay-"))
     report = ReplayReport(client_id, business_date, str(work))
+    members = read_members(manifest, report)
     profiles_dir = work / "profiles"
     profiles_dir.mkdir(parents=True, exist_ok=True)
     versions = manifest.get("profile_versions") or []
-    if versions:
-        (profiles_dir / f"{client_id}.yaml").write_bytes(members[f"profiles/{versions[-1]}.yaml"])
+    profile = members.get(f"profiles/{versions[-1]}.yaml") if versions else None
+    if profile is not None:
+        (profiles_dir / f"{client_id}.yaml").write_bytes(profile)
     for path, data in members.items():
         if path.startswith("originals/"):
             target = work / "landing" / client_id / "inbox" / path.removeprefix("originals/")
@@ -120,9 +122,36 @@ def replay(client_id: str, business_date: str, workdir: Path | None = None) -> R
         "DAYBOOK_DEMO_APPROVER": "",
     }
     with _environment(env):
-        _rerun(business_date, members.get("approvals.csv", b""))
+        try:
+            _rerun(business_date, members.get("approvals.csv", b""))
+        except RuntimeError as exc:  # a stage failed: say so, compare what it produced anyway
+            report.differences.append(str(exc))
         replayed = _replayed_members(client_id, business_date, work)
     return compare(members, replayed, report)
+
+
+def read_members(manifest: dict, report: ReplayReport) -> dict[str, bytes]:
+    """Every member's plaintext that is present, opens and matches its manifest hash.
+
+    A missing, unopenable or changed member is a difference (the replay goes on with what is
+    there, so the comparison shows what the damage changes); a changed member is still used.
+    """
+    store = archive.archive_store()
+    prefix = archive.package_prefix(manifest["client_id"], manifest["business_date"])
+    members: dict[str, bytes] = {}
+    for m in manifest["members"]:
+        if not store.exists(f"{prefix}/{m['stored_as']}"):
+            report.differences.append(f"{m['path']}: missing from the archive")
+            continue
+        try:
+            data = archive.read_member(manifest, m["path"], store)
+        except crypto.SealError as exc:
+            report.differences.append(f"{m['path']}: does not open ({exc})")
+            continue
+        if hashlib.sha256(data).hexdigest() != m["sha256"]:
+            report.differences.append(f"{m['path']}: sha256 differs from the manifest")
+        members[m["path"]] = data
+    return members
 
 
 def _rerun(business_date: str, approvals_csv: bytes) -> None:
