@@ -62,7 +62,7 @@ def validate_client(client_id: str, business_date: str) -> list[dict[str, Any]]:
 
 ROW_CODES: tuple[str, ...] = tuple(c for c, (level, _) in CATALOGUE.items() if level == "row")
 CODE_BIT: dict[str, int] = {code: 1 << i for i, code in enumerate(ROW_CODES)}
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 500_000  # measured: GX costs ~0.5 s per run whatever its size (docs/performance.md)
 _WHEN = re.compile(r'(?P<column>[A-Za-z_][A-Za-z0-9_]*) == "(?P<value>[^"\\]*)"')
 
 
@@ -134,18 +134,26 @@ def _gx_frame(frame: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
 class SuiteRunner:
     """One GX context, suite and validation definition, reused for every chunk of one file.
 
-    GX runs every expectation on every chunk (SUMMARY results: counts and samples, no index
-    lists). Each failing row's codes come from :func:`rule_mask`, which applies the same
-    registered predicate GX's metric applied; GX's ``unexpected_count`` must equal the mask's
-    count for every expectation and chunk, else the run fails loudly. Counts are summed over
-    the chunks into one validation result per file, from which :meth:`write_docs` renders
-    GX Data Docs.
+    GX runs every expectation on every chunk with BASIC results (counts and a sample of values;
+    COMPLETE index lists are what made per-row results slow). The rows an expectation failed are
+    taken from the boolean mask its own metric computed (each custom metric leaves its result in
+    :data:`daybook.expectations.CAPTURE`; if one is missing, :func:`rule_mask` applies the same
+    registered predicate again). GX's ``unexpected_count`` must equal the mask's count for every
+    expectation and chunk, else the run fails loudly: GX's result decides, the mask only says
+    which rows. Counts are summed over the chunks into one validation result per file, from
+    which :meth:`write_docs` renders the file's GX Data Docs. One runner per process at a time
+    (the capture is process-global; Airflow runs each task in its own process).
     """
 
     def __init__(self, rules: list[Rule], suite_name: str) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
 
+        # GX md5-hashes every in-memory batch for its "pandas_data_fingerprint" marker (about 1 s
+        # per million rows). A chunk's fingerprint identifies nothing a client sent (intake keeps
+        # the file's sha256), so batches are not hashed.
+        pandas_execution_engine.HASH_THRESHOLD = 0
         self.rules = rules
         self.suite_name = suite_name
         self.context = gx.get_context(mode="ephemeral")
@@ -385,7 +393,7 @@ def _records(
         currency = frame["currency"].astype(object).where(accepted, None)
     else:
         currency = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    payload = frame[columns].to_json(orient="records", lines=True, force_ascii=False)
+    payload = _json_objects(frame, columns)
     return pd.DataFrame(
         {
             "business_no": prefix + line_no.astype("str").str.zfill(6),
@@ -400,9 +408,54 @@ def _records(
             "ack_status": np.where(accepted, "ACCEPTED", "REJECTED"),
             "reason_codes": codes,
             "state": np.where(accepted, "VALIDATED", "REJECTED"),
-            "payload": payload.rstrip("\n").split("\n") if len(frame) else [],
+            "payload": payload,
         }
     )
+
+
+_CONTROL_CHARS = [chr(i) for i in range(32)]
+
+
+def _escapes_needed(arr: Any) -> tuple[bool, bool]:
+    """Whether a large_string array holds a backslash or quote, and a control character.
+
+    Looks at the UTF-8 bytes directly (bytes below 0x80 never occur inside a multi-byte
+    character), so the common case costs one vector comparison and no string kernel.
+    """
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    data_buf = arr.buffers()[2]
+    if data_buf is None or len(arr) == 0:
+        return False, False
+    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+    data = np.frombuffer(data_buf, dtype=np.uint8)[start:end]
+    return bool(((data == 0x22) | (data == 0x5C)).any()), bool((data < 0x20).any())
+
+
+def _json_objects(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One compact JSON object of the row's text cells per row (``{"col":"cell",...}``), vectorized.
+
+    Same text as ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))``: backslash, quote
+    and control characters are escaped with arrow string kernels, column by column.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pieces: list[Any] = []
+    for i, column in enumerate(columns):
+        arr = pa.array(frame[column], type=pa.large_string())
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        quote, control = _escapes_needed(arr)
+        if quote:
+            arr = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
+        if control:
+            for ch in _CONTROL_CHARS:
+                arr = pc.replace_substring(arr, ch, json.dumps(ch)[1:-1])
+        key = ("{" if i == 0 else ",") + json.dumps(column, ensure_ascii=False) + ':"'
+        pieces += [pa.scalar(key, pa.large_string()), arr, pa.scalar('"', pa.large_string())]
+    pieces.append(pa.scalar("}", pa.large_string()))
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar("", pa.large_string()))
+    return pd.Series(joined.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
 
 
 def _insert_records(conn: Any, records: pd.DataFrame) -> None:
@@ -436,8 +489,10 @@ def write_ack(file_id: int) -> str:
         yield (",".join(ACK_HEADER) + "\n").encode("utf-8")
         with db.engine().connect() as conn:
             result = db.run(conn, "select_ack_rows", {"file_id": file_id})
+            keys = list(result.keys())
             while rows := result.fetchmany(CHUNK_ROWS):
-                frame = pd.DataFrame(rows, columns=list(result.keys()), dtype=object)
+                columns = zip(*rows, strict=True)  # transpose in C: no per-row Python
+                frame = pd.DataFrame(dict(zip(keys, columns, strict=True)), dtype=object)
                 yield _ack_frame_bytes(frame, header=False)
 
     key = f"{receipt.folder}/outbox/{receipt.stem}.ack.csv"
@@ -503,11 +558,20 @@ def validate_file(file_id: int) -> dict[str, Any]:
             )
     except _ErrorRate:
         _keep_docs(runner, receipt)
-        return _refuse(receipt, n, rejected, threshold)
+        return {
+            **_refuse(receipt, n, rejected, threshold),
+            "data_docs": data_docs_link(receipt.business_date, receipt.stem),
+        }
     _keep_docs(runner, receipt)
     write_ack(file_id)
     log.info("%s: %d rows, %d rejected", receipt.name, n, rejected)
-    return {"file_id": file_id, "status": "VALIDATED", "rows": n, "rejected": rejected}
+    return {
+        "file_id": file_id,
+        "status": "VALIDATED",
+        "rows": n,
+        "rejected": rejected,
+        "data_docs": data_docs_link(receipt.business_date, receipt.stem),
+    }
 
 
 def _refuse(receipt: Any, n: int, rejected: int, threshold: Decimal) -> dict[str, Any]:
@@ -559,3 +623,8 @@ def _publish_docs(local: Path, business_date: str, stem: str) -> None:
 def data_docs_index(business_date: str, stem: str) -> str:
     """Where the Data Docs index of a file's validation is kept."""
     return open_store(settings().outputs).uri(f"{business_date}/data_docs/{stem}/index.html")
+
+
+def data_docs_link(business_date: str, stem: str) -> str:
+    """The Airflow UI path of a file's Data Docs (served by the daybook plugin), shown in the task's XCom."""
+    return f"/daybook/data-docs/{business_date}/{stem}/index.html"

@@ -32,7 +32,7 @@ def _plugin():
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_nav_link_leads_to_the_files_data_docs():
     rows = [pay_row(f"DD-{i}") for i in range(5)] + [pay_row("DD-bad", amount="0")]
-    drop_and_validate("VALC", "001", rows)
+    results = drop_and_validate("VALC", "001", rows)
     stem = "VALC_PAY_20261127_001"
 
     plugin = _plugin()
@@ -56,6 +56,10 @@ def test_nav_link_leads_to_the_files_data_docs():
     page = client.get(link.group(1).rsplit("/", 1)[0] + "/" + pages[0])
     assert page.status_code == 200
     assert stem in page.text and "amount" in page.text
+
+    # The task's XCom names the same report (the link an operator follows from the task).
+    assert results[-1]["data_docs"] == link.group(1)
+    assert client.get(results[-1]["data_docs"]).status_code == 200
 
     assert client.get(f"/daybook/data-docs/2026-11-27/{stem}/../../secret").status_code == 404
     assert client.get("/daybook/data-docs/2026-11-27/NO_SUCH_STEM/index.html").status_code == 404
