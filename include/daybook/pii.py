@@ -67,7 +67,8 @@ def install_log_masking(prefix: str = "daybook") -> None:
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = current(*args, **kwargs)
-        if record.name == prefix or record.name.startswith(prefix + "."):
+        name = record.name if isinstance(record.name, str) else ""  # makeLogRecord() leaves it None
+        if name == prefix or name.startswith(prefix + "."):
             masker.filter(record)
         return record
 

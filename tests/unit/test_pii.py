@@ -54,3 +54,12 @@ def test_installed_masking_covers_every_daybook_module_logger(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert "payer 110101********1235" in messages
     assert "untouched 110101199003071235" in messages
+
+
+def test_records_made_without_a_name_still_work():
+    """logging.makeLogRecord (used by structlog's stdlib bridge) creates records with name None."""
+    from daybook.pii import install_log_masking
+
+    install_log_masking()
+    record = logging.makeLogRecord({"msg": "card %s", "args": ("6222020200112233445",)})
+    assert record.getMessage() == "card 6222020200112233445"
