@@ -440,5 +440,39 @@ def aml_block(business_no: str, user: str, note: str) -> None:
     _aml_decide(business_no, user, "BLOCK", note)
 
 
+@main.group("offboard")
+def offboard_group() -> None:
+    """Client offboarding: handover package (the purge runs in offboarding_adhoc, after sign-off)."""
+
+
+@offboard_group.command("handover")
+@click.option("--client", "client_id", required=True)
+@click.option("--as-of", "as_of", callback=_iso, required=True, help="Date the handover is made as of.")
+def offboard_handover(client_id: str, as_of: str) -> None:
+    """Build (or rebuild) the client's handover package and check it reads back."""
+    from daybook import offboarding
+
+    out = offboarding.build_handover(client_id, as_of)
+    click.echo(f"{out['members']} members at {out['location']}")
+    click.echo(f"manifest sha256 {out['manifest_sha256']}")
+    if out["originals_missing"]:
+        click.echo(f"originals not found: {', '.join(out['originals_missing'])}")
+
+
+@offboard_group.command("verify")
+@click.option("--client", "client_id", required=True)
+@click.option("--as-of", "as_of", callback=_iso, required=True)
+def offboard_verify(client_id: str, as_of: str) -> None:
+    """Check every hash of a handover package; exit 1 on any problem."""
+    from daybook import offboarding
+
+    problems = offboarding.verify_handover(client_id, as_of)
+    for problem in problems:
+        click.echo(f"FAIL {problem}")
+    click.echo("FAILED" if problems else "OK")
+    if problems:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,295 @@
+"""Offboarding (终止与移交): hand a leaving client everything in open formats, then delete their
+live data with proof. Three steps, one DAG (``offboarding_adhoc``):
+
+1. :func:`build_handover` writes a handover package to ``<archive root>/_handover/<CLIENT>/<as of>/``
+   (plaintext: it is for the client; on S3 with server-side encryption):
+
+   - ``originals/<intake date>/<name>``: exact bytes of every file the client sent (from the raw
+     zone; from the day's archive package when the raw copy is gone);
+   - ``returns/<intake date>/<stem>.rej|.ack.csv|.ret.csv``: every return file;
+   - ``records.parquet`` (all rows, final states), ``approvals.csv``, ``ledger.csv``,
+     ``audit.csv`` (audit events about the client, its files, rows and packages);
+   - ``profiles/<version>.yaml`` and ``profile_versions.csv``: the configuration history;
+   - ``archives.csv``: the archive packages that stay until their retention ends;
+   - ``manifest.json`` (every member's sha256 and size) and ``SHA256SUMS`` (``sha256sum -c``).
+
+   It is read back and every hash checked before the step succeeds.
+2. A person signs off (Airflow HITL ``ApprovalOperator`` in the DAG).
+3. :func:`purge_live_data` refuses unless every day of the client has a verified archive
+   package and the handover package still verifies; then clears every row's ``payload`` (the
+   row as the client sent it), deletes the client's objects in the landing zone (inbox, outbox,
+   processed, rejected), the raw zone and the Data Docs, and writes an OFFBOARDING certificate
+   (what was deleted with each object's sha256, the handover manifest's sha256, the archives
+   kept with their retention dates, when, who approved).
+
+What stays, on purpose: archive packages until their retention ends (deleted later by
+``retention_daily``), and the rows' business numbers, states, amounts and ledger postings
+(the financial record the archives also hold; the ledger refers to them). ``as_of`` is always
+passed in (the run's date), never read from the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from daybook import archive, db, events, retention
+from daybook.config import settings
+from daybook.storage import Store, open_store
+
+log = logging.getLogger(__name__)
+HANDOVER_PREFIX = "_handover"
+
+
+class OffboardingRefused(Exception):
+    """A precondition of the purge does not hold; nothing was deleted."""
+
+
+def handover_prefix(client_id: str, as_of: str) -> str:
+    return f"{HANDOVER_PREFIX}/{client_id}/{as_of}"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _client_files(client_id: str) -> list[Any]:
+    with db.begin() as conn:
+        return db.run(conn, "select_files_of_client", {"client_id": client_id}).all()
+
+
+def _archived_original(client_id: str, intake_date: str, name: str) -> bytes | None:
+    try:
+        manifest = archive.read_manifest(client_id, intake_date)
+        return archive.read_member(manifest, f"originals/{name}")
+    except Exception:  # noqa: BLE001 - no package, or not in it
+        return None
+
+
+def collect_handover(client_id: str) -> tuple[dict[str, bytes], list[str]]:
+    """Every member of the client's handover package by path, and the originals not found."""
+    s = settings()
+    raw, landing = open_store(s.raw), open_store(s.landing)
+    params = {"client_id": client_id}
+    files = _client_files(client_id)
+    with db.begin() as conn:
+        records, record_cols = archive._query(conn, "select_records_of_client", params)
+        approvals, approval_cols = archive._query(conn, "select_approvals_of_client", params)
+        ledger, ledger_cols = archive._query(conn, "select_ledger_of_client", params)
+        audit, audit_cols = archive._query(conn, "select_audit_events_of_client", params)
+        profiles = [dict(r._mapping) for r in db.run(conn, "select_profile_versions_of_client", params)]
+        archives, archive_cols = archive._query(conn, "select_archives_of_client", params)
+    members: dict[str, bytes] = {}
+    missing: list[str] = []
+    for f in files:
+        keys = [(f.name, f.raw_key)]
+        if f.control_raw_key:
+            keys.append((f.control_raw_key.rsplit("/", 1)[-1], f.control_raw_key))
+        for name, key in keys:
+            data = raw.get(key) if raw.exists(key) else _archived_original(client_id, f.intake_date, name)
+            if data is None:
+                missing.append(f"{f.intake_date}/{name}")
+            else:
+                members[f"originals/{f.intake_date}/{name}"] = data
+        for suffix in archive.RETURN_SUFFIXES:
+            key = f"{f.folder}/outbox/{f.stem}{suffix}"
+            if landing.exists(key):
+                members[f"returns/{f.intake_date}/{f.stem}{suffix}"] = landing.get(key)
+    members["records.parquet"] = archive.rows_to_parquet(records, record_cols)
+    members["approvals.csv"] = archive.rows_to_csv(approvals, approval_cols)
+    members["ledger.csv"] = archive.rows_to_csv(ledger, ledger_cols)
+    members["audit.csv"] = archive.rows_to_csv(audit, audit_cols)
+    members["archives.csv"] = archive.rows_to_csv(archives, archive_cols)
+    history = []
+    for p in profiles:
+        content = p["content"].encode("utf-8")
+        members[f"profiles/{p['version']}.yaml"] = content
+        history.append(
+            {"version": p["version"], "first_seen_at": p["first_seen_at"], "sha256": _sha(content)}
+        )
+    members["profile_versions.csv"] = archive.rows_to_csv(history, ["version", "first_seen_at", "sha256"])
+    return members, missing
+
+
+def build_handover(client_id: str, as_of: str) -> dict[str, Any]:
+    """Write the client's handover package, read it back and check every hash. Idempotent."""
+    db.migrate()
+    if not _client_files(client_id):
+        raise OffboardingRefused(f"no files were ever received from {client_id}")
+    members, missing = collect_handover(client_id)
+    store, prefix = archive.archive_store(), handover_prefix(client_id, as_of)
+    listing = [
+        {"path": p, "sha256": _sha(d), "size": len(d), "stored_as": p} for p, d in sorted(members.items())
+    ]
+    manifest = {
+        "format": 1,
+        "kind": "offboarding handover",
+        "client_id": client_id,
+        "as_of": as_of,
+        "originals_missing": missing,
+        "members": listing,
+    }
+    for stale in store.list(prefix + "/"):
+        if stale[len(prefix) + 1 :] not in set(members) | set(archive.INDEX_FILES):
+            store.delete(stale)
+    for path, data in sorted(members.items()):
+        archive.put_object(store, f"{prefix}/{path}", data)
+    body = archive.manifest_bytes(manifest)
+    archive.put_object(store, f"{prefix}/SHA256SUMS", archive.sha256sums(listing))
+    archive.put_object(store, f"{prefix}/manifest.json", body)
+    problems = verify_handover(client_id, as_of, store)
+    if problems:
+        raise OffboardingRefused(f"handover package does not read back: {'; '.join(problems[:5])}")
+    manifest_sha = _sha(body)
+    with db.begin() as conn:
+        events.audit(
+            conn,
+            "offboarding",
+            "handover_written",
+            client_id,
+            manifest_sha256=manifest_sha,
+            members=len(listing),
+        )
+    log.info("handover of %s: %d members at %s", client_id, len(listing), store.uri(prefix))
+    return {
+        "client_id": client_id,
+        "as_of": as_of,
+        "location": store.uri(prefix),
+        "members": len(listing),
+        "manifest_sha256": manifest_sha,
+        "originals_missing": missing,
+    }
+
+
+def verify_handover(client_id: str, as_of: str, store: Store | None = None) -> list[str]:
+    """Problems found reading the handover package back (empty when every hash holds)."""
+    store = store or archive.archive_store()
+    prefix = handover_prefix(client_id, as_of)
+    try:
+        manifest = json.loads(store.get(f"{prefix}/manifest.json"))
+    except Exception as exc:  # noqa: BLE001
+        return [f"manifest.json unreadable: {exc}"]
+    problems = []
+    listed = {m["path"] for m in manifest["members"]} | set(archive.INDEX_FILES)
+    for key in store.list(prefix + "/"):
+        if key[len(prefix) + 1 :] not in listed:
+            problems.append(f"{key[len(prefix) + 1 :]}: object not listed in the manifest")
+    for m in manifest["members"]:
+        key = f"{prefix}/{m['path']}"
+        if not store.exists(key):
+            problems.append(f"{m['path']}: missing")
+        elif _sha(store.get(key)) != m["sha256"]:
+            problems.append(f"{m['path']}: sha256 differs from the manifest")
+    return problems
+
+
+def handover_summary(handover: dict[str, Any]) -> str:
+    """Markdown for the person who signs off."""
+    missing = handover.get("originals_missing") or []
+    lines = [
+        f"Client **{handover['client_id']}** leaves. Handover package (as of {handover['as_of']}):",
+        f"- location: `{handover['location']}`",
+        f"- {handover['members']} members, manifest sha256 `{handover['manifest_sha256']}`",
+        f"- originals not found: {', '.join(missing) if missing else 'none'}",
+        "",
+        "Approving deletes the client's live data (row payloads, landing, raw zone, Data Docs) "
+        "and writes a certificate. Archive packages stay until their retention ends.",
+    ]
+    return "\n".join(lines)
+
+
+def _delete_all(store: Store, prefix: str, zone: str, deleted: list[dict[str, Any]]) -> None:
+    for key in store.list(prefix):
+        data = store.get(key)
+        deleted.append({"zone": zone, "key": key, "sha256": _sha(data), "size": len(data)})
+        store.delete(key)
+
+
+def purge_live_data(
+    client_id: str, as_of: str, approved_by: str, approved_at: str | None = None
+) -> dict[str, Any]:
+    """Delete the client's live data and certify it; refuses (deleting nothing) unless every
+    day is archived and verifies and the handover package verifies."""
+    with db.begin() as conn:
+        done = db.run(
+            conn, "select_deletion_certificate", {"kind": "OFFBOARDING", "subject": f"{client_id}/{as_of}"}
+        ).first()
+    if done is not None:  # already purged and certified: a retry must not rewrite the proof
+        log.info("%s already offboarded as of %s: %s", client_id, as_of, done.location)
+        return {"client_id": client_id, "certificate": done.location, "already_done": True}
+    with db.begin() as conn:
+        unarchived = [
+            r.intake_date for r in db.run(conn, "select_unarchived_days_of_client", {"client_id": client_id})
+        ]
+        archives = [
+            dict(r._mapping) for r in db.run(conn, "select_archives_of_client", {"client_id": client_id})
+        ]
+    if unarchived:
+        raise OffboardingRefused(f"{client_id}: days not archived: {', '.join(unarchived)}; nothing deleted")
+    live = [a for a in archives if a["deleted_at"] is None]
+    failed = [r for r in (archive.verify_package(client_id, a["business_date"]) for a in live) if not r.ok]
+    if failed:
+        raise OffboardingRefused(
+            f"{client_id}: archive packages fail verification ({', '.join(r.business_date for r in failed)});"
+            " nothing deleted"
+        )
+    problems = verify_handover(client_id, as_of)
+    if problems:
+        raise OffboardingRefused(
+            f"{client_id}: handover package fails verification: {problems[:3]}; nothing deleted"
+        )
+    handover_manifest = archive.archive_store().get(f"{handover_prefix(client_id, as_of)}/manifest.json")
+
+    s = settings()
+    files = _client_files(client_id)
+    deleted: list[dict[str, Any]] = []
+    _delete_all(open_store(s.landing), f"{client_id}/", "landing", deleted)
+    _delete_all(open_store(s.raw), f"{client_id}/", "raw", deleted)
+    outputs = open_store(s.outputs)
+    for f in files:
+        _delete_all(outputs, f"{f.intake_date}/data_docs/{f.stem}/", "outputs", deleted)
+    with db.begin() as conn:
+        payloads = db.run(conn, "update_records_payload_purged_of_client", {"client_id": client_id}).rowcount
+        events.audit(
+            conn, approved_by, "offboarding_purged", client_id, payloads=payloads, objects=len(deleted)
+        )
+    body = {
+        "certificate": "offboarding deletion",
+        "client_id": client_id,
+        "as_of": as_of,
+        "approved_by": approved_by,
+        "approved_at": approved_at,
+        "handover": {
+            "location": archive.archive_store().uri(handover_prefix(client_id, as_of)),
+            "manifest_sha256": _sha(handover_manifest),
+        },
+        "deleted": {"record_payloads_cleared": payloads, "objects": deleted},
+        "kept_until_retention_ends": [
+            {
+                "business_date": a["business_date"],
+                "location": a["location"],
+                "manifest_sha256": a["manifest_sha256"],
+                "retain_until": a["retain_until"],
+            }
+            for a in live
+        ],
+        "kept_rows": "business numbers, states, amounts and ledger postings (also in the archives)",
+    }
+    location = retention.write_certificate(
+        "OFFBOARDING", client_id, f"{client_id}/{as_of}", body, as_of, approved_by
+    )
+    log.info(
+        "offboarded %s: %d objects deleted, %d payloads cleared; certificate %s",
+        client_id,
+        len(deleted),
+        payloads,
+        location,
+    )
+    return {
+        "client_id": client_id,
+        "certificate": location,
+        "objects_deleted": len(deleted),
+        "payloads_cleared": payloads,
+    }

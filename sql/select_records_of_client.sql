@@ -1,0 +1,5 @@
+SELECT r.*
+FROM records AS r
+INNER JOIN files AS f ON r.file_id = f.file_id
+WHERE f.folder = :client_id
+ORDER BY r.business_no
