@@ -210,7 +210,7 @@ def screen(business_date: str) -> dict[str, int]:
     counts = {"SANCTIONS": 0, "STRUCTURING": 0}
     for client_id in _clients(business_date):
         t = thresholds(client_id)
-        names = sanctions_list(t)
+        match = functools.lru_cache(maxsize=200_000)(sanctions_list(t).match)  # names repeat
         key = {"client_id": client_id, "business_date": business_date}
         with db.begin() as conn:
             dialect = conn.dialect.name
@@ -231,7 +231,7 @@ def screen(business_date: str) -> dict[str, int]:
             cases: dict[str, dict[str, Any]] = {}
             for p in parties:
                 for role, name in (("payer", p.payer_name), ("payee", p.payee_name)):
-                    hit = names.match(name or "")
+                    hit = match(name or "")
                     if hit and p.business_no not in cases:
                         cases[p.business_no] = {
                             "rule": "SANCTIONS",

@@ -5,8 +5,10 @@
 -- prefunded balance (value date, file, line) and each one's outcome: SETTLE or FUNDS
 -- (H_FUNDS). Chunks of the plan are applied in their own transactions; a retried run resumes
 -- the committed plan instead of planning again, so a crash never changes an outcome.
+-- No foreign key to records: plan rows are derived from records in the same statement, and a
+-- per-row FK check cost a third of the planning time at volume.
 CREATE TABLE settlement_plan (
-    business_no TEXT PRIMARY KEY REFERENCES records (business_no),
+    business_no TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
     business_date TEXT NOT NULL,
     ord BIGINT NOT NULL,

@@ -1,0 +1,171 @@
+"""Settlement benchmark: settle N approved payments on PostgreSQL, beside a plain COPY of the same rows.
+
+    .venv/bin/python bench/settlement.py [--rows 1000000] [--url postgresql://postgres@127.0.0.1:5432/postgres]
+                                         [--with-aml]
+
+A scratch database is created and dropped. Set-up (not timed): one client, 10 files of N/10
+approved PAY records generated in SQL, a prefunded limit that 90% of them fit. Timed:
+``settlement.post_ledger`` (plan + chunked postings + state updates, exactly-once) and, for
+comparison, a psycopg2 ``COPY`` of the same postings (2 legs per payment) into a table shaped like
+``ledger_entries`` (same unique index). Optionally ``aml.screen`` on the same day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "include"))
+
+DAY = "2026-11-27"
+CLIENT = "BENCHS"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--with-aml", action="store_true")
+    args = ap.parse_args()
+
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(args.url, isolation_level="AUTOCOMMIT")
+    name = f"daybook_bench_settle_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = sqlalchemy.make_url(args.url).set(database=name).render_as_string(hide_password=False)
+    home = Path(tempfile.mkdtemp(prefix="daybook-bench-settle-"))
+    (home / "profiles").mkdir()
+    n = args.rows
+    per_file = n // 10
+    avg_cents = 5_000_050  # amounts 1,000.00 .. 99,001.00 cycle: mean ~ 50,000.50
+    limit = n * avg_cents * 9 // 10
+    (home / "profiles" / f"{CLIENT}.yaml").write_text(
+        f'client_id: {CLIENT}\nprefund_limit: "{limit // 100}.{limit % 100:02d}"\n', encoding="utf-8"
+    )
+    os.environ.update(
+        {
+            "DAYBOOK_DB_URL": url,
+            "DAYBOOK_HOME": str(home),
+            "DAYBOOK_PROFILES": str(home / "profiles"),
+            "DAYBOOK_OUTPUTS": str(home / "outputs"),
+        }
+    )
+    # Alerts recorded outside a task look for an Airflow context (daybook.events): import the
+    # SDK once before timing, as it is already imported inside a real task.
+    import airflow.sdk  # noqa: F401
+
+    from daybook import aml, db, settlement
+
+    try:
+        db.migrate()
+        t0 = time.perf_counter()
+        with db.begin() as conn:
+            for f in range(1, 11):
+                seq = f"{f:03d}"
+                stem = f"{CLIENT}_PAY_20261127_{seq}"
+                file_id = conn.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO files (folder, name, stem, client_id, file_type, business_date, seq,"
+                        " intake_date, sha256, size_bytes, raw_key, status, original) VALUES (:c, :n, :s, :c,"
+                        " 'PAY', :d, :q, :d, :s, 1, :n, 'VALIDATED', 1) RETURNING file_id"
+                    ),
+                    {"c": CLIENT, "n": stem + ".csv", "s": stem, "d": DAY, "q": seq},
+                ).scalar_one()
+                conn.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
+                        " client_ref, amount_cents, currency, ack_status, state, payload)"
+                        " SELECT :prefix || lpad(i::text, 6, '0'), :fid, :c, 'PAY', :d, i,"
+                        " 'B' || :seq || i, 100000 + (i * 7919 % 99) * 100000, 'CNY', 'ACCEPTED', 'APPROVED',"
+                        " json_build_object('value_date', CAST(:dd AS date) + (i % 3), 'payer_name', '张伟' || (i % 50),"
+                        " 'payer_id_type', 'RIC', 'payer_id_no', '1101051949123' || lpad((i % 1000)::text, 5, '0'),"
+                        " 'payee_name', '李娜' || (i % 70), 'payee_account', '6222020000' || i,"
+                        " 'amount', ((100000 + (i * 7919 % 99) * 100000) / 100)::text)::text"
+                        " FROM generate_series(1, :k) AS i"
+                    ),
+                    {
+                        "prefix": f"{CLIENT}-PAY-20261127-{seq}-",
+                        "fid": file_id,
+                        "c": CLIENT,
+                        "d": DAY,
+                        "dd": DAY,
+                        "seq": seq,
+                        "k": per_file,
+                    },
+                )
+            conn.execute(sqlalchemy.text("ANALYZE records"))
+        print(f"set-up: {per_file * 10:,} approved payments in {time.perf_counter() - t0:.1f} s (not timed)")
+
+        if args.with_aml:
+            t0 = time.perf_counter()
+            held = aml.screen(DAY)
+            dt = time.perf_counter() - t0
+            print(f"aml.screen: {per_file * 10 / dt:,.0f} rows/s ({dt:.1f} s), held {held}")
+
+        t0 = time.perf_counter()
+        counts = settlement.post_ledger(DAY)
+        dt_settle = time.perf_counter() - t0
+        rows = per_file * 10
+        print(f"settlement.post_ledger: {rows / dt_settle:,.0f} payments/s ({dt_settle:.1f} s) {counts}")
+
+        # The same postings, COPY'd into a table shaped like ledger_entries.
+        with db.begin() as conn:
+            postings = conn.execute(
+                sqlalchemy.text(
+                    "SELECT business_no, leg, client_id, business_date, account, amount_cents FROM ledger_entries"
+                    " ORDER BY entry_id"
+                )
+            ).all()
+            conn.execute(
+                sqlalchemy.text(
+                    "CREATE TABLE ledger_copy (LIKE ledger_entries INCLUDING DEFAULTS INCLUDING IDENTITY"
+                    " INCLUDING CONSTRAINTS INCLUDING INDEXES)"
+                )
+            )
+        buf = io.StringIO()
+        for p in postings:
+            buf.write("\t".join(str(v) for v in p) + "\n")
+        raw = db.engine().raw_connection()
+        try:
+            cur = raw.cursor()
+            buf.seek(0)
+            t0 = time.perf_counter()
+            sql = "COPY ledger_copy (business_no, leg, client_id, business_date, account, amount_cents) FROM STDIN"
+            if hasattr(cur, "copy_expert"):  # psycopg2
+                cur.copy_expert(sql, buf)
+            else:  # psycopg 3
+                with cur.copy(sql) as copy:
+                    copy.write(buf.getvalue())
+            raw.commit()
+            dt_copy = time.perf_counter() - t0
+        finally:
+            raw.close()
+        settled = counts["SETTLED"]
+        print(
+            f"plain COPY of the same {len(postings):,} postings ({settled:,} settled payments): "
+            f"{settled / dt_copy:,.0f} payments/s ({dt_copy:.1f} s)"
+        )
+        print(
+            f"settlement time / COPY time: {dt_settle / dt_copy:.2f}x "
+            f"(settlement also plans {rows:,} rows and updates {rows:,} record states)"
+        )
+        totals = settlement.ledger_totals(DAY)
+        assert totals["debit_cents"] == totals["credit_cents"], totals
+    finally:
+        db.engine().dispose()
+        with admin.connect() as c:
+            c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
