@@ -17,6 +17,7 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_dates
+from daybook.deadlines import deadline_for
 
 
 @dag(
@@ -25,6 +26,7 @@ from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, r
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
+    deadline=deadline_for("settlement"),
     default_args=DEFAULT_ARGS,
     params=PARAMS,
     doc_md=__doc__,

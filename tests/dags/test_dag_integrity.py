@@ -74,3 +74,15 @@ def test_parsing_touches_no_database_file_or_network(tmp_path, monkeypatch):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     assert not home.exists()
+
+
+def test_every_stage_dag_takes_its_deadline_from_the_one_switch(monkeypatch):
+    """With DAYBOOK_DEADLINES=on every stage DAG carries a DeadlineAlert; off (tests, dag.test) none."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    for switch, expected in (("on", True), ("off", False)):
+        monkeypatch.setenv("DAYBOOK_DEADLINES", switch)
+        bag = DagBag(dag_folder=str(DAGS_DIR))
+        assert bag.import_errors == {}
+        for dag_id in sorted(STAGE_DAGS):
+            assert bool(bag.dags[dag_id].deadline) is expected, (dag_id, switch, bag.dags[dag_id].deadline)
