@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from daybook.business_types import LOAN, PAY
 from daybook.profiles import Profile
 
 PAY_MAX_CENTS = 99_999_999_999_999  # 999999999999.99
@@ -61,20 +62,7 @@ def _name_rule(column: str, hi: int = 100) -> Rule:
 
 
 def pay_rules(profile: Profile, business_date: date) -> list[Rule]:
-    required = [
-        "client_ref",
-        "value_date",
-        "payer_account",
-        "payer_name",
-        "payer_id_type",
-        "payer_id_no",
-        "payee_account_type",
-        "payee_account",
-        "payee_name",
-        "payee_bank_code",
-        "amount",
-        "currency",
-    ]
+    required = PAY.required
     return [
         *[Rule("R_REQUIRED", c, "required") for c in required],
         *_ref_rules(),
@@ -97,19 +85,7 @@ def pay_rules(profile: Profile, business_date: date) -> list[Rule]:
 
 
 def loan_rules(profile: Profile, business_date: date) -> list[Rule]:
-    required = [
-        "client_ref",
-        "applicant_name",
-        "applicant_id_type",
-        "applicant_id_no",
-        "product_code",
-        "loan_amount",
-        "term_months",
-        "annual_income",
-        "credit_score",
-        "disbursement_account_type",
-        "disbursement_account",
-    ]
+    required = LOAN.required
     return [
         *[Rule("R_REQUIRED", c, "required") for c in required],
         Rule("R_REQUIRED", "phone", "required", when='applicant_id_type == "RIC"'),
