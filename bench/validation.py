@@ -31,22 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from daybook.business_types import PAY
+
 BD = dt.date(2026, 11, 27)
-HEADER = [
-    "client_ref",
-    "value_date",
-    "payer_account",
-    "payer_name",
-    "payer_id_type",
-    "payer_id_no",
-    "payee_account_type",
-    "payee_account",
-    "payee_name",
-    "payee_bank_code",
-    "amount",
-    "currency",
-    "purpose",
-]
+HEADER = [*PAY.required, *PAY.optional]
 
 
 def generate(path: Path, rows: int) -> None:
