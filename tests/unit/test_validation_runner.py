@@ -92,7 +92,9 @@ def test_a_mask_that_disagrees_with_gx_stops_the_run(monkeypatch):
     def lying_mask(rule, chunk):
         return np.zeros(len(chunk), dtype=bool)  # "no row fails", while GX counts failures
 
-    monkeypatch.setattr(expectations, "capture_key", lambda *a: ("not", "captured", ""))
+    # Every capture key is unique, so nothing GX computed is found again and the (lying) mask
+    # decides; a shared constant key would hand back whichever metric ran last (order-dependent).
+    monkeypatch.setattr(expectations, "capture_key", lambda *a: ("not captured", object(), ""))
     monkeypatch.setattr(validation, "rule_mask", lying_mask)
     with pytest.raises(RuntimeError, match=r"GX counted [1-9][0-9]* failing rows .* the predicate mask 0"):
         runner.run(frame)
