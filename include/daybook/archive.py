@@ -8,6 +8,10 @@ A package (``<archive root>/<CLIENT>/<YYYY-MM-DD>/``) holds:
 - ``records.parquet``: the day's rows with their final states (the ``records`` table);
 - ``approvals.csv``: the approval audit (every decision, who, when, opinion);
 - ``ledger.csv``: the ledger postings of the day's rows;
+- ``aml/cases.csv``, ``aml/decisions.csv``, ``aml/large_value.csv``: the anti-money-laundering
+  cases of the day's rows (sanctions, structuring holds), every decision on them (who, when,
+  note) and the large-value payers reported; ``aml/<CLIENT>_LVR_<YYYYMMDD>.csv``: the day's
+  large-value report as written to the outputs zone;
 - ``data_docs/<stem>/``: the GX Data Docs of the client's files;
 - ``profiles/<version>.yaml``: the client profile version(s) that judged the files;
 - ``manifest.json``: every member's path, sha256 and size (of the plaintext), the profile
@@ -53,6 +57,13 @@ INDEX_FILES = ("manifest.json", "SHA256SUMS")
 RECORDS_MEMBER = "records.parquet"
 DEFAULT_RETENTION_YEARS = 10
 DEFAULT_PURGE_AFTER_DAYS = 90
+# The anti-money-laundering record of the client-day: cases (holds), the people's decisions, and
+# the large-value transaction reports.
+AML_PACKAGE_QUERIES = {
+    "aml/cases.csv": "select_aml_cases_of_package",
+    "aml/decisions.csv": "select_aml_decisions_of_package",
+    "aml/large_value.csv": "select_large_value_of_package",
+}
 _INT_COLUMNS = {"file_id", "line_no", "amount_cents", "approval_id", "level", "entry_id"}
 
 
@@ -185,6 +196,7 @@ def collect(client_id: str, business_date: str) -> tuple[dict[str, bytes], list[
         records, record_cols = _query(conn, "select_records_of_package", params)
         approvals, approval_cols = _query(conn, "select_approvals_of_package", params)
         ledger, ledger_cols = _query(conn, "select_ledger_of_package", params)
+        aml = {name: _query(conn, sql, params) for name, sql in AML_PACKAGE_QUERIES.items()}
         profiles = {
             v: db.run(
                 conn, "select_profile_version", {"client_id": client_id, "version": v}
@@ -206,6 +218,11 @@ def collect(client_id: str, business_date: str) -> tuple[dict[str, bytes], list[
     members[RECORDS_MEMBER] = rows_to_parquet(records, record_cols)
     members["approvals.csv"] = rows_to_csv(approvals, approval_cols)
     members["ledger.csv"] = rows_to_csv(ledger, ledger_cols)
+    for name, (rows, cols) in aml.items():
+        members[name] = rows_to_csv(rows, cols)
+    lvr = f"aml/{client_id}/{business_date}/"
+    for key in outputs.list(lvr):
+        members[f"aml/{key[len(lvr) :]}"] = outputs.get(key)
     for version, content in profiles.items():
         if content is not None:
             members[f"profiles/{version}.yaml"] = content.encode("utf-8")

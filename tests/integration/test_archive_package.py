@@ -30,6 +30,8 @@ RET = b"client_ref,business_no,status,reason_code,amount,final_date\nR1,N1,SETTL
 REJ = b"F_TOTAL|total differs\n"
 DOCS = b"<html>data docs \xe6\x95\xb0\xe6\x8d\xae</html>"
 PROFILE = "client_id: BANKA\n"
+LVR = b"payer_id_type,payer_id_no,day_total\nRIC,11010519491231002X,10.00\n"
+SANCTIONS = "payer 张伟 resembles a listed name"
 
 
 def sha(data: bytes) -> str:
@@ -125,6 +127,37 @@ def _seed(zones) -> None:
                 ),
                 {"leg": leg, "day": DAY, "acct": account},
             )
+        _seed_aml(conn)
+    open_store(settings().outputs).put(f"aml/BANKA/{DAY}/BANKA_LVR_20261127.csv", LVR)
+
+
+def _seed_aml(conn) -> None:
+    """R1 was held on a sanctions match and released by two people; its payer was reported for
+    large value. Large-value rows of another date and another client must stay out of the day."""
+    conn.execute(
+        sqlalchemy.text(
+            "INSERT INTO aml_cases (business_no, client_id, business_date, rule, detail, status, opened_at,"
+            " closed_at) VALUES ('BANKA-PAY-20261127-001-000001', 'BANKA', :day, 'SANCTIONS', :detail,"
+            " 'RELEASED', '2026-11-27 08:00:00', '2026-11-27 09:30:00')"
+        ),
+        {"day": DAY, "detail": SANCTIONS},
+    )
+    for who, at in (("bob", "2026-11-27 09:00:00"), ("carol", "2026-11-27 09:30:00")):
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO aml_decisions (business_no, decision, decided_by, note, decided_at)"
+                " VALUES ('BANKA-PAY-20261127-001-000001', 'RELEASE', :who, 'false positive', :at)"
+            ),
+            {"who": who, "at": at},
+        )
+    for client, day, cents in (("BANKA", DAY, 1000), ("BANKA", "2026-11-26", 7000), ("TRUSTB", DAY, 9000)):
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO aml_large_value (client_id, business_date, payer_id_type, payer_id_no, payments,"
+                " total_cents) VALUES (:client, :day, 'RIC', '11010519491231002X', 1, :cents)"
+            ),
+            {"client": client, "day": day, "cents": cents},
+        )
 
 
 @pytest.fixture
@@ -174,7 +207,9 @@ EXPECTED_PLAINTEXT = {
     "returns/BANKA_PAY_20261127_002.rej": REJ,
     "data_docs/BANKA_PAY_20261127_001/index.html": DOCS,
     "profiles/v1.yaml": PROFILE.encode(),
+    "aml/BANKA_LVR_20261127.csv": LVR,
 }
+AML_TABLES = {"aml/cases.csv", "aml/decisions.csv", "aml/large_value.csv"}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -186,7 +221,10 @@ def test_package_holds_every_member_sealed_with_a_manifest_of_plaintext_hashes(
     store = archive.archive_store()
     manifest = json.loads(store.get("BANKA/2026-11-27/manifest.json"))
     listed = {m["path"]: m for m in manifest["members"]}
-    assert set(listed) == set(EXPECTED_PLAINTEXT) | {"records.parquet", "approvals.csv", "ledger.csv"}
+    assert (
+        set(listed)
+        == set(EXPECTED_PLAINTEXT) | {"records.parquet", "approvals.csv", "ledger.csv"} | AML_TABLES
+    )
     for path, data in EXPECTED_PLAINTEXT.items():
         assert listed[path]["sha256"] == sha(data) and listed[path]["size"] == len(data), path
         stored = store.get(f"BANKA/2026-11-27/{path}.enc")
@@ -212,6 +250,18 @@ def test_package_holds_every_member_sealed_with_a_manifest_of_plaintext_hashes(
         ("C", "BANKA:PAYEE", "1000"),
         ("D", "BANKA:PREFUND", "1000"),
     ]
+    # The day's AML record: the case, both people's decisions, the day's large-value row only.
+    cases = list(csv.DictReader(io.StringIO(archive.read_member(manifest, "aml/cases.csv").decode())))
+    assert [(c["business_no"], c["rule"], c["detail"], c["status"]) for c in cases] == [
+        ("BANKA-PAY-20261127-001-000001", "SANCTIONS", SANCTIONS, "RELEASED")
+    ]
+    decisions = list(csv.DictReader(io.StringIO(archive.read_member(manifest, "aml/decisions.csv").decode())))
+    assert [(d["decision"], d["decided_by"], d["decided_at"][:19]) for d in decisions] == [
+        ("RELEASE", "bob", "2026-11-27 09:00:00"),
+        ("RELEASE", "carol", "2026-11-27 09:30:00"),
+    ]
+    large = list(csv.DictReader(io.StringIO(archive.read_member(manifest, "aml/large_value.csv").decode())))
+    assert [(v["client_id"], v["business_date"], v["total_cents"]) for v in large] == [("BANKA", DAY, "1000")]
     if seeded.kind == "s3":
         head = archive.object_metadata(store, "BANKA/2026-11-27/originals/BANKA_PAY_20261127_001.csv.enc")
         assert head["ServerSideEncryption"] == "AES256"
