@@ -1,2 +1,2 @@
-INSERT INTO audit_events (actor, action, subject, detail)
-VALUES (:actor, :action, :subject, :detail)
+INSERT INTO audit_events (at, actor, action, subject, detail, client_id, seq, prev_hash, hash)
+VALUES (:at, :actor, :action, :subject, :detail, :client_id, :seq, :prev_hash, :hash)

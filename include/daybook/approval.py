@@ -285,7 +285,7 @@ def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profil
         db.run(conn, "update_record_tier", tiers)
     if declined:
         db.run(conn, "update_record_policy_declined", declined)
-        db.run(conn, "insert_audit_event", audits)
+        events.audit_many(conn, audits)
     return outcomes
 
 

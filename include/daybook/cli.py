@@ -200,6 +200,33 @@ def audit_group(ctx: click.Context, business_date: str | None) -> None:
         sys.exit(1)
 
 
+@audit_group.command("verify")
+@click.option("--client", "client_id", help="Only this client's chain (default: every chain).")
+@click.option(
+    "--anchors/--no-anchors",
+    default=True,
+    show_default=True,
+    help="Also check the chain heads anchored in the archive store.",
+)
+def audit_verify(client_id: str | None, anchors: bool) -> None:
+    """Check the tamper-evident audit trail: every event's hash, its link to the one before,
+    positions without gaps, the recorded chain head, and the anchors outside the database.
+    Exits 1 naming the first broken event of each broken chain."""
+    from daybook import audit_chain, db
+
+    found = audit_chain.read_anchors(client_id) if anchors else []
+    with db.begin() as conn:
+        results = audit_chain.verify(conn, client_id, anchors=found)
+    for r in results:
+        click.echo(f"{'ok ' if r.ok else 'BAD'} chain {r.client_id}: {r.events} events")
+        for problem in r.problems:
+            click.echo(f"      {problem}")
+    bad = [r for r in results if not r.ok]
+    click.echo(f"{len(results)} chains, {len(found)} anchors checked, {len(bad)} broken")
+    if bad:
+        sys.exit(1)
+
+
 @main.group()
 def approvals() -> None:
     """Review queue: list, show, submit, approve, decline (same rules as the UI and REST API).

@@ -15,20 +15,27 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection
 
-from daybook import db
+from daybook import audit_chain, db
 
 
 def audit(conn: Connection, actor: str, action: str, subject: str, **detail: Any) -> None:
-    db.run(
+    """Append one audit event to its client's hash chain (see :mod:`daybook.audit_chain`)."""
+    audit_many(
         conn,
-        "insert_audit_event",
-        {
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "detail": json.dumps(detail, sort_keys=True, default=str),
-        },
+        [
+            {
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "detail": json.dumps(detail, sort_keys=True, default=str),
+            }
+        ],
     )
+
+
+def audit_many(conn: Connection, events: list[dict[str, str]]) -> None:
+    """Append several audit events (``detail`` already JSON text) in one go, chained per client."""
+    audit_chain.append(conn, events)
 
 
 def airflow_run_url(dag_id: str, run_id: str) -> str:

@@ -1,0 +1,3 @@
+SELECT event_count, head_hash
+FROM audit_chain_heads
+WHERE client_id = :client_id

@@ -1,0 +1,4 @@
+SELECT event_id, at, actor, action, subject, detail
+FROM audit_events
+WHERE hash IS NULL
+ORDER BY event_id
