@@ -44,7 +44,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from daybook import crypto, db, events
+from daybook import audit_chain, crypto, db, events
 from daybook.config import settings
 from daybook.storage import S3Store, Store, open_store
 
@@ -308,7 +308,9 @@ def build_package(client_id: str, business_date: str) -> dict[str, Any]:
         _alert_verification(result)
         raise ArchiveVerificationError(f"{client_id} {business_date}: {'; '.join(result.problems)}")
     purged = purge_staging(client_id, business_date)
-    return {**written, "verified": True, "purged_dates": purged}
+    # The client's audit chain head, written outside the database (see daybook.audit_chain).
+    anchor = audit_chain.write_anchor(client_id, business_date)
+    return {**written, "verified": True, "purged_dates": purged, "audit_anchor": anchor}
 
 
 def write_package(client_id: str, business_date: str) -> dict[str, Any]:
