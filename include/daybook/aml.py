@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from rapidfuzz import fuzz, process
 
-from daybook import db, events, profiles
+from daybook import csvsafe, db, events, profiles
 from daybook.config import PROJECT_ROOT, settings
 from daybook.storage import open_store
 
@@ -468,7 +468,7 @@ def large_value_report(business_date: str) -> list[str]:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(LVR_HEADER)
-        writer.writerows(rows)
+        writer.writerows(csvsafe.row(r) for r in rows)
         name = f"aml/{client_id}/{business_date}/{client_id}_LVR_{business_date.replace('-', '')}.csv"
         out.put(name, buf.getvalue().encode("utf-8"))
         written.append(name)

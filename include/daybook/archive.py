@@ -44,7 +44,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from daybook import audit_chain, crypto, db, events
+from daybook import audit_chain, crypto, csvsafe, db, events
 from daybook.config import settings
 from daybook.storage import S3Store, Store, open_store
 
@@ -174,7 +174,7 @@ def rows_to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for r in rows:
-        writer.writerow(["" if r[c] is None else str(r[c]) for c in columns])
+        writer.writerow(csvsafe.row(r[c] for c in columns))
     return out.getvalue().encode("utf-8")
 
 

@@ -854,6 +854,13 @@ def iter_csv(
 
     yielded = False
     for text in texts:
+        if "\x00" in text:
+            # RFC 4180 text holds no control characters but CR/LF; a NUL also cannot be stored
+            # in PostgreSQL text. Refused as a whole file, in the order of section 6.
+            raise _malformed(
+                "the file holds a NUL character (0x00), which CSV text cannot carry; "
+                "remove it and send the file again"
+            )
         parts.append(text)
         size += len(text)
         if size < piece_chars:

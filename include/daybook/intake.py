@@ -71,14 +71,39 @@ def is_open(day: date) -> bool:
 
 
 def _inbox_listing(landing: Store) -> dict[str, list[str]]:
+    """Every object under ``<folder>/inbox/``, by folder. A key deeper than that (a sub-folder,
+    ``..``, an empty part: possible on S3) is a drop too, named by everything after ``inbox/``;
+    its name does not follow section 2, so it is answered F_NAME like any other bad name."""
     folders: dict[str, list[str]] = {}
-    for key in landing.list():
+    for key in [*landing.list(), *landing.links()]:
         parts = key.split("/")
-        if len(parts) == 3 and parts[1] == INBOX:
-            folders.setdefault(parts[0], []).append(parts[2])
+        if len(parts) >= 3 and parts[1] == INBOX:
+            folders.setdefault(parts[0], []).append("/".join(parts[2:]))
         elif len(parts) >= 2 and parts[1] == INBOX:
             folders.setdefault(parts[0], [])
     return folders
+
+
+_MAX_NAME_BYTES = 200
+
+
+def safe_name(name: str) -> str:
+    """``name`` as one harmless key part, for the keys the platform writes from a client's name
+    (raw copy, ``.rej`` answer, the moved inbox copy).
+
+    A name that follows the contract is returned unchanged. Otherwise path separators (``/``,
+    ``\\``) and control characters (NUL, CR, LF, ...) become ``_``, a name that is empty, ``.`` or
+    ``..`` gets a leading ``_``, and a name longer than 200 bytes is cut and given a hash suffix
+    (local file systems refuse longer names).
+    """
+    cleaned = "".join("_" if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
+    if cleaned in ("", ".", ".."):
+        cleaned = "_" + cleaned
+    if len(cleaned.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        head = cleaned.encode("utf-8", "surrogatepass")[: _MAX_NAME_BYTES - 40].decode("utf-8", "ignore")
+        cleaned = f"{head}~{digest}"
+    return cleaned
 
 
 def _scan_inbox(business_date: str) -> tuple[list[Drop], list[tuple[str, str, date]]]:
@@ -413,12 +438,14 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
     landing, raw = open_store(s.landing), open_store(s.raw)
     folder, name, control_name = drop["folder"], drop["name"], drop.get("control")
     inbox_key = f"{folder}/{INBOX}/{name}"
+    if inbox_key in landing.links(f"{folder}/{INBOX}"):
+        return _refuse_link(landing, folder, name)
     fn, name_rejection = _parse_own_name(folder, name)
-    stem = fn.stem if fn else stem_of(name)
+    stem = fn.stem if fn else stem_of(safe_name(name))
 
     if landing.exists(inbox_key):
         sha, size = _hash(landing, inbox_key)
-        raw_key = f"{folder}/{sha}/{name}"
+        raw_key = f"{folder}/{sha}/{safe_name(name)}"
         if not raw.exists(raw_key):
             landing.copy_to(inbox_key, raw, raw_key)
         control_raw_key = None
@@ -468,6 +495,23 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
             return {"folder": folder, "name": name, "status": "GONE"}
         receipt = pending[-1]
     return _finish(landing, raw, receipt, fn, name_rejection, stem, control_name)
+
+
+def _refuse_link(landing: Store, folder: str, name: str) -> dict[str, Any]:
+    """A symbolic link in the inbox is not a file the client sent: F_NAME, never followed or read.
+
+    It could point anywhere (outside the landing zone, another client's folder), so it is not
+    copied to the raw zone and gets no receipt (there are no bytes to register); it is answered
+    with ``<stem>.rej`` and the link itself is moved to ``rejected/``.
+    """
+    stem = stem_of(safe_name(name))
+    message = f"{name!r} is a symbolic link, not a file; links are never followed: upload the file itself"
+    _write_rej(landing, folder, stem, "F_NAME", message)
+    landing.move_link(f"{folder}/{INBOX}/{name}", f"{folder}/{REJECTED}/{safe_name(name)}")
+    with db.begin() as conn:
+        events.audit(conn, "intake", "link_refused", f"{folder}/{safe_name(name)}", code="F_NAME")
+    log.warning("%s/%s: symbolic link refused (F_NAME), not followed", folder, safe_name(name))
+    return {"folder": folder, "name": name, "status": "REJECTED", "code": "F_NAME"}
 
 
 def _finish(
@@ -534,7 +578,7 @@ def _finish(
         landing.delete(f"{folder}/{OUTBOX}/{stem}.rej")
     target = REJECTED if status == "REJECTED" else PROCESSED
     _crash_point("before_inbox_move")
-    landing.move(f"{folder}/{INBOX}/{name}", f"{folder}/{target}/{name}")
+    landing.move(f"{folder}/{INBOX}/{name}", f"{folder}/{target}/{safe_name(name)}")
     _crash_point("between_moves")
     if control_name:
         landing.move(f"{folder}/{INBOX}/{control_name}", f"{folder}/{target}/{control_name}")

@@ -26,7 +26,7 @@ import json
 import logging
 from typing import Any
 
-from daybook import clearing, db, events
+from daybook import clearing, csvsafe, db, events
 from daybook.config import settings
 from daybook.fileformat import amount_total_cents
 from daybook.settlement import format_cents
@@ -145,7 +145,9 @@ def reconcile(business_date: str) -> dict[str, int]:
         writer.writerow(REPORT_HEADER)
         writer.writerows(
             [
-                [r.kind, r.subject, r.expected, r.actual, r.explained_by or "", r.explanation or ""]
+                csvsafe.row(
+                    [r.kind, r.subject, r.expected, r.actual, r.explained_by or "", r.explanation or ""]
+                )
                 for r in rows
             ]
         )

@@ -66,6 +66,14 @@ class Store(ABC):
         """Copy an object to another store (or the same one), streaming."""
         target.put_stream(target_key, self.iter_chunks(key))
 
+    def links(self, prefix: str = "") -> list[str]:
+        """Keys that are symbolic links (only a local folder has them)."""
+        return []
+
+    def move_link(self, src: str, dst: str) -> None:
+        """Move a symbolic link itself (only a local folder has them)."""
+        raise NotImplementedError("only a local folder has symbolic links")
+
     def move(self, src: str, dst: str) -> None:
         """Copy then delete; safe to repeat after a crash between the two."""
         if self.exists(src):
@@ -82,12 +90,21 @@ class LocalStore(Store):
         self._base = Path(self.root)
 
     def _path(self, key: str) -> Path:
-        path = (self._base / key).resolve()
+        """The file of a key. A key never leaves the root and never goes through a symbolic link
+        (a link in a landing folder could point anywhere, including another client's files); the
+        root itself may be a link."""
+        if "\x00" in key or key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"not a key of this store: {key!r}")
+        lexical = Path(os.path.normpath(self._base / key))
+        path = lexical.resolve()
         if path != self._base and self._base not in path.parents:
-            raise ValueError(f"key escapes the store: {key}")
+            raise ValueError(f"key escapes the store: {key!r}")
+        if path != lexical:
+            raise ValueError(f"key goes through a symbolic link: {key!r}")
         return path
 
     def list(self, prefix: str = "") -> list[str]:
+        """Regular files only: symbolic links (see :meth:`links`) are never listed or followed."""
         base = self._path(prefix) if prefix else self._base
         if not base.exists():
             return []
@@ -96,8 +113,25 @@ class LocalStore(Store):
         return sorted(
             p.relative_to(self._base).as_posix()
             for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".daybook-tmp-")
+            if p.is_file() and not p.is_symlink() and not p.name.startswith(".daybook-tmp-")
         )
+
+    def links(self, prefix: str = "") -> list[str]:
+        """Keys of the symbolic links under ``prefix`` (not followed; rglob does not enter linked
+        folders)."""
+        base = self._path(prefix) if prefix else self._base
+        if not base.is_dir():
+            return []
+        return sorted(p.relative_to(self._base).as_posix() for p in base.rglob("*") if p.is_symlink())
+
+    def move_link(self, src: str, dst: str) -> None:
+        """Move a symbolic link itself (never its target) within the store."""
+        parent, _, name = src.rpartition("/")
+        link = (self._path(parent) if parent else self._base) / name  # the folder holding it: no link
+        target = self._path(dst)
+        if name not in ("", ".", "..") and link.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(link, target)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
