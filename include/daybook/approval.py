@@ -420,6 +420,21 @@ def decide(business_no: str, user: str, decision: str, opinion: str = "") -> str
     record; refuses (:class:`NotPending`) a record that no longer waits. A decline needs an
     opinion. Roles are checked by the callers (API, CLI); these rules hold for every caller.
     """
+    decision, opinion = _checked(user, decision, opinion)
+    try:
+        with db.begin() as conn:
+            decided, refused = _decide_batch(conn, [business_no], user, decision, opinion)
+            if business_no in refused:
+                raise refused[business_no]
+            return decided[business_no]
+    except IntegrityError as exc:
+        # Two people deciding the same level at once, or one person twice at once: the
+        # database's uniqueness keeps one; the other is told to look again.
+        raise NotPending(f"{business_no} was decided by someone else at the same moment; reload") from exc
+
+
+def _checked(user: str, decision: str, opinion: str) -> tuple[str, str]:
+    """The decision and opinion normalized, or :class:`DecisionRefused` for a malformed one."""
     decision = decision.upper()
     opinion = opinion.strip()
     if decision not in ("APPROVE", "DECLINE"):
@@ -428,77 +443,138 @@ def decide(business_no: str, user: str, decision: str, opinion: str = "") -> str
         raise DecisionRefused("a decline needs an opinion (审批意见)")
     if not user.strip():
         raise DecisionRefused("a decision needs the name of the person deciding")
-    try:
-        with db.begin() as conn:
-            return _decide(conn, business_no, user, decision, opinion)
-    except IntegrityError as exc:
-        # Two people deciding the same level at once, or one person twice at once: the
-        # database's uniqueness keeps one; the other is told to look again.
-        raise NotPending(f"{business_no} was decided by someone else at the same moment; reload") from exc
+    return decision, opinion
 
 
-def _decide(conn: Any, business_no: str, user: str, decision: str, opinion: str) -> str:
-    record = db.run(conn, "select_record", {"business_no": business_no}).first()
-    if record is None:
-        raise NoSuchRecord(f"no record {business_no}")
-    if record.state != "PENDING_APPROVAL":
-        raise NotPending(f"{business_no} is {record.state}, not waiting for approval")
-    submission = db.run(conn, "select_submission", {"file_id": record.file_id}).first()
-    if submission is not None and submission.submitted_by == user:
-        raise FourEyesRefused(f"{user} submitted this file for review: the maker is never the checker")
-    earlier = db.run(conn, "select_approvals_of_record", {"business_no": business_no}).all()
-    if any(a.decided_by == user for a in earlier):
-        raise FourEyesRefused(f"{user} already decided on {business_no}; a second level needs another person")
-    level = len(earlier) + 1
-    db.run(
-        conn,
-        "insert_approval",
-        {
-            "business_no": business_no,
-            "level": level,
-            "decision": decision,
-            "decided_by": user,
-            "opinion": opinion,
-            "rule_version": record.rule_version,
-        },
-    )
-    if decision == "DECLINE":
-        state = business_types.get(record.file_type).final_refused
-        changed = db.run(
-            conn,
-            "update_record_final",
+DECIDE_BATCH = 1000  # records per transaction in decide_many (bound to SQLite's parameter limit)
+
+
+def decide_many(
+    business_nos: list[str], user: str, decision: str, opinion: str = ""
+) -> tuple[dict[str, str], dict[str, str]]:
+    """One reviewer's same decision on many records ("approve selected" on the review page).
+
+    Every record is judged by exactly the rules of :func:`decide` (four-eyes, maker-checker,
+    still pending, a decline needs an opinion) and recorded as its own ``approvals`` row and
+    audit event; only the round trips are shared: one transaction per :data:`DECIDE_BATCH`
+    records. Returns ``(decided, refused)``: business number -> state afterwards, and business
+    number -> why it was refused. A batch that meets a concurrent decision is rolled back and
+    its records are decided one by one, so the outcome is the same as deciding each alone.
+    """
+    decision, opinion = _checked(user, decision, opinion)
+    decided: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    unique = list(dict.fromkeys(business_nos))
+    for start in range(0, len(unique), DECIDE_BATCH):
+        batch = unique[start : start + DECIDE_BATCH]
+        try:
+            with db.begin() as conn:
+                done, refusals = _decide_batch(conn, batch, user, decision, opinion)
+                no = {k: str(v) for k, v in refusals.items()}
+        except (IntegrityError, NotPending):
+            done, no = {}, {}
+            for business_no in batch:
+                try:
+                    done[business_no] = decide(business_no, user, decision, opinion)
+                except DecisionRefused as exc:
+                    no[business_no] = str(exc)
+        decided.update(done)
+        refused.update(no)
+    return decided, refused
+
+
+def _decide_batch(
+    conn: Any, batch: list[str], user: str, decision: str, opinion: str
+) -> tuple[dict[str, str], dict[str, DecisionRefused]]:
+    """Judge and record ``batch`` inside ``conn``: (state after per decided record, refusals)."""
+    from sqlalchemy import bindparam, text
+
+    def select(name: str) -> Any:
+        stmt = text(db.sql(name)).bindparams(bindparam("business_nos", expanding=True))
+        return conn.execute(stmt, {"business_nos": batch})
+
+    records = {r.business_no: r for r in select("select_records_for_decision")}
+    deciders: dict[str, list[str]] = {}
+    for row in select("select_deciders_of_records"):
+        deciders.setdefault(row.business_no, []).append(row.decided_by)
+    decided: dict[str, str] = {}
+    refused: dict[str, DecisionRefused] = {}
+    approvals: list[dict[str, Any]] = []
+    to_state: list[dict[str, Any]] = []
+    to_final: list[dict[str, Any]] = []
+    audits: list[dict[str, str]] = []
+    for business_no in batch:
+        record = records.get(business_no)
+        earlier = deciders.get(business_no, [])
+        if record is None:
+            refused[business_no] = NoSuchRecord(f"no record {business_no}")
+            continue
+        if record.state != "PENDING_APPROVAL":
+            refused[business_no] = NotPending(f"{business_no} is {record.state}, not waiting for approval")
+            continue
+        if record.submitted_by == user:
+            refused[business_no] = FourEyesRefused(
+                f"{user} submitted this file for review: the maker is never the checker"
+            )
+            continue
+        if user in earlier:
+            refused[business_no] = FourEyesRefused(
+                f"{user} already decided on {business_no}; a second level needs another person"
+            )
+            continue
+        level = len(earlier) + 1
+        needed = LEVELS_NEEDED[record.tier]
+        approvals.append(
             {
                 "business_no": business_no,
-                "state": state,
-                "final_code": "A_DECLINED",
-                "final_date": record.business_date,
-                "expected": "PENDING_APPROVAL",
-            },
-        ).rowcount
-    elif level >= LEVELS_NEEDED[record.tier]:
-        state = "APPROVED"
-        changed = db.run(
-            conn,
-            "update_record_state",
-            {"business_no": business_no, "state": state, "expected": "PENDING_APPROVAL"},
-        ).rowcount
-    else:
-        state, changed = "PENDING_APPROVAL", 1
-    if changed != 1:
-        raise NotPending(f"{business_no} changed while deciding; reload")
-    events.audit(
-        conn,
-        user,
-        f"approval_{decision.lower()}",
-        business_no,
-        level=level,
-        levels_needed=LEVELS_NEEDED[record.tier],
-        decision=decision,
-        opinion=opinion,
-        rule_version=record.rule_version,
-        state_after=state,
-    )
-    return state
+                "level": level,
+                "decision": decision,
+                "decided_by": user,
+                "opinion": opinion,
+                "rule_version": record.rule_version,
+            }
+        )
+        if decision == "DECLINE":
+            state = business_types.get(record.file_type).final_refused
+            to_final.append(
+                {
+                    "business_no": business_no,
+                    "state": state,
+                    "final_code": "A_DECLINED",
+                    "final_date": record.business_date,
+                    "expected": "PENDING_APPROVAL",
+                }
+            )
+        elif level >= needed:
+            state = "APPROVED"
+            to_state.append({"business_no": business_no, "state": state, "expected": "PENDING_APPROVAL"})
+        else:
+            state = "PENDING_APPROVAL"
+        decided[business_no] = state
+        detail = {
+            "level": level,
+            "levels_needed": needed,
+            "decision": decision,
+            "opinion": opinion,
+            "rule_version": record.rule_version,
+            "state_after": state,
+        }
+        audits.append(
+            {
+                "actor": user,
+                "action": f"approval_{decision.lower()}",
+                "subject": business_no,
+                "detail": json.dumps(detail, sort_keys=True, default=str),
+            }
+        )
+    if approvals:
+        db.run(conn, "insert_approval", approvals)
+    for name, rows in (("update_record_state", to_state), ("update_record_final", to_final)):
+        if rows and db.run(conn, name, rows).rowcount != len(rows):
+            raise NotPending("records changed while deciding; reload")
+    if audits:
+        events.audit_many(conn, audits)
+    return decided, refused
 
 
 def demo_decide(business_date: str) -> int:
@@ -509,10 +585,17 @@ def demo_decide(business_date: str) -> int:
         return 0
     reviewers = names if len(names) >= 2 else [names[0], f"{names[0]}-second"]
     decided = 0
-    for item in pending(business_date):
-        for level in range(item["levels_done"], LEVELS_NEEDED[item["tier"]]):
-            decide(item["business_no"], reviewers[level], "APPROVE", "approved by the demo reviewer")
-            decided += 1
+    # Level by level, each reviewer approving everything waiting for their level at once.
+    for level, reviewer in enumerate(reviewers[: max(LEVELS_NEEDED.values())]):
+        waiting = [
+            item["business_no"]
+            for item in pending(business_date)
+            if item["levels_done"] == level and level < LEVELS_NEEDED[item["tier"]]
+        ]
+        done, refused = decide_many(waiting, reviewer, "APPROVE", "approved by the demo reviewer")
+        for business_no, why in refused.items():
+            log.warning("demo reviewer %s could not decide %s: %s", reviewer, business_no, why)
+        decided += len(done)
     return decided
 
 

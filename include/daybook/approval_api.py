@@ -8,7 +8,7 @@ daybook role table ``config/roles.yaml`` (env ``DAYBOOK_ROLES`` to use another f
 permission  roles                 endpoints
 ==========  ====================  =========================================
 read        every daybook role    GET pending, record, audit, me, the page
-decide      approver, admin       POST approve, decline
+decide      approver, admin       POST approve, decline, decisions (several at once)
 submit      operator, admin       POST files/{file_id}/submit
 ==========  ====================  =========================================
 
@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from daybook import approval
 from daybook.config import PROJECT_ROOT
@@ -77,6 +77,14 @@ User = Annotated[str, Depends(current_username)]
 
 
 class Opinion(BaseModel):
+    opinion: str = ""
+
+
+class BatchDecision(BaseModel):
+    """One reviewer's same decision on several records ("approve selected")."""
+
+    business_nos: list[str] = Field(min_length=1, max_length=5000)
+    decision: Literal["APPROVE", "DECLINE"]
     opinion: str = ""
 
 
@@ -172,6 +180,16 @@ def create_app() -> FastAPI:
     @app.post("/api/records/{business_no}/decline")
     def decline(business_no: str, body: Opinion, user: User) -> dict[str, Any]:
         return _decide(business_no, user, "DECLINE", body)
+
+    @app.post("/api/decisions")
+    def decide_many(body: BatchDecision, user: User) -> dict[str, Any]:
+        """Each record judged as if decided alone; the refused ones come back with the reason."""
+        _guard(user, "decide")
+        try:
+            decided, refused = approval.decide_many(body.business_nos, user, body.decision, body.opinion)
+        except approval.DecisionRefused as exc:
+            raise _refused(exc) from exc
+        return {"decision": body.decision, "decided_by": user, "decided": decided, "refused": refused}
 
     @app.post("/api/files/{file_id}/submit")
     def submit(file_id: int, user: User) -> dict[str, Any]:

@@ -187,3 +187,23 @@ def test_identity_is_the_airflow_jwt_user(business_db, airflow_db, tmp_path, mon
     ok = client.post(f"/daybook-approvals/api/records/{l1}/approve", headers=reviewer, json={"opinion": "ok"})
     assert ok.status_code == 200 and ok.json()["state"] == "APPROVED"
     assert query(business_db, "SELECT decided_by FROM approvals") == [("li.wei",)]
+
+
+def test_a_batch_decision_checks_the_role_and_each_record(api):
+    call, file_id, (l1, l2, l1b), url = api
+    body = {"business_nos": [l1, l2], "decision": "APPROVE", "opinion": "checked together"}
+    assert call("POST", "/api/decisions", "audit.chen", json=body).status_code == 403
+    assert call("POST", "/api/decisions", "op.zhang", json=body).status_code == 403
+    assert _approvals(url) == []
+    assert call("POST", f"/api/files/{file_id}/submit", "op.both").status_code == 200
+    # op.both submitted the file: the maker is refused on every record, nothing recorded.
+    made = call("POST", "/api/decisions", "op.both", json=body).json()
+    assert made["decided"] == {} and set(made["refused"]) == {l1, l2}
+    ok = call("POST", "/api/decisions", "li.wei", json={**body, "business_nos": [l1, l2, "NOPE-1"]})
+    assert ok.status_code == 200
+    assert ok.json()["decided"] == {l1: "APPROVED", l2: "PENDING_APPROVAL"}
+    assert "no record" in ok.json()["refused"]["NOPE-1"]
+    no_opinion = {"business_nos": [l1b], "decision": "DECLINE", "opinion": " "}
+    assert call("POST", "/api/decisions", "wang.fang", json=no_opinion).status_code == 422
+    assert call("POST", "/api/decisions", "wang.fang", json={**body, "business_nos": []}).status_code == 422
+    assert _approvals(url) == [(l1, 1, "APPROVE", "li.wei"), (l2, 1, "APPROVE", "li.wei")]

@@ -140,3 +140,54 @@ def test_every_decision_leaves_a_complete_append_only_trail(bank):
     assert [e["action"] for e in approval.audit_trail(l2_no)] == ["approval_approve", "approval_approve"]
     final = query(bank, "SELECT state, final_code FROM records WHERE business_no = :n", n=l1_no)
     assert final == [("RETURNED", "A_DECLINED")]
+
+
+def test_a_batch_decision_applies_every_rule_of_a_single_decision(bank, monkeypatch):
+    """decide_many (approve selected): each record judged and recorded as if decided alone."""
+    file_id, (l2_a, l2_b, l1_a, auto) = seed_file(
+        bank, "BANKX", "PAY", [pay(150_000_000), pay(160_000_000), pay(6_000_000), pay(100)]
+    )
+    other_file, (l1_other,) = seed_file(bank, "BANKX", "PAY", [pay(7_000_000)], seq="002")
+    approval.assess(DAY)
+    approval.submit(other_file, "op.zhang")  # op.zhang is the maker of l1_other's file
+    approval.decide(l2_b, "li.wei", "APPROVE", "first level")
+    monkeypatch.setattr(approval, "DECIDE_BATCH", 2)  # several transactions
+
+    decided, refused = approval.decide_many(
+        [l2_a, l2_b, l1_a, auto, l1_other, "NOSUCH", l1_a], "op.zhang", "APPROVE", "batch"
+    )
+    assert decided == {l2_a: "PENDING_APPROVAL", l2_b: "APPROVED", l1_a: "APPROVED"}
+    assert set(refused) == {auto, l1_other, "NOSUCH"}
+    assert "not waiting" in refused[auto]
+    assert "maker is never the checker" in refused[l1_other]
+    assert "no record" in refused["NOSUCH"]
+
+    # The second level of l2_a needs another person: the same reviewer again is refused.
+    decided, refused = approval.decide_many([l2_a], "op.zhang", "APPROVE", "again")
+    assert decided == {} and "already decided" in refused[l2_a]
+    with pytest.raises(approval.DecisionRefused):
+        approval.decide_many([l2_a], "li.wei", "DECLINE", "  ")  # a decline needs an opinion
+    decided, _ = approval.decide_many([l2_a, l1_other], "li.wei", "DECLINE", "payee unknown")
+    assert decided == {l2_a: "RETURNED", l1_other: "RETURNED"}
+
+    rows = query(bank, "SELECT business_no, level, decision, decided_by FROM approvals ORDER BY approval_id")
+    assert rows == [
+        (l2_b, 1, "APPROVE", "li.wei"),
+        (l2_a, 1, "APPROVE", "op.zhang"),
+        (l2_b, 2, "APPROVE", "op.zhang"),
+        (l1_a, 1, "APPROVE", "op.zhang"),
+        (l2_a, 2, "DECLINE", "li.wei"),
+        (l1_other, 1, "DECLINE", "li.wei"),
+    ]
+    assert query(
+        bank,
+        "SELECT state, final_code FROM records WHERE business_no IN (:a, :b) ORDER BY business_no",
+        a=l2_a,
+        b=l1_other,
+    ) == [("RETURNED", "A_DECLINED"), ("RETURNED", "A_DECLINED")]
+    trail = approval.audit_trail(l2_a)
+    assert [(e["actor"], e["action"], e["detail"]["level"], e["detail"]["state_after"]) for e in trail] == [
+        ("op.zhang", "approval_approve", 1, "PENDING_APPROVAL"),
+        ("li.wei", "approval_decline", 2, "RETURNED"),
+    ]
+    assert file_id != other_file
