@@ -10,6 +10,7 @@ nothing published) or all its rows are written and published in one transaction 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daybook import business_types, db, events, profiles
+from daybook import business_types, db, events, profiles, rowread
 from daybook.codes import CATALOGUE, FileRejection
 from daybook.config import settings
 from daybook.storage import open_store
@@ -318,47 +319,52 @@ def run_suite(
     }
 
 
-def _frames(store, key: str, compressed: bool, btype: business_types.BusinessType) -> Iterator[pd.DataFrame]:
-    """The file's rows in chunks of ``CHUNK_ROWS``; an absent optional column reads as empty cells."""
-    from daybook.intake import iter_frames
+def _chunks(
+    store: Any, receipt: Any, btype: business_types.BusinessType, encoding: str | None
+) -> Iterator[rowread.Chunk]:
+    """The file's rows in chunks of ``CHUNK_ROWS`` (pyarrow); an absent optional column reads as empty cells."""
+    import pyarrow as pa
 
-    for frame in iter_frames(store, key, compressed, chunk_rows=CHUNK_ROWS):
+    columns = [*btype.required, *btype.optional]
+    for chunk in rowread.iter_chunks(
+        store,
+        receipt.raw_key,
+        receipt.name.endswith(".gz"),
+        columns,
+        encoding=encoding,
+        chunk_rows=CHUNK_ROWS,
+    ):
+        table = chunk.table
         for column in btype.optional:
-            if column not in frame.columns:
-                frame[column] = ""
-        yield frame.reset_index(drop=True)
+            if column not in table.column_names:
+                table = table.append_column(column, pa.nulls(table.num_rows, pa.string()).fill_null(""))
+        yield rowread.Chunk(table, chunk.first_line)
 
 
-def _taken_refs(conn: Any, client_id: str, file_id: int, refs: list[str]) -> set[str]:
-    """The refs among ``refs`` that a row of another (earlier, published) file of the client holds.
+def _taken_refs(conn: Any, client_id: str, refs: list[str]) -> set[str]:
+    """The refs among ``refs`` that a row of the client already in ``records`` holds.
 
     One query per chunk: the refs travel as one JSON array parameter (``json_each`` on SQLite,
-    ``json_array_elements_text`` on PostgreSQL), matched through ix_records_client_ref.
+    ``json_array_elements_text`` on PostgreSQL), matched through ix_records_client_ref. Inside the
+    file's transaction this sees the earlier published files and the earlier chunks of this file
+    (its own rows were deleted first), so nothing is kept in memory between chunks.
     """
     if not refs:
         return set()
     name = f"select_taken_refs_{conn.dialect.name}"
-    rows = db.run(conn, name, {"client_id": client_id, "file_id": file_id, "refs": json.dumps(refs)})
+    rows = db.run(conn, name, {"client_id": client_id, "refs": json.dumps(refs, ensure_ascii=False)})
     return {r.client_ref for r in rows}
 
 
-class _RefTracker:
-    """R_DUPLICATE_REF: a ref seen earlier in this file (file order) or held by an earlier file."""
-
-    def __init__(self, client_id: str, file_id: int) -> None:
-        self.client_id = client_id
-        self.file_id = file_id
-        self.seen: set[str] = set()
-
-    def duplicates(self, conn: Any, refs: pd.Series) -> np.ndarray:
-        present = (refs != "").to_numpy(dtype=bool)
-        in_chunk = refs.duplicated(keep="first").to_numpy(dtype=bool)
-        before = refs.isin(self.seen).to_numpy(dtype=bool) if self.seen else np.zeros(len(refs), dtype=bool)
-        unique = refs[present & ~in_chunk & ~before]
-        taken = _taken_refs(conn, self.client_id, self.file_id, unique.tolist())
-        earlier = refs.isin(taken).to_numpy(dtype=bool) if taken else np.zeros(len(refs), dtype=bool)
-        self.seen.update(unique.tolist())
-        return present & (in_chunk | before | earlier)
+def _duplicates(conn: Any, client_id: str, refs: pd.Series) -> np.ndarray:
+    """R_DUPLICATE_REF: a non-empty ref seen earlier in this chunk, or held by a row already written
+    (an earlier file of the client, or an earlier chunk of this file: written before this lookup)."""
+    present = (refs != "").to_numpy(dtype=bool)
+    in_chunk = refs.duplicated(keep="first").to_numpy(dtype=bool)
+    first = refs[present & ~in_chunk]
+    taken = _taken_refs(conn, client_id, first.tolist())
+    earlier = refs.isin(taken).to_numpy(dtype=bool) if taken else np.zeros(len(refs), dtype=bool)
+    return present & (in_chunk | earlier)
 
 
 RECORD_COLUMNS = [
@@ -378,37 +384,55 @@ RECORD_COLUMNS = [
 ]
 
 
-def _records(
-    frame: pd.DataFrame, codes: np.ndarray, receipt: Any, btype: Any, columns: list[str]
-) -> pd.DataFrame:
-    """The chunk's rows of ``records``, built with vector operations (no loop over rows)."""
-    from daybook.checks import to_cents
+WRITE_ROWS = 100_000  # rows per batch written to records and the ack: bounds payload text and driver buffers
 
+
+def _repeat(value: Any, n: int, type_: Any) -> Any:
+    """An arrow array of ``n`` times ``value`` (dictionary-free, for COPY and executemany)."""
+    import pyarrow as pa
+
+    return pa.array([value], type_).take(pa.array(np.zeros(n, dtype=np.int32)))
+
+
+def _records(
+    table: Any, first_line: int, codes: np.ndarray, cents: pd.Series, receipt: Any, btype: Any
+) -> Any:
+    """The batch's rows of ``records`` as an arrow table, built with vector kernels (no loop over rows).
+
+    ``table`` holds the rows' text cells (every column, in the order of the payload); ``codes`` the
+    rows' ``;``-joined reason codes ("" for an accepted row); ``cents`` the amount column in exact
+    cents (:func:`daybook.checks.to_cents`), kept for accepted rows only.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = table.num_rows
     accepted = codes == ""
+    is_accepted = pa.array(accepted, pa.bool_())
     prefix = f"{receipt.client_id}-{btype.code}-{receipt.business_date.replace('-', '')}-{receipt.seq}-"
-    line_no = frame["line_no"].astype("int64")
-    cents = to_cents(frame[btype.amount_column]).astype(object)
-    cents = cents.where(accepted & cents.notna().to_numpy(dtype=bool), None)
-    if "currency" in frame.columns:
-        currency = frame["currency"].astype(object).where(accepted, None)
+    line_no = pa.array(np.arange(first_line, first_line + n, dtype=np.int64))
+    digits = pc.utf8_lpad(pc.cast(line_no, pa.string()), 6, "0")
+    known = accepted & cents.notna().to_numpy(dtype=bool)
+    amount_cents = pa.array(cents.to_numpy(dtype=np.int64, na_value=0), pa.int64(), mask=~known)
+    if "currency" in table.column_names:
+        currency = pc.if_else(is_accepted, table["currency"].combine_chunks(), pa.scalar(None, pa.string()))
     else:
-        currency = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    payload = _json_objects(frame, columns)
-    return pd.DataFrame(
+        currency = pa.nulls(n, pa.string())
+    return pa.table(
         {
-            "business_no": prefix + line_no.astype("str").str.zfill(6),
-            "file_id": receipt.file_id,
-            "client_id": receipt.client_id,
-            "file_type": btype.code,
-            "business_date": receipt.business_date,
+            "business_no": pc.binary_join_element_wise(prefix, digits, ""),
+            "file_id": _repeat(int(receipt.file_id), n, pa.int64()),
+            "client_id": _repeat(receipt.client_id, n, pa.string()),
+            "file_type": _repeat(btype.code, n, pa.string()),
+            "business_date": _repeat(receipt.business_date, n, pa.string()),
             "line_no": line_no,
-            "client_ref": frame["client_ref"],
-            "amount_cents": cents,
+            "client_ref": table["client_ref"].combine_chunks(),
+            "amount_cents": amount_cents,
             "currency": currency,
-            "ack_status": np.where(accepted, "ACCEPTED", "REJECTED"),
-            "reason_codes": codes,
-            "state": np.where(accepted, "VALIDATED", "REJECTED"),
-            "payload": payload,
+            "ack_status": pc.if_else(is_accepted, "ACCEPTED", "REJECTED"),
+            "reason_codes": pa.array(codes, pa.string()),
+            "state": pc.if_else(is_accepted, "VALIDATED", "REJECTED"),
+            "payload": _json_objects(table),
         }
     )
 
@@ -417,21 +441,20 @@ _CONTROL_CHARS = [chr(i) for i in range(32)]
 
 
 def _escapes_needed(arr: Any) -> tuple[bool, bool]:
-    """Whether a large_string array holds a backslash or quote, and a control character.
+    """Whether a string array holds a backslash or quote, and a control character.
 
     Looks at the UTF-8 bytes directly (bytes below 0x80 never occur inside a multi-byte
     character), so the common case costs one vector comparison and no string kernel.
     """
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)
-    data_buf = arr.buffers()[2]
-    if data_buf is None or len(arr) == 0:
+    if len(arr) == 0 or arr.buffers()[2] is None:
         return False, False
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if arr.type == "large_string" else np.int32)
     start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
-    data = np.frombuffer(data_buf, dtype=np.uint8)[start:end]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start:end]
     return bool(((data == 0x22) | (data == 0x5C)).any()), bool((data < 0x20).any())
 
 
-def _json_objects(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+def _json_objects(table: Any) -> Any:
     """One compact JSON object of the row's text cells per row (``{"col":"cell",...}``), vectorized.
 
     Same text as ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))``: backslash, quote
@@ -441,10 +464,8 @@ def _json_objects(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     import pyarrow.compute as pc
 
     pieces: list[Any] = []
-    for i, column in enumerate(columns):
-        arr = pa.array(frame[column], type=pa.large_string())
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
+    for i, column in enumerate(table.column_names):
+        arr = table[column].combine_chunks()
         quote, control = _escapes_needed(arr)
         if quote:
             arr = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
@@ -452,28 +473,88 @@ def _json_objects(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
             for ch in _CONTROL_CHARS:
                 arr = pc.replace_substring(arr, ch, json.dumps(ch)[1:-1])
         key = ("{" if i == 0 else ",") + json.dumps(column, ensure_ascii=False) + ':"'
-        pieces += [pa.scalar(key, pa.large_string()), arr, pa.scalar('"', pa.large_string())]
-    pieces.append(pa.scalar("}", pa.large_string()))
-    joined = pc.binary_join_element_wise(*pieces, pa.scalar("", pa.large_string()))
-    return pd.Series(joined.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
+        pieces += [pa.scalar(key, arr.type), arr, pa.scalar('"', arr.type)]
+    pieces.append(pa.scalar("}", pieces[1].type if pieces else pa.string()))
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", pieces[-1].type))
 
 
-def _insert_records(conn: Any, records: pd.DataFrame) -> None:
-    """Bulk load: PostgreSQL COPY FROM STDIN, SQLite one ``executemany`` (both inside the caller's transaction)."""
-    if records.empty:
+def _insert_records(conn: Any, records: Any) -> None:
+    """Bulk load of an arrow batch inside the caller's transaction.
+
+    PostgreSQL: ``COPY ... FROM STDIN (FORMAT csv)`` of the batch as CSV written by arrow (every
+    text quoted, so "" is an empty text and an unquoted empty field is NULL). SQLite: one
+    ``executemany`` of the batch with a prepared statement.
+    """
+    if records.num_rows == 0:
         return
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        text = records.to_csv(header=False, index=False, lineterminator="\n")
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        sink = pa.BufferOutputStream()
+        pcsv.write_csv(records, sink, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+        data = sink.getvalue()
         with raw.cursor() as cur:
             if hasattr(cur, "copy_expert"):  # psycopg2
-                cur.copy_expert(db.sql("copy_records"), io.StringIO(text))
+                cur.copy_expert(db.sql("copy_records"), io.BytesIO(data.to_pybytes()))
             else:  # psycopg 3 (SQLAlchemy 2.1's default PostgreSQL driver)
                 with cur.copy(db.sql("copy_records")) as copy:
-                    copy.write(text)
+                    copy.write(memoryview(data))
     else:
-        columns = [records[c].astype(object).where(records[c].notna(), None).tolist() for c in RECORD_COLUMNS]
+        columns = [records[c].to_pylist() for c in RECORD_COLUMNS]
         raw.executemany(db.sql("insert_records"), zip(*columns, strict=True))
+
+
+def _csv_specials() -> str:
+    """The characters that make Python's csv writer (the ack's reference) quote a field."""
+    out = ""
+    for ch in ',"\r\n\t ;':
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(["a", f"x{ch}y"])
+        if buf.getvalue() != f"a,x{ch}y\n":
+            out += ch
+    return out
+
+
+_ACK_QUOTE = _csv_specials()
+
+
+def _ack_lines(records: Any) -> bytes:
+    """The batch's rows of ``<stem>.ack.csv`` (contract section 5), byte for byte what Python's csv
+    writer gives (the rerun path's ``to_csv``): only ``client_ref`` can need quoting."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if records.num_rows == 0:
+        return b""
+    ref = records["client_ref"].combine_chunks()
+    needs = pc.match_substring_regex(ref, "[" + re.escape(_ACK_QUOTE) + "]")
+    if pc.any(needs).as_py():
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(ref, '"', '""'), '"', "")
+        ref = pc.if_else(needs, quoted, ref)
+    line = pc.binary_join_element_wise(
+        pc.cast(records["line_no"], pa.string()),
+        ref,
+        records["business_no"],
+        records["ack_status"],
+        records["reason_codes"],
+        ",",
+    )
+    return _joined_bytes(line)
+
+
+def _joined_bytes(lines: Any) -> bytes:
+    """The strings of ``lines`` each followed by LF, as one bytes object (straight from arrow's buffers)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.binary_join_element_wise(lines, pa.scalar("\n", lines.type), pa.scalar("", lines.type))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if arr.type == "large_string" else np.int32)
+    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+    return arr.buffers()[2].to_pybytes()[start:end]
 
 
 def _ack_frame_bytes(frame: pd.DataFrame, header: bool) -> bytes:
@@ -495,9 +576,19 @@ def write_ack(file_id: int) -> str:
                 frame = pd.DataFrame(dict(zip(keys, columns, strict=True)), dtype=object)
                 yield _ack_frame_bytes(frame, header=False)
 
-    key = f"{receipt.folder}/outbox/{receipt.stem}.ack.csv"
+    key = _ack_key(receipt)
     open_store(settings().landing).put_stream(key, chunks())
     return key
+
+
+def _ack_key(receipt: Any) -> str:
+    return f"{receipt.folder}/outbox/{receipt.stem}.ack.csv"
+
+
+def _spool_chunks(spool: Any) -> Iterator[bytes]:
+    spool.seek(0)
+    while data := spool.read(1 << 20):
+        yield data
 
 
 class _ErrorRate(Exception):
@@ -510,60 +601,84 @@ def validate_file(file_id: int) -> dict[str, Any]:
     Write, audit, publish: chunks are validated and their rows written inside one transaction;
     if the share of rejected rows is above the client's threshold the transaction is rolled
     back (no row of the file is published) and ``<stem>.rej`` is written instead of the ack.
+    The ack is spooled to a local temporary file as the rows are written and put in the outbox
+    only after the commit.
     """
     s = settings()
     with db.begin() as conn:
         receipt = db.run(conn, "select_receipt", {"file_id": file_id}).one()
+        encoding = db.run(conn, "select_file_encoding", {"file_id": file_id}).scalar()
     if receipt.status == "VALIDATED":
         write_ack(file_id)
         return {"file_id": file_id, "status": "VALIDATED", "rerun": True}
     if receipt.status != "INTAKE_OK":
         return {"file_id": file_id, "status": receipt.status, "rerun": True}
 
+    from daybook.checks import to_cents
+
     profile = profiles.load(receipt.client_id)
     btype = business_types.get(receipt.file_type)
     day = date.fromisoformat(receipt.business_date)
     runner = SuiteRunner(rules_for(btype.code, profile, day), receipt.stem)
-    refs = _RefTracker(receipt.client_id, file_id)
     n = rejected = 0
     threshold = profile.error_rate_threshold
-    try:
-        with db.begin() as conn:
-            db.run(conn, "delete_records_of_file", {"file_id": file_id})
-            for frame in _frames(open_store(s.raw), receipt.raw_key, receipt.name.endswith(".gz"), btype):
-                bits = runner.run(frame)
-                bits |= (
-                    refs.duplicates(conn, frame["client_ref"]).astype(np.int32) * CODE_BIT["R_DUPLICATE_REF"]
+    with tempfile.TemporaryFile(prefix="daybook-ack-") as spool:
+        spool.write((",".join(ACK_HEADER) + "\n").encode("utf-8"))
+        try:
+            with db.begin() as conn:
+                db.run(conn, "delete_records_of_file", {"file_id": file_id})
+                for chunk in _chunks(open_store(s.raw), receipt, btype, encoding):
+                    frame = chunk.frame()
+                    bits = runner.run(frame)
+                    dup = _duplicates(conn, receipt.client_id, frame["client_ref"])
+                    cents = to_cents(frame[btype.amount_column])
+                    del frame
+                    bits |= dup.astype(np.int32) * CODE_BIT["R_DUPLICATE_REF"]
+                    codes = code_strings(bits)
+                    for start in range(0, len(chunk), WRITE_ROWS):
+                        stop = min(start + WRITE_ROWS, len(chunk))
+                        records = _records(
+                            chunk.table.slice(start, stop - start),
+                            chunk.first_line + start,
+                            codes[start:stop],
+                            cents.iloc[start:stop],
+                            receipt,
+                            btype,
+                        )
+                        _insert_records(conn, records)
+                        spool.write(_ack_lines(records))
+                    n += len(chunk)
+                    rejected += int(np.count_nonzero(bits))
+                if n and Decimal(rejected) / Decimal(n) > threshold:
+                    raise _ErrorRate
+                db.run(
+                    conn,
+                    "update_file_status",
+                    {
+                        "file_id": file_id,
+                        "status": "VALIDATED",
+                        "reason_code": None,
+                        "message": None,
+                        "expected": "INTAKE_OK",
+                    },
                 )
-                codes = code_strings(bits)
-                columns = [c for c in frame.columns if c != "line_no"]
-                _insert_records(conn, _records(frame, codes, receipt, btype, columns))
-                n += len(frame)
-                rejected += int(np.count_nonzero(bits))
-            if n and Decimal(rejected) / Decimal(n) > threshold:
-                raise _ErrorRate
-            db.run(
-                conn,
-                "update_file_status",
-                {
-                    "file_id": file_id,
-                    "status": "VALIDATED",
-                    "reason_code": None,
-                    "message": None,
-                    "expected": "INTAKE_OK",
-                },
-            )
-            events.audit(
-                conn, "validation", "file_validated", receipt.name, file_id=file_id, rows=n, rejected=rejected
-            )
-    except _ErrorRate:
+                events.audit(
+                    conn,
+                    "validation",
+                    "file_validated",
+                    receipt.name,
+                    file_id=file_id,
+                    rows=n,
+                    rejected=rejected,
+                )
+        except _ErrorRate:
+            _keep_docs(runner, receipt)
+            return {
+                **_refuse(receipt, n, rejected, threshold),
+                "data_docs": data_docs_link(receipt.business_date, receipt.stem),
+            }
         _keep_docs(runner, receipt)
-        return {
-            **_refuse(receipt, n, rejected, threshold),
-            "data_docs": data_docs_link(receipt.business_date, receipt.stem),
-        }
-    _keep_docs(runner, receipt)
-    write_ack(file_id)
+        open_store(settings().landing).put_stream(_ack_key(receipt), _spool_chunks(spool))
     log.info("%s: %d rows, %d rejected", receipt.name, n, rejected)
     return {
         "file_id": file_id,

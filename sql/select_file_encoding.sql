@@ -1,0 +1,3 @@
+SELECT encoding
+FROM files
+WHERE file_id = :file_id

@@ -1,0 +1,74 @@
+"""The rows validation writes are built with arrow kernels; they must equal the standard library's.
+
+- ack lines (contract section 5): byte for byte what Python's csv writer gives for the same values
+  (the reference the integration test and the rerun path use), for any client_ref a client sends;
+- the records' JSON payload: ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daybook import validation
+from daybook.business_types import PAY
+from daybook.checks import to_cents
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10)
+tricky = st.sampled_from(["", ",", '"', "\r", "\n", "\r\n", "a,b", 'x"y', " ", "\\", "\t", "\x00", "王伟"])
+values = st.one_of(text, tricky)
+CODES = ["", "R_AMOUNT", "R_REQUIRED;R_FORMAT", "R_DUPLICATE_REF"]
+
+
+def _batch(rows: list[dict[str, str]], codes: list[str], first_line: int):
+    table = pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in rows[0]})
+    receipt = SimpleNamespace(client_id="BANKA", business_date="2026-11-27", seq="007", file_id=42)
+    frame = table.to_pandas()
+    return validation._records(
+        table, first_line, np.array(codes, dtype=object), to_cents(frame["amount"]), receipt, PAY
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    refs=st.lists(values, min_size=1, max_size=20),
+    first_line=st.sampled_from([1, 999_990, 1_000_001]),
+    data=st.data(),
+)
+def test_ack_lines_equal_pythons_csv_writer(refs: list[str], first_line: int, data):
+    codes = [data.draw(st.sampled_from(CODES)) for _ in refs]
+    rows = [{"client_ref": r, "amount": "1.00", "currency": "CNY"} for r in refs]
+    got = validation._ack_lines(_batch(rows, codes, first_line))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for i, (ref, c) in enumerate(zip(refs, codes, strict=True)):
+        line = first_line + i
+        w.writerow([line, ref, f"BANKA-PAY-20261127-007-{line:06d}", "REJECTED" if c else "ACCEPTED", c])
+    assert got == buf.getvalue().encode("utf-8")
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.tuples(values, values), min_size=1, max_size=20))
+def test_payload_is_the_rows_compact_json(cells: list[tuple[str, str]]):
+    rows = [{"client_ref": a, "amount": "12.50", "payer_name": b, "currency": "CNY"} for a, b in cells]
+    records = _batch(rows, [""] * len(rows), 1)
+    expected = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in rows]
+    assert records["payload"].to_pylist() == expected
+
+
+def test_only_accepted_rows_carry_amount_and_currency():
+    rows = [{"client_ref": f"R{i}", "amount": a, "currency": "CNY"} for i, a in enumerate(["1.05", "2", "x"])]
+    records = _batch(rows, ["", "R_CURRENCY", "R_AMOUNT"], 5)
+    assert records["amount_cents"].to_pylist() == [105, None, None]
+    assert records["currency"].to_pylist() == ["CNY", None, None]
+    assert records["ack_status"].to_pylist() == ["ACCEPTED", "REJECTED", "REJECTED"]
+    assert records["state"].to_pylist() == ["VALIDATED", "REJECTED", "REJECTED"]
+    assert records["business_no"].to_pylist() == [f"BANKA-PAY-20261127-007-{n:06d}" for n in (5, 6, 7)]
+    assert records["line_no"].to_pylist() == [5, 6, 7]
