@@ -226,7 +226,10 @@ pre{background:#f6f6f6;padding:.5em;max-width:60em;overflow:auto}
 <button type="submit" id="apply">Filter</button>
 </form>
 <div id="message" role="status"></div>
-<table id="queue"><thead><tr><th>business no</th><th>client</th><th>date</th><th>type</th><th>tier</th>
+<div id="batch"><label for="batch-opinion">Opinion for the selected records</label>
+<input id="batch-opinion" size="40"> <button id="approve-selected">Approve selected</button>
+<button id="decline-selected">Decline selected</button></div>
+<table id="queue"><thead><tr><th><input type="checkbox" id="select-all" title="select all"></th><th>business no</th><th>client</th><th>date</th><th>type</th><th>tier</th>
 <th>levels done</th><th>amount</th><th>currency</th><th>maker</th></tr></thead><tbody></tbody></table>
 <div id="detail">
 <h2 id="d-title"></h2>
@@ -258,11 +261,14 @@ async function loadQueue(){
   try{
     const items = await api("pending?"+q.toString());
     for(const it of items){
-      const tr=row([it.business_no,it.client_id,it.business_date,it.file_type,it.tier,it.levels_done,money(it.amount_cents),it.currency,it.submitted_by]);
+      const tr=row(["",it.business_no,it.client_id,it.business_date,it.file_type,it.tier,it.levels_done,money(it.amount_cents),it.currency,it.submitted_by]);
       tr.className="item"; tr.dataset.businessNo=it.business_no; tr.addEventListener("click",()=>openRecord(it.business_no));
+      const box=document.createElement("input"); box.type="checkbox"; box.className="pick"; box.value=it.business_no;
+      box.addEventListener("click",(ev)=>ev.stopPropagation()); tr.firstChild.appendChild(box);
       tbody.appendChild(tr);
     }
-    if(!items.length){ tbody.appendChild(row(["nothing waiting"])); }
+    if(!items.length){ tbody.appendChild(row(["","nothing waiting"])); }
+    $("#select-all").checked=false;
   }catch(e){ say(e.message,false); }
 }
 async function openRecord(no){
@@ -293,11 +299,28 @@ async function decide(kind){
     await loadQueue(); await openRecord(r.business_no);
   }catch(e){ say(e.message,false); }
 }
+async function decideSelected(kind){
+  const picked=[...document.querySelectorAll("input.pick:checked")].map((b)=>b.value);
+  const opinion=$("#batch-opinion").value;
+  if(!picked.length){ say("Select records first.",false); return; }
+  if(kind==="DECLINE" && !opinion.trim()){ say("A decline needs an opinion.",false); return; }
+  try{
+    const r = await api("decisions",{method:"POST", headers:{"Content-Type":"application/json"},
+      body:JSON.stringify({business_nos:picked, decision:kind, opinion})});
+    const refused=Object.entries(r.refused).map(([n,why])=>n+": "+why);
+    say(r.decision+" by "+r.decided_by+": "+Object.keys(r.decided).length+" decided"+
+      (refused.length?"; refused: "+refused.join("; "):""), !refused.length);
+    await loadQueue();
+  }catch(e){ say(e.message,false); }
+}
+$("#select-all").addEventListener("change",(ev)=>{ for(const b of document.querySelectorAll("input.pick")) b.checked=ev.target.checked; });
+$("#approve-selected").addEventListener("click",()=>decideSelected("APPROVE"));
+$("#decline-selected").addEventListener("click",()=>decideSelected("DECLINE"));
 $("#filters").addEventListener("submit",(ev)=>{ev.preventDefault(); loadQueue();});
 $("#approve").addEventListener("click",()=>decide("approve"));
 $("#decline").addEventListener("click",()=>decide("decline"));
 api("me").then((m)=>{ $("#who").textContent="Signed in as "+m.user+" (daybook roles: "+(m.roles.join(", ")||"none")+")";
-  if(!m.may.includes("decide")) $("#d-actions").style.display="none"; }).catch((e)=>say(e.message,false));
+  if(!m.may.includes("decide")){ $("#d-actions").style.display="none"; $("#batch").style.display="none"; } }).catch((e)=>say(e.message,false));
 loadQueue();
 </script></body></html>
 """

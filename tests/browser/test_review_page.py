@@ -1,9 +1,10 @@
 """The review page in the real Airflow UI, driven by a real Chromium.
 
 A local Airflow API server (its own AIRFLOW_HOME, this repo's plugins, the simple auth
-manager with a reviewer user) serves a business database with three records waiting for one
+manager with a reviewer user) serves a business database with four records waiting for one
 reviewer. Chromium logs in through Airflow's login page, opens Browse > Approval queue,
-approves one record, declines another with an opinion; the database must show exactly that.
+approves one record, declines another with an opinion, then ticks the last two and approves
+them together; the database must show exactly that.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def airflow_ui(airflow_db, tmp_path, monkeypatch):
     monkeypatch.setenv("DAYBOOK_DB_URL", url)
     profiles = write_profiles(tmp_path / "profiles", monkeypatch, "BANKX")
     db.migrate()
-    # 60000.00, 70000.00, 80000.00: above the 50000.00 automatic limit, one reviewer each (L1).
-    _, numbers = seed_file(url, "BANKX", "PAY", [pay(6_000_000), pay(7_000_000), pay(8_000_000)])
+    # 60000.00 .. 90000.00: above the 50000.00 automatic limit, one reviewer each (L1).
+    _, numbers = seed_file(
+        url, "BANKX", "PAY", [pay(6_000_000), pay(7_000_000), pay(8_000_000), pay(9_000_000)]
+    )
     approval.assess(DAY)
 
     home = tmp_path / "airflow"
@@ -114,7 +117,7 @@ def test_reviewer_approves_and_declines_in_the_airflow_ui(airflow_ui):
     from playwright.sync_api import expect, sync_playwright
 
     assert shutil.which(CHROMIUM), "Chromium missing: run `make browser` (apt-get install chromium)"
-    base, url, (first, second, third) = airflow_ui
+    base, url, (first, second, third, fourth) = airflow_ui
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -135,7 +138,7 @@ def test_reviewer_approves_and_declines_in_the_airflow_ui(airflow_ui):
             page.wait_for_url("**/plugin/daybook_approvals")
             review = page.frame_locator("iframe")
             expect(review.locator("#who")).to_contain_text("li.wei")
-            expect(review.locator("#queue tbody tr.item")).to_have_count(3)
+            expect(review.locator("#queue tbody tr.item")).to_have_count(4)
 
             review.locator(f"tr[data-business-no='{first}']").click()
             expect(review.locator("#d-title")).to_contain_text(first)
@@ -150,7 +153,16 @@ def test_reviewer_approves_and_declines_in_the_airflow_ui(airflow_ui):
             review.locator("#opinion").fill("payee name does not match the account")
             review.locator("#decline").click()
             expect(review.locator("#message")).to_contain_text(f"DECLINE {second} by li.wei: now RETURNED")
-            expect(review.locator("#queue tbody tr.item")).to_have_count(1)
+            expect(review.locator("#queue tbody tr.item")).to_have_count(2)
+
+            # Approve selected: tick both remaining rows (ticking does not open the record).
+            review.locator(f"tr[data-business-no='{third}'] input.pick").check()
+            review.locator(f"tr[data-business-no='{fourth}'] input.pick").check()
+            expect(review.locator("#d-title")).to_contain_text(second)
+            review.locator("#batch-opinion").fill("routine amounts, payees known")
+            review.locator("#approve-selected").click()
+            expect(review.locator("#message")).to_contain_text("APPROVE by li.wei: 2 decided")
+            expect(review.locator("#queue tbody")).to_contain_text("nothing waiting")
         finally:
             browser.close()
 
@@ -159,9 +171,12 @@ def test_reviewer_approves_and_declines_in_the_airflow_ui(airflow_ui):
     ) == [
         (first, 1, "APPROVE", "li.wei", "payee and amount checked"),
         (second, 1, "DECLINE", "li.wei", "payee name does not match the account"),
+        (third, 1, "APPROVE", "li.wei", "routine amounts, payees known"),
+        (fourth, 1, "APPROVE", "li.wei", "routine amounts, payees known"),
     ]
     assert query(url, "SELECT business_no, state, final_code FROM records ORDER BY business_no") == [
         (first, "APPROVED", None),
         (second, "RETURNED", "A_DECLINED"),
-        (third, "PENDING_APPROVAL", None),
+        (third, "APPROVED", None),
+        (fourth, "APPROVED", None),
     ]
