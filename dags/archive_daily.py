@@ -15,7 +15,15 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import ARCHIVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_dates
+from daybook.dag_support import (
+    ARCHIVED,
+    DEFAULT_ARGS,
+    PARAMS,
+    SETTLED,
+    emit,
+    heavy_task,
+    resolve_business_dates,
+)
 from daybook.deadlines import deadline_for
 
 
@@ -42,7 +50,7 @@ def archive_daily():
 
         return [{"client_id": c, "business_date": d} for d in business_dates for c in archive.list_clients(d)]
 
-    @task(map_index_template="{{ work.client_id }} {{ work.business_date }}")
+    @task(map_index_template="{{ work.client_id }} {{ work.business_date }}", **heavy_task())
     def build_package(work: dict) -> dict:
         from daybook import archive
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import DEFAULT_ARGS, INTAKE_DONE, PARAMS, emit, resolve_business_date
+from daybook.dag_support import DEFAULT_ARGS, INTAKE_DONE, PARAMS, emit, heavy_task, resolve_business_date
 from daybook.deadlines import deadline_for
 
 
@@ -52,7 +52,7 @@ def intake_daily():
 
         return intake.list_drops(business_date)
 
-    @task(map_index_template="{{ drop.folder }}/{{ drop.name }}")
+    @task(map_index_template="{{ drop.folder }}/{{ drop.name }}", **heavy_task())
     def process_drop(drop: dict, business_date: str) -> dict:
         from daybook import intake
 

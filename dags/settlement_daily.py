@@ -16,7 +16,15 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, SETTLED, emit, resolve_business_dates
+from daybook.dag_support import (
+    APPROVED,
+    DEFAULT_ARGS,
+    PARAMS,
+    SETTLED,
+    emit,
+    heavy_task,
+    resolve_business_dates,
+)
 from daybook.deadlines import deadline_for
 
 
@@ -37,13 +45,13 @@ def settlement_daily():
     def resolve_dates() -> list[str]:
         return resolve_business_dates(get_current_context())
 
-    @task
+    @task(**heavy_task())
     def screen_aml(business_dates: list[str]) -> dict:
         from daybook import aml
 
         return {d: aml.screen(d) for d in business_dates}
 
-    @task
+    @task(**heavy_task())
     def post_ledger(business_dates: list[str]) -> dict:
         from daybook import settlement
 

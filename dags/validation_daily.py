@@ -15,7 +15,15 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import DEFAULT_ARGS, INTAKE_DONE, PARAMS, VALIDATED, emit, resolve_business_dates
+from daybook.dag_support import (
+    DEFAULT_ARGS,
+    INTAKE_DONE,
+    PARAMS,
+    VALIDATED,
+    emit,
+    heavy_task,
+    resolve_business_dates,
+)
 from daybook.deadlines import deadline_for
 
 
@@ -44,7 +52,7 @@ def validation_daily():
             {"client_id": c, "business_date": d} for d in business_dates for c in validation.list_clients(d)
         ]
 
-    @task(map_index_template="{{ work.client_id }} {{ work.business_date }}")
+    @task(map_index_template="{{ work.client_id }} {{ work.business_date }}", **heavy_task())
     def validate_client(work: dict) -> list[dict]:
         from daybook import validation
 

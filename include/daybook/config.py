@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The Airflow pool bounding how many row-scaling tasks (validation, settlement, archive) work
+# on the business database at once; `daybook init` creates it with DAYBOOK_DB_POOL_SLOTS slots.
+DB_POOL = "daybook_db"
 
 
 def _env(name: str, default: str) -> str:
@@ -32,6 +35,8 @@ class Settings:
     calendar: Path  # business calendar folder (holidays and make-up working days per year)
     max_file_bytes: int  # F_TOO_LARGE limit
     demo_approver: str  # named approver that answers pending items in the demo only ("" = nobody)
+    db_pool_slots: int  # slots of the Airflow pool that bounds row-scaling tasks on the business DB
+    heavy_queue: str  # Celery queue of the row-scaling tasks (dedicated workers listen to it)
 
 
 def settings() -> Settings:
@@ -47,4 +52,6 @@ def settings() -> Settings:
         calendar=Path(_env("DAYBOOK_CALENDAR", str(PROJECT_ROOT / "config" / "calendar"))),
         max_file_bytes=int(_env("DAYBOOK_MAX_FILE_BYTES", str(2 * 1024**3))),
         demo_approver=_env("DAYBOOK_DEMO_APPROVER", ""),
+        db_pool_slots=int(_env("DAYBOOK_DB_POOL_SLOTS", "4")),
+        heavy_queue=_env("DAYBOOK_HEAVY_QUEUE", "default"),
     )

@@ -62,6 +62,18 @@ def record_task_failure(context: dict[str, Any]) -> None:
         logging.getLogger(__name__).exception("could not record the task failure alert")
 
 
+def heavy_task() -> dict[str, Any]:
+    """Task arguments of a task whose work grows with the rows: the DB pool and the heavy queue.
+
+    The queue (DAYBOOK_HEAVY_QUEUE, default ``default``) lets production send these tasks to
+    dedicated Celery workers (``airflow celery worker --queues heavy``) while light tasks stay
+    on the others. Read from the environment at parse time: no database, no network.
+    """
+    from daybook.config import DB_POOL, settings
+
+    return {"pool": DB_POOL, "queue": settings().heavy_queue}
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daybook.config import PROJECT_ROOT, settings
+from daybook.config import DB_POOL, PROJECT_ROOT, settings
 
 log = logging.getLogger(__name__)
 STAGES = ("intake", "validation", "approval", "settlement", "archive")
@@ -36,18 +36,33 @@ def airflow_env(home: Path | None = None) -> dict[str, str]:
 
 
 def prepare_airflow() -> None:
-    """Point Airflow at the project (if not configured) and migrate its metadata DB once."""
+    """Point Airflow at the project (if not configured), migrate its metadata DB, create the pool.
+
+    Done once per metadata database and pool size (a marker file remembers both)."""
     for key, value in airflow_env().items():
         os.environ.setdefault(key, value)
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     marker = home / ".daybook-migrated"
-    conn = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    if marker.exists() and marker.read_text() == conn:
+    slots = settings().db_pool_slots
+    done = f"{os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']} pool={slots}"
+    if marker.exists() and marker.read_text() == done:
         return
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
-    marker.write_text(conn)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    ensure_pool(slots)
+    marker.write_text(done)
+
+
+def ensure_pool(slots: int) -> None:
+    """Create or resize the business-DB pool (``airflow pools set`` is idempotent)."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    description = "daybook: row-scaling tasks working on the business database at once"
+    subprocess.run(
+        [airflow, "pools", "set", DB_POOL, str(slots), description],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def run_stage(stage: str, business_date: str) -> str:

@@ -105,6 +105,10 @@ def stack(tmp_path_factory):
         "DAYBOOK_ARCHIVE": "s3://daybook-stack-archive/archive",
         "DAYBOOK_HOME": str(tmp / "home"),
         "DAYBOOK_DEMO_APPROVER": "stack.reviewer.a,stack.reviewer.b",
+        # Row-scaling tasks go to the "heavy" queue and the daybook_db pool (3 slots), as in
+        # docker-compose.yml; the one worker here listens to both queues.
+        "DAYBOOK_HEAVY_QUEUE": "heavy",
+        "DAYBOOK_DB_POOL_SLOTS": "3",
         # Deadline Alerts on, with a validation budget no run can meet: the scheduler must fire it.
         "DAYBOOK_DEADLINES": "on",
         "DAYBOOK_DEADLINE_SECONDS_VALIDATION": "3",
@@ -138,7 +142,16 @@ def stack(tmp_path_factory):
         start("scheduler", str(BIN / "airflow"), "scheduler")
         start("dag-processor", str(BIN / "airflow"), "dag-processor")
         start("triggerer", str(BIN / "airflow"), "triggerer")
-        start("worker", str(BIN / "airflow"), "celery", "worker", "--concurrency", "2")
+        start(
+            "worker",
+            str(BIN / "airflow"),
+            "celery",
+            "worker",
+            "--concurrency",
+            "2",
+            "--queues",
+            "default,heavy",
+        )
         _wait_http(f"http://127.0.0.1:{s3_port}/", 60, procs)
         _wait_http(f"http://127.0.0.1:{api_port}/api/v2/version", 180, procs)
         yield {
@@ -263,6 +276,16 @@ def test_scheduler_runs_the_whole_day_on_celery_postgres_and_s3(stack, monkeypat
     # The downstream runs were started by assets, not by hand.
     for dag_id in STAGES[1:]:
         assert any(r["run_type"] == "asset_triggered" for r in runs[dag_id]), (dag_id, runs[dag_id])
+
+    # Row-scaling tasks ran on the heavy queue inside the business-DB pool; the rest did not.
+    assert api.get("/pools/daybook_db")["slots"] == 3
+    for dag_id, task_id in (("validation_daily", "validate_client"), ("settlement_daily", "post_ledger")):
+        run_id = next(r["dag_run_id"] for r in runs[dag_id] if r["state"] == "success")
+        tis = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]
+        heavy = [t for t in tis if t["task_id"] == task_id]
+        assert heavy and all((t["queue"], t["pool"]) == ("heavy", "daybook_db") for t in heavy), heavy
+        light = [t for t in tis if t["task_id"] == "resolve_dates"]
+        assert light and all((t["queue"], t["pool"]) == ("default", "default_pool") for t in light), light
 
     def keys(bucket: str, prefix: str) -> set[str]:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

@@ -21,6 +21,7 @@ REQUIRED_SERVICES = {
     "airflow-dag-processor",
     "airflow-triggerer",
     "airflow-worker",
+    "airflow-worker-heavy",
 }
 AIRFLOW_SERVICES = {s for s in REQUIRED_SERVICES if s.startswith("airflow-")}
 
@@ -56,6 +57,10 @@ def test_compose_has_the_production_topology(compose):
         assert "healthcheck" in compose["services"][name], f"{name} has no health check"
     commands = {name: compose["services"][name].get("command") for name in AIRFLOW_SERVICES}
     assert commands["airflow-worker"] == "celery worker"
+    # The heavy queue the tasks are sent to has workers of its own.
+    heavy = compose["services"]["airflow-worker-heavy"]
+    assert heavy["command"] == f"celery worker --queues {heavy['environment']['DAYBOOK_HEAVY_QUEUE']}"
+    assert "healthcheck" in heavy
     assert commands["airflow-scheduler"] == "scheduler"
     assert commands["airflow-dag-processor"] == "dag-processor"
     assert commands["airflow-triggerer"] == "triggerer"
