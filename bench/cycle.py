@@ -109,14 +109,15 @@ def run_stage(stage: str, env: dict[str, str]) -> tuple[float, float]:
         "import sys; from daybook.runner import run_stage; "
         f"s = run_stage('{stage}', '{DAY.isoformat()}'); sys.exit(0 if s == 'success' else 1)"
     )
+    log = Path(env["DAYBOOK_HOME"]).parent / f"{stage}.log"
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (its peak RSS)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (its peak RSS)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{stage}_daily failed")
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        raise RuntimeError(f"{stage}_daily failed:\n" + "\n".join(tail))
     return elapsed, usage.ru_maxrss / 1024
 
 
