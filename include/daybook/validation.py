@@ -244,6 +244,13 @@ class SuiteRunner:
                 r["missing_percent"] = 100.0 * missing / n if n else 0.0
             r.pop("partial_unexpected_index_list", None)  # chunk-local positions: meaningless summed
             r.pop("partial_unexpected_counts", None)
+            if r.get("partial_unexpected_list"):  # shown in Data Docs: people read them (daybook.pii)
+                from daybook import pii
+
+                column = str(res.expectation_config.kwargs.get("column", ""))
+                r["partial_unexpected_list"] = [
+                    pii.mask_cell(column, v) for v in r["partial_unexpected_list"]
+                ]
             res.success = bad == 0
             ok += res.success
         total = len(self.result.results)
