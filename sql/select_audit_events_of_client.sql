@@ -1,7 +1,4 @@
 SELECT event_id, at, actor, action, subject, detail
 FROM audit_events
-WHERE subject = :client_id
-    OR subject LIKE :client_id || '/%'
-    OR subject LIKE :client_id || '-%'
-    OR subject LIKE :client_id || '\_%' ESCAPE '\'
+WHERE client_id = :client_id
 ORDER BY event_id

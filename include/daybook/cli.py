@@ -178,7 +178,8 @@ def _pending_note(day: str) -> None:
 )
 @click.pass_context
 def audit_group(ctx: click.Context, business_date: str | None) -> None:
-    """Compliance audits: record conservation per file (--date)."""
+    """Compliance audits: record conservation per file (--date D); the tamper-evident audit
+    trail (verify)."""
     if ctx.invoked_subcommand is not None:
         return
     if business_date is None:

@@ -350,3 +350,41 @@ def test_every_other_csv_writer_neutralizes_formula_cells():
     assert writers - CONTRACT_CSV_WRITERS, "no CSV for people found: the scan is broken"
     for name in sorted(writers - CONTRACT_CSV_WRITERS):
         assert "csvsafe.row(" in (package / name).read_text(encoding="utf-8"), name
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize("asked", ["%", "BANK_", "BANKA' OR '1'='1", "BANKA%"])
+def test_a_client_id_with_sql_wildcards_or_quotes_selects_no_other_clients_audit(business_db, asked):
+    """The handover's audit selection takes the client id as a bound value, not a pattern."""
+    from daybook import events
+
+    with db.begin() as conn:
+        events.audit(conn, "x", "a", "BANKA/2026-11-27")
+        events.audit(conn, "x", "b", "BANKB-PAY-20261127-001-000001")
+        events.audit(conn, "x", "c", "BANKA_PAY_20261127_001.csv")
+        assert db.run(conn, "select_audit_events_of_client", {"client_id": asked}).all() == []
+        got = db.run(conn, "select_audit_events_of_client", {"client_id": "BANKA"}).all()
+    assert [r.action for r in got] == ["a", "c"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+def test_sql_metacharacters_in_an_approval_opinion_are_stored_as_sent_and_chained(
+    business_db, tmp_path, monkeypatch
+):
+    """A reviewer's free text reaches approvals and the audit trail by bound parameters only."""
+    from click.testing import CliRunner
+
+    from approval_seed import DAY as SEED_DAY
+    from approval_seed import pay, query, seed_file, write_profiles
+    from daybook import approval
+    from daybook.cli import main
+
+    write_profiles(tmp_path / "profiles", monkeypatch, "BANKX")
+    _, (no,) = seed_file(business_db, "BANKX", "PAY", [pay(6_000_000)])
+    approval.assess(SEED_DAY)
+    opinion = '=1+1 \'; DROP TABLE approvals; -- 100% _x_ \\ "q"'
+    assert approval.decide(no, "li.wei", "DECLINE", opinion) == "RETURNED"
+    assert query(business_db, "SELECT opinion FROM approvals WHERE business_no = :n", n=no) == [(opinion,)]
+    assert query(business_db, "SELECT COUNT(*) FROM records") == [(1,)]
+    result = CliRunner().invoke(main, ["audit", "verify", "--no-anchors", "--client", "BANKX"])
+    assert result.exit_code == 0, result.output
