@@ -11,14 +11,18 @@ live data with proof. Three steps, one DAG (``offboarding_adhoc``):
      ``audit.csv`` (audit events about the client, its files, rows and packages);
    - ``profiles/<version>.yaml`` and ``profile_versions.csv``: the configuration history;
    - ``archives.csv``: the archive packages that stay until their retention ends;
+   - ``aml/cases.csv``, ``aml/decisions.csv``, ``aml/large_value.csv``: the anti-money-laundering
+     cases of the client's rows, every decision on them and the large-value payers reported;
+     ``aml/<date>/<CLIENT>_LVR_<YYYYMMDD>.csv``: the large-value reports;
    - ``manifest.json`` (every member's sha256 and size) and ``SHA256SUMS`` (``sha256sum -c``).
 
    It is read back and every hash checked before the step succeeds.
 2. A person signs off (Airflow HITL ``ApprovalOperator`` in the DAG).
 3. :func:`purge_live_data` refuses unless every day of the client has a verified archive
    package and the handover package still verifies; then clears every row's ``payload`` (the
-   row as the client sent it), deletes the client's objects in the landing zone (inbox, outbox,
-   processed, rejected), the raw zone and the Data Docs, and writes an OFFBOARDING certificate
+   row as the client sent it), deletes the client's AML cases, decisions and large-value rows,
+   deletes the client's objects in the landing zone (inbox, outbox, processed, rejected), the raw
+   zone, the Data Docs and the large-value reports, and writes an OFFBOARDING certificate
    (what was deleted with each object's sha256, the handover manifest's sha256, the archives
    kept with their retention dates, when, who approved).
 
@@ -41,6 +45,18 @@ from daybook.storage import Store, open_store
 
 log = logging.getLogger(__name__)
 HANDOVER_PREFIX = "_handover"
+# The client's anti-money-laundering record, every day: handed over, then deleted from the live
+# database (the day's archive packages keep their copy until retention ends).
+AML_HANDOVER_QUERIES = {
+    "aml/cases.csv": "select_aml_cases_of_client",
+    "aml/decisions.csv": "select_aml_decisions_of_client",
+    "aml/large_value.csv": "select_large_value_of_client",
+}
+AML_DELETES = (
+    ("aml_decisions", "delete_aml_decisions_of_client"),
+    ("aml_cases", "delete_aml_cases_of_client"),
+    ("aml_large_value", "delete_large_value_of_client"),
+)
 
 
 class OffboardingRefused(Exception):
@@ -81,6 +97,7 @@ def collect_handover(client_id: str) -> tuple[dict[str, bytes], list[str]]:
         audit, audit_cols = archive._query(conn, "select_audit_events_of_client", params)
         profiles = [dict(r._mapping) for r in db.run(conn, "select_profile_versions_of_client", params)]
         archives, archive_cols = archive._query(conn, "select_archives_of_client", params)
+        aml = {name: archive._query(conn, sql, params) for name, sql in AML_HANDOVER_QUERIES.items()}
     members: dict[str, bytes] = {}
     missing: list[str] = []
     for f in files:
@@ -102,6 +119,11 @@ def collect_handover(client_id: str) -> tuple[dict[str, bytes], list[str]]:
     members["ledger.csv"] = archive.rows_to_csv(ledger, ledger_cols)
     members["audit.csv"] = archive.rows_to_csv(audit, audit_cols)
     members["archives.csv"] = archive.rows_to_csv(archives, archive_cols)
+    for name, (rows, cols) in aml.items():
+        members[name] = archive.rows_to_csv(rows, cols)
+    outputs = open_store(s.outputs)
+    for key in outputs.list(f"aml/{client_id}/"):  # aml/<CLIENT>/<date>/<name>: large-value reports
+        members[f"aml/{key.split('/', 2)[2]}"] = outputs.get(key)
     history = []
     for p in profiles:
         content = p["content"].encode("utf-8")
@@ -194,7 +216,8 @@ def handover_summary(handover: dict[str, Any]) -> str:
         f"- {handover['members']} members, manifest sha256 `{handover['manifest_sha256']}`",
         f"- originals not found: {', '.join(missing) if missing else 'none'}",
         "",
-        "Approving deletes the client's live data (row payloads, landing, raw zone, Data Docs) "
+        "Approving deletes the client's live data (row payloads, AML cases, decisions and large-value "
+        "rows, landing, raw zone, Data Docs, large-value reports) "
         "and writes a certificate. Archive packages stay until their retention ends.",
     ]
     return "\n".join(lines)
@@ -205,6 +228,22 @@ def _delete_all(store: Store, prefix: str, zone: str, deleted: list[dict[str, An
         data = store.get(key)
         deleted.append({"zone": zone, "key": key, "sha256": _sha(data), "size": len(data)})
         store.delete(key)
+
+
+def _archives_without_aml(client_id: str, live: list[dict[str, Any]]) -> list[str]:
+    """Days that have AML rows in the live database and a live archive package lacking the AML
+    members: deleting the rows would leave no retained copy of that day's AML record."""
+    params = {"client_id": client_id}
+    with db.begin() as conn:
+        days = {r.business_date for r in db.run(conn, "select_aml_cases_of_client", params)}
+        days |= {r.business_date for r in db.run(conn, "select_large_value_of_client", params)}
+    lacking = []
+    for a in live:
+        if a["business_date"] in days:
+            paths = {m["path"] for m in archive.read_manifest(client_id, a["business_date"])["members"]}
+            if not set(archive.AML_PACKAGE_QUERIES) <= paths:
+                lacking.append(a["business_date"])
+    return lacking
 
 
 def purge_live_data(
@@ -240,6 +279,13 @@ def purge_live_data(
         raise OffboardingRefused(
             f"{client_id}: handover package fails verification: {problems[:3]}; nothing deleted"
         )
+    without_aml = _archives_without_aml(client_id, live)
+    if without_aml:
+        raise OffboardingRefused(
+            f"{client_id}: archive packages of days with AML records do not hold them"
+            f" ({', '.join(without_aml)}; archived before AML tables were packaged): archive those days"
+            " again first; nothing deleted"
+        )
     handover_manifest = archive.archive_store().get(f"{handover_prefix(client_id, as_of)}/manifest.json")
 
     s = settings()
@@ -250,10 +296,20 @@ def purge_live_data(
     outputs = open_store(s.outputs)
     for f in files:
         _delete_all(outputs, f"{f.intake_date}/data_docs/{f.stem}/", "outputs", deleted)
+    _delete_all(outputs, f"aml/{client_id}/", "outputs", deleted)
     with db.begin() as conn:
         payloads = db.run(conn, "update_records_payload_purged_of_client", {"client_id": client_id}).rowcount
+        aml_deleted = {
+            table: db.run(conn, sql, {"client_id": client_id}).rowcount for table, sql in AML_DELETES
+        }
         events.audit(
-            conn, approved_by, "offboarding_purged", client_id, payloads=payloads, objects=len(deleted)
+            conn,
+            approved_by,
+            "offboarding_purged",
+            client_id,
+            payloads=payloads,
+            objects=len(deleted),
+            aml_rows=aml_deleted,
         )
     body = {
         "certificate": "offboarding deletion",
@@ -265,7 +321,7 @@ def purge_live_data(
             "location": archive.archive_store().uri(handover_prefix(client_id, as_of)),
             "manifest_sha256": _sha(handover_manifest),
         },
-        "deleted": {"record_payloads_cleared": payloads, "objects": deleted},
+        "deleted": {"record_payloads_cleared": payloads, "aml_rows_deleted": aml_deleted, "objects": deleted},
         "kept_until_retention_ends": [
             {
                 "business_date": a["business_date"],

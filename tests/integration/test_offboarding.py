@@ -1,10 +1,11 @@
 """Offboarding: handover package, human sign-off, purge of live data, certificate.
 
 The client's day is seeded by hand (test_archive_package._seed: two files, three rows, one
-approval, one ledger pair, profile v1) and archived with a key, so every expected byte and hash
-below is computed here from what this test wrote. The functions run on local folders and on
-the moto S3 server; the whole DAG runs under dag.test() with a thread that answers the sign-off
-through Airflow's real REST API in-process, as a person would.
+approval, one ledger pair, profile v1, a released AML case with two decisions, large-value rows
+and report) and archived with a key; another client's AML rows must survive. Every expected byte
+and hash below is computed here from what this test wrote. Everything, the whole DAG included,
+runs on local folders and on the moto S3 server; the DAG runs under dag.test() with a thread
+that answers the sign-off through Airflow's real REST API in-process, as a person would.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import time
 
 import pytest
 import sqlalchemy
-from test_archive_package import ACK, BAD_CSV, PAY_CSV, PAY_CTL, PROFILE, REJ, RET, _seed
+from test_archive_package import ACK, BAD_CSV, LVR, PAY_CSV, PAY_CTL, PROFILE, REJ, RET, SANCTIONS, _seed
 
-from daybook import archive, crypto, offboarding
+from daybook import archive, crypto, db, offboarding
 
 pytest_plugins = ["s3_fixtures"]
 pytestmark = pytest.mark.integration
@@ -29,6 +30,16 @@ pytestmark = pytest.mark.integration
 CLIENT, DAY, AS_OF = "BANKA", "2026-11-27", "2026-12-31"
 HANDOVER = f"_handover/{CLIENT}/{AS_OF}"
 OTHER = b"client_ref,amount\nT1,5.00\n"  # another client's file, which must survive
+OTHER_LVR = b"payer_id_type,payer_id_no,day_total\nORG,91310000MA1FL8XQ30,600000.00\n"
+OTHER_NO = "TRUSTB-PAY-20261127-001-000001"
+OTHER_PAYLOAD = '{"payer_name": "王芳"}'
+# BANKA's AML rows as _seed wrote them (one case, two decisions, large-value rows of two dates);
+# TRUSTB's, written below, must survive BANKA's offboarding.
+AML_COUNTS = "SELECT client_id, COUNT(*) FROM {table} GROUP BY client_id ORDER BY client_id"
+AML_DECISIONS = (
+    "SELECT r.client_id, COUNT(*) FROM aml_decisions AS d"
+    " JOIN records AS r ON d.business_no = r.business_no GROUP BY r.client_id ORDER BY r.client_id"
+)
 
 
 def sha(data: bytes) -> str:
@@ -46,8 +57,57 @@ def archived(business_db, intake_zones, monkeypatch):
     _seed(intake_zones)
     intake_zones.landing.put("TRUSTB/inbox/TRUSTB_PAY_20261127_001.csv", OTHER)
     intake_zones.landing.put("BANKA/processed/BANKA_PAY_20261127_001.csv", PAY_CSV)
+    _seed_other_client_aml()
     archive.build_package(CLIENT, DAY)
     return intake_zones
+
+
+def _seed_other_client_aml() -> None:
+    """TRUSTB: one row held on a sanctions match with one decision, and its large-value report."""
+    from daybook.config import settings
+    from daybook.storage import open_store
+
+    with db.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO files (folder, name, stem, client_id, file_type, business_date, seq, intake_date,"
+                " sha256, size_bytes, raw_key, status, profile_version) VALUES ('TRUSTB',"
+                " 'TRUSTB_PAY_20261127_001.csv', 'TRUSTB_PAY_20261127_001', 'TRUSTB', 'PAY', :day, '001', :day,"
+                " 'y', 1, 'TRUSTB/2026-11-27/TRUSTB_PAY_20261127_001.csv', 'COMPLETED', 'v1')"
+            ),
+            {"day": DAY},
+        )
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
+                " client_ref, amount_cents, currency, ack_status, state, payload) SELECT :no, file_id, 'TRUSTB',"
+                " 'PAY', :day, 1, 'T1', 500, 'CNY', 'ACCEPTED', 'AML_HOLD', :payload FROM files"
+                " WHERE folder = 'TRUSTB'"
+            ),
+            {"no": OTHER_NO, "day": DAY, "payload": OTHER_PAYLOAD},
+        )
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO aml_cases (business_no, client_id, business_date, rule, detail, status)"
+                " VALUES (:no, 'TRUSTB', :day, 'SANCTIONS', 'other', 'OPEN')"
+            ),
+            {"no": OTHER_NO, "day": DAY},
+        )
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO aml_decisions (business_no, decision, decided_by) VALUES (:no, 'BLOCK', 'dave')"
+            ),
+            {"no": OTHER_NO},
+        )
+    open_store(settings().outputs).put(f"aml/TRUSTB/{DAY}/TRUSTB_LVR_20261127.csv", OTHER_LVR)
+
+
+def _aml_rows(url: str) -> dict[str, list[tuple]]:
+    return {
+        "aml_cases": _db(url, AML_COUNTS.format(table="aml_cases")),
+        "aml_decisions": _db(url, AML_DECISIONS),
+        "aml_large_value": _db(url, AML_COUNTS.format(table="aml_large_value")),
+    }
 
 
 def _db(url: str, sql: str) -> list[tuple]:
@@ -58,6 +118,7 @@ def _db(url: str, sql: str) -> list[tuple]:
     return rows
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_handover_package_holds_everything_in_open_formats_with_a_manifest(archived, store_kind, tmp_path):
     out = offboarding.build_handover(CLIENT, AS_OF)
     store = archive.archive_store()
@@ -71,6 +132,7 @@ def test_handover_package_holds_everything_in_open_formats_with_a_manifest(archi
         "returns/2026-11-27/BANKA_PAY_20261127_001.ret.csv": RET,
         "returns/2026-11-27/BANKA_PAY_20261127_002.rej": REJ,
         "profiles/v1.yaml": PROFILE.encode(),
+        "aml/2026-11-27/BANKA_LVR_20261127.csv": LVR,
     }
     for path, data in expected.items():
         assert listed[path]["sha256"] == sha(data), path
@@ -82,8 +144,11 @@ def test_handover_package_holds_everything_in_open_formats_with_a_manifest(archi
         "audit.csv",
         "archives.csv",
         "profile_versions.csv",
+        "aml/cases.csv",
+        "aml/decisions.csv",
+        "aml/large_value.csv",
     }
-    assert out["members"] == 13 and out["originals_missing"] == []
+    assert out["members"] == 17 and out["originals_missing"] == []
     assert out["manifest_sha256"] == sha(store.get(f"{HANDOVER}/manifest.json"))
 
     import pyarrow.parquet as pq
@@ -102,6 +167,21 @@ def test_handover_package_holds_everything_in_open_formats_with_a_manifest(archi
     assert [(h["version"], h["sha256"]) for h in history] == [("v1", sha(PROFILE.encode()))]
     kept = list(csv.DictReader(io.StringIO(store.get(f"{HANDOVER}/archives.csv").decode())))
     assert [(k["business_date"], k["retain_until"]) for k in kept] == [(DAY, "2036-11-27")]
+    # The client's AML record, every day of it, and nothing of another client's.
+    cases = list(csv.DictReader(io.StringIO(store.get(f"{HANDOVER}/aml/cases.csv").decode())))
+    assert [(c["business_no"], c["rule"], c["detail"], c["status"]) for c in cases] == [
+        ("BANKA-PAY-20261127-001-000001", "SANCTIONS", SANCTIONS, "RELEASED")
+    ]
+    decisions = list(csv.DictReader(io.StringIO(store.get(f"{HANDOVER}/aml/decisions.csv").decode())))
+    assert [(d["business_no"], d["decision"], d["decided_by"]) for d in decisions] == [
+        ("BANKA-PAY-20261127-001-000001", "RELEASE", "bob"),
+        ("BANKA-PAY-20261127-001-000001", "RELEASE", "carol"),
+    ]
+    large = list(csv.DictReader(io.StringIO(store.get(f"{HANDOVER}/aml/large_value.csv").decode())))
+    assert [(v["client_id"], v["business_date"], v["total_cents"]) for v in large] == [
+        ("BANKA", "2026-11-26", "7000"),
+        ("BANKA", DAY, "1000"),
+    ]
     audit = list(csv.DictReader(io.StringIO(store.get(f"{HANDOVER}/audit.csv").decode())))
     assert ("package_written", "BANKA/2026-11-27") in {(a["action"], a["subject"]) for a in audit}
 
@@ -134,6 +214,32 @@ def test_purge_refuses_when_a_day_of_the_client_is_not_archived(archived, busine
     assert archived.raw.exists("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv")
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_purge_refuses_while_a_day_with_aml_rows_has_a_package_without_them(
+    archived, business_db, monkeypatch
+):
+    """A package written before AML tables were packaged: deleting the live AML rows would leave
+    the day's AML record nowhere but in the handover, so the purge refuses until it is re-archived."""
+    collect = archive.collect
+
+    def without_aml(client_id, business_date):
+        members, files = collect(client_id, business_date)
+        return {p: d for p, d in members.items() if not p.startswith("aml/")}, files
+
+    monkeypatch.setattr(archive, "collect", without_aml)
+    archive.build_package(CLIENT, DAY)
+    assert archive.verify_package(CLIENT, DAY).ok
+    offboarding.build_handover(CLIENT, AS_OF)
+    with pytest.raises(offboarding.OffboardingRefused, match=f"do not hold them \\({DAY};"):
+        offboarding.purge_live_data(CLIENT, AS_OF, approved_by="carol")
+    assert _aml_rows(business_db)["aml_cases"] == [("BANKA", 1), ("TRUSTB", 1)]
+    assert archived.raw.exists("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv")
+    monkeypatch.setattr(archive, "collect", collect)  # archived again, with them: the purge goes on
+    archive.build_package(CLIENT, DAY)
+    assert offboarding.purge_live_data(CLIENT, AS_OF, approved_by="carol")["objects_deleted"] > 0
+    assert _aml_rows(business_db)["aml_cases"] == [("TRUSTB", 1)]
+
+
 @pytest.mark.parametrize("store_kind", ["local"])
 def test_offboard_cli_builds_the_handover_and_verify_catches_a_changed_member(archived):
     from click.testing import CliRunner
@@ -142,7 +248,7 @@ def test_offboard_cli_builds_the_handover_and_verify_catches_a_changed_member(ar
 
     built = CliRunner().invoke(main, ["offboard", "handover", "--client", CLIENT, "--as-of", AS_OF])
     assert built.exit_code == 0, built.output
-    assert built.output.startswith("13 members at ")
+    assert built.output.startswith("17 members at ")
     ok = CliRunner().invoke(main, ["offboard", "verify", "--client", CLIENT, "--as-of", AS_OF])
     assert (ok.exit_code, ok.output) == (0, "OK\n")
     archive.archive_store().put(f"{HANDOVER}/ledger.csv", b"forged\n")
@@ -154,12 +260,8 @@ def test_offboard_cli_builds_the_handover_and_verify_catches_a_changed_member(ar
 # --------------------------------------------------------------------------- the DAG, end to end
 
 
-def _answer_sign_off(choice: str, outcome: dict, stop: threading.Event) -> None:
+def _answer_sign_off(client, choice: str, outcome: dict, stop: threading.Event) -> None:
     """A person answering the pending sign-off through Airflow's REST API (in-process)."""
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    client = TestClient(create_app(apps="core"))
     token = client.get("/auth/token").json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
@@ -193,9 +295,15 @@ def _run_dag(choice: str, monkeypatch) -> tuple[str, dict]:
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "offboarding_adhoc.py"))
     assert bag.import_errors == {}
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    # The API app is built here, not in the answering thread: importing Airflow's models from two
+    # threads at once (the app's routes and dag.test()) can deadlock on the import lock.
+    client = TestClient(create_app(apps="core"))
     outcome: dict = {}
     stop = threading.Event()
-    answerer = threading.Thread(target=_answer_sign_off, args=(choice, outcome, stop), daemon=True)
+    answerer = threading.Thread(target=_answer_sign_off, args=(client, choice, outcome, stop), daemon=True)
     answerer.start()
     try:
         run = bag.dags["offboarding_adhoc"].test(run_conf={"client_id": CLIENT, "as_of": AS_OF})
@@ -205,10 +313,15 @@ def _run_dag(choice: str, monkeypatch) -> tuple[str, dict]:
     return str(getattr(run.state, "value", run.state)), outcome
 
 
-@pytest.mark.parametrize("store_kind", ["local"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_offboarding_dag_hands_over_waits_for_sign_off_purges_and_certifies(
     archived, business_db, airflow_db, monkeypatch
 ):
+    assert _aml_rows(business_db) == {
+        "aml_cases": [("BANKA", 1), ("TRUSTB", 1)],
+        "aml_decisions": [("BANKA", 2), ("TRUSTB", 1)],
+        "aml_large_value": [("BANKA", 2), ("TRUSTB", 1)],
+    }
     state, answer = _run_dag("Approve", monkeypatch)
     assert state == "success"
     assert answer["status"] == 200, answer
@@ -223,7 +336,18 @@ def test_offboarding_dag_hands_over_waits_for_sign_off_purges_and_certifies(
     from daybook.storage import open_store
 
     assert open_store(settings().outputs).list(f"{DAY}/data_docs/") == []
-    assert _db(business_db, "SELECT DISTINCT payload FROM records") == [("{}",)]
+    assert _db(business_db, "SELECT DISTINCT payload FROM records WHERE client_id = 'BANKA'") == [("{}",)]
+    assert _db(business_db, "SELECT payload FROM records WHERE client_id = 'TRUSTB'") == [(OTHER_PAYLOAD,)]
+    # BANKA's AML rows and large-value report are gone (they are in the handover and the
+    # archive); TRUSTB's stay.
+    assert _aml_rows(business_db) == {
+        "aml_cases": [("TRUSTB", 1)],
+        "aml_decisions": [("TRUSTB", 1)],
+        "aml_large_value": [("TRUSTB", 1)],
+    }
+    outputs = open_store(settings().outputs)
+    assert outputs.list("aml/BANKA/") == []
+    assert outputs.get(f"aml/TRUSTB/{DAY}/TRUSTB_LVR_20261127.csv") == OTHER_LVR
     # Another client's data and BANKA's archive package stay; the archive still verifies.
     assert archived.landing.get("TRUSTB/inbox/TRUSTB_PAY_20261127_001.csv") == OTHER
     assert archive.verify_package(CLIENT, DAY).ok
@@ -250,7 +374,9 @@ def test_offboarding_dag_hands_over_waits_for_sign_off_purges_and_certifies(
     assert deleted[("raw", "BANKA/2026-11-27/BANKA_PAY_20261127_001.csv")] == sha(PAY_CSV)
     assert deleted[("landing", "BANKA/outbox/BANKA_PAY_20261127_002.rej")] == sha(REJ)
     assert deleted[("landing", "BANKA/processed/BANKA_PAY_20261127_001.csv")] == sha(PAY_CSV)
+    assert deleted[("outputs", f"aml/BANKA/{DAY}/BANKA_LVR_20261127.csv")] == sha(LVR)
     assert cert["deleted"]["record_payloads_cleared"] == 3
+    assert cert["deleted"]["aml_rows_deleted"] == {"aml_cases": 1, "aml_decisions": 2, "aml_large_value": 2}
     assert [(k["business_date"], k["retain_until"]) for k in cert["kept_until_retention_ends"]] == [
         (DAY, "2036-11-27")
     ]
@@ -260,7 +386,6 @@ def test_offboarding_dag_hands_over_waits_for_sign_off_purges_and_certifies(
     assert store.get(f"_certificates/offboarding/{CLIENT}/{AS_OF}.json") == cert_bytes
 
 
-@pytest.mark.parametrize("store_kind", ["local"])
 def test_a_rejected_sign_off_deletes_nothing(archived, business_db, airflow_db, monkeypatch):
     state, answer = _run_dag("Reject", monkeypatch)
     assert answer["status"] == 200, answer
@@ -269,3 +394,4 @@ def test_a_rejected_sign_off_deletes_nothing(archived, business_db, airflow_db, 
     assert archived.landing.get("BANKA/outbox/BANKA_PAY_20261127_001.ret.csv") == RET
     assert all(p != "{}" for (p,) in _db(business_db, "SELECT payload FROM records"))
     assert _db(business_db, "SELECT COUNT(*) FROM deletion_certificates") == [(0,)]
+    assert _aml_rows(business_db)["aml_cases"] == [("BANKA", 1), ("TRUSTB", 1)]

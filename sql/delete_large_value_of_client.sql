@@ -1,0 +1,2 @@
+DELETE FROM aml_large_value
+WHERE client_id = :client_id
