@@ -1,13 +1,19 @@
 """Replay end to end: a real sample day (intake through archive, sealed with a key) replayed
 from its archive matches byte for byte; a tampered or deleted archived member is reported.
 
-One day is run for the whole module (it is the slow part) and replayed twice. SQLite only:
-replay always runs into a scratch SQLite database, and the live day on PostgreSQL is covered
-by test_business_day; running the day again on PostgreSQL would double this file's time.
+The day runs with its zones (landing, raw, outputs, archive) on local folders and on the
+loopback S3 endpoint (moto server): replay reads the archive through the same store interface
+either way. One day is run per zone kind for the whole module (it is the slow part) and replayed
+twice. SQLite only: replay always runs into a scratch SQLite database, and the live day on
+PostgreSQL is covered by test_business_day; running the day again on PostgreSQL would double
+this file's time.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import uuid
 from datetime import date
 
 import pytest
@@ -16,31 +22,42 @@ from click.testing import CliRunner
 from daybook import archive, crypto, db, sample
 from daybook.cli import main
 from daybook.runner import run_day
-from daybook.storage import LocalStore
+from daybook.storage import open_store
 
+pytest_plugins = ["s3_fixtures"]
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 27)
 PKG = "BANKA/2026-11-27"
 
 
-@pytest.fixture(scope="module")
-def archived_day(tmp_path_factory, airflow_db):
-    """The sample day run through every stage with an archive key; yields the zones."""
+@pytest.fixture(scope="module", params=["local", "s3"])
+def archived_day(request, tmp_path_factory, airflow_db):
+    """The sample day run through every stage with an archive key; yields the zone kind."""
     root = tmp_path_factory.mktemp("replay-day")
     with pytest.MonkeyPatch.context() as mp:
-        zones = {n: root / n for n in ("landing", "raw", "outputs", "archive")}
-        for name, path in zones.items():
-            path.mkdir()
-            mp.setenv(f"DAYBOOK_{name.upper()}", str(path))
+        if request.param == "s3":
+            from s3_fixtures import s3_env
+
+            for key, value in s3_env(request.getfixturevalue("s3_endpoint")).items():
+                mp.setenv(key, value)
+            import boto3
+
+            bucket = f"daybook-replay-{uuid.uuid4().hex[:8]}"
+            boto3.client("s3").create_bucket(Bucket=bucket)
+            zones = {n: f"s3://{bucket}/{n}" for n in ("landing", "raw", "outputs", "archive")}
+        else:
+            zones = {n: str(root / n) for n in ("landing", "raw", "outputs", "archive")}
+        for name, location in zones.items():
+            mp.setenv(f"DAYBOOK_{name.upper()}", location)
         url = f"sqlite:///{root / 'business.db'}"
         mp.setenv("DAYBOOK_DB_URL", url)
         mp.setenv("DAYBOOK_DEMO_APPROVER", "test.reviewer.a,test.reviewer.b")
         mp.setenv(crypto.ENV_VAR, crypto.connection_env_value(crypto.generate_key()))
         db.migrate()
-        sample.generate_day(LocalStore(str(zones["landing"])), DAY)
+        sample.generate_day(open_store(zones["landing"]), DAY)
         states = run_day(DAY.isoformat())
         assert set(states.values()) == {"success"}, states
-        yield zones
+        yield request.param
         db._engine_for(url).dispose()
 
 
@@ -49,10 +66,26 @@ def _replay_cli(tmp_path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def _csv(manifest: dict, path: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(archive.read_member(manifest, path).decode())))
+
+
 def test_replay_of_an_archived_day_matches_byte_for_byte(archived_day, tmp_path):
+    store = archive.archive_store()
+    assert store.root.startswith("s3://") == (archived_day == "s3")
     # The package really is sealed: replay has to open it with the key, not read plaintext.
-    assert (archived_day["archive"] / PKG / "returns/BANKA_PAY_20261127_001.ret.csv.enc").is_file()
-    assert not (archived_day["archive"] / PKG / "returns/BANKA_PAY_20261127_001.ret.csv").exists()
+    assert store.exists(f"{PKG}/returns/BANKA_PAY_20261127_001.ret.csv.enc")
+    assert not store.exists(f"{PKG}/returns/BANKA_PAY_20261127_001.ret.csv")
+    # The day has what replay must reproduce: a refused file, rejected rows, people's
+    # approval decisions, and settled payments in the ledger.
+    manifest = archive.read_manifest("BANKA", DAY.isoformat())
+    assert "returns/BANKA_PAY_20261127_01.rej" in {m["path"] for m in manifest["members"]}
+    import pyarrow.parquet as pq
+
+    states = pq.read_table(io.BytesIO(archive.read_member(manifest, "records.parquet")))["state"].to_pylist()
+    assert {"REJECTED", "SETTLED"} <= set(states), sorted(set(states))
+    assert {a["decided_by"] for a in _csv(manifest, "approvals.csv")} >= {"test.reviewer.a"}
+    assert {e["leg"] for e in _csv(manifest, "ledger.csv")} == {"D", "C"}
     code, out = _replay_cli(tmp_path)
     assert code == 0, out
     # BANKA's day: one refused file (.rej), two accepted files (.ack.csv and .ret.csv each),
