@@ -5,9 +5,11 @@
 
 A scratch database is created and dropped. Set-up (not timed): one client, 10 files of N/10
 approved PAY records generated in SQL, a prefunded limit that 90% of them fit. Timed:
-``settlement.post_ledger`` (plan + chunked postings + state updates, exactly-once) and, for
-comparison, a psycopg2 ``COPY`` of the same postings (2 legs per payment) into a table shaped like
-``ledger_entries`` (same unique index). Optionally ``aml.screen`` on the same day.
+``settlement.post_ledger`` (plan + postings + state updates, exactly-once) and, for comparison, a
+plain ``COPY`` of the same postings (2 legs per payment) into a table shaped like
+``ledger_entries`` (same indexes). Optionally ``aml.screen`` on the same day. Each phase prints
+its wall time and CPU time: this process's and the database server processes' (read from
+/proc: the server must run on this machine), and the load average before and after.
 """
 
 from __future__ import annotations
@@ -26,6 +28,56 @@ sys.path.insert(0, str(ROOT / "include"))
 
 DAY = "2026-11-27"
 CLIENT = "BENCHS"
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _backend_cpu(conn) -> float:
+    """CPU seconds (user + system) used so far by the server processes serving this database
+    (the server runs on this machine; read from /proc)."""
+    import sqlalchemy
+
+    pids = conn.execute(
+        sqlalchemy.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    ).scalars()
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+class _Clock:
+    """Wall time, this process's CPU and the database server's CPU of one timed phase."""
+
+    def __init__(self, probe) -> None:
+        self.probe = probe
+
+    def __enter__(self) -> _Clock:
+        self.server0 = _backend_cpu_of(self.probe)
+        self.cpu0, self.t0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.client = time.process_time() - self.cpu0
+        self.server = _backend_cpu_of(self.probe) - self.server0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.wall:.1f} s wall, CPU {self.client + self.server:.1f} s "
+            f"(database server {self.server:.1f} s, Python {self.client:.1f} s)"
+        )
+
+
+def _backend_cpu_of(engine) -> float:
+    with engine.connect() as conn:
+        return _backend_cpu(conn)
 
 
 def main() -> None:
@@ -105,17 +157,28 @@ def main() -> None:
             conn.execute(sqlalchemy.text("ANALYZE records"))
         print(f"set-up: {per_file * 10:,} approved payments in {time.perf_counter() - t0:.1f} s (not timed)")
 
+        probe = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        print(f"load average before: {_load()}")
         if args.with_aml:
-            t0 = time.perf_counter()
-            held = aml.screen(DAY)
-            dt = time.perf_counter() - t0
-            print(f"aml.screen: {per_file * 10 / dt:,.0f} rows/s ({dt:.1f} s), held {held}")
+            with _Clock(probe) as clock:
+                held = aml.screen(DAY)
+            print(f"aml.screen: {per_file * 10 / clock.wall:,.0f} payments/s; {clock}; held {held}")
 
-        t0 = time.perf_counter()
-        counts = settlement.post_ledger(DAY)
-        dt_settle = time.perf_counter() - t0
+        with _Clock(probe) as settle_clock:
+            counts = settlement.post_ledger(DAY)
+        dt_settle = settle_clock.wall
         rows = per_file * 10
-        print(f"settlement.post_ledger: {rows / dt_settle:,.0f} payments/s ({dt_settle:.1f} s) {counts}")
+        print(f"settlement.post_ledger: {rows / dt_settle:,.0f} payments/s; {settle_clock}; {counts}")
+        time.sleep(1)  # let the statistics collector catch up
+        with db.begin() as conn:
+            hot = conn.execute(
+                sqlalchemy.text(
+                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'records'"
+                )
+            ).one()
+        print(
+            f"record updates that stayed on their page (heap-only): {hot.n_tup_hot_upd:,} of {hot.n_tup_upd:,}"
+        )
 
         # The same postings, COPY'd into a table shaped like ledger_entries.
         with db.begin() as conn:
@@ -138,26 +201,28 @@ def main() -> None:
         try:
             cur = raw.cursor()
             buf.seek(0)
-            t0 = time.perf_counter()
             sql = "COPY ledger_copy (business_no, leg, client_id, business_date, account, amount_cents) FROM STDIN"
-            if hasattr(cur, "copy_expert"):  # psycopg2
-                cur.copy_expert(sql, buf)
-            else:  # psycopg 3
-                with cur.copy(sql) as copy:
-                    copy.write(buf.getvalue())
-            raw.commit()
-            dt_copy = time.perf_counter() - t0
+            with _Clock(probe) as copy_clock:
+                if hasattr(cur, "copy_expert"):  # psycopg2
+                    cur.copy_expert(sql, buf)
+                else:  # psycopg 3
+                    with cur.copy(sql) as copy:
+                        copy.write(buf.getvalue())
+                raw.commit()
+            dt_copy = copy_clock.wall
         finally:
             raw.close()
         settled = counts["SETTLED"]
         print(
             f"plain COPY of the same {len(postings):,} postings ({settled:,} settled payments): "
-            f"{settled / dt_copy:,.0f} payments/s ({dt_copy:.1f} s)"
+            f"{settled / dt_copy:,.0f} payments/s, {len(postings) / dt_copy:,.0f} postings/s; {copy_clock}"
         )
         print(
             f"settlement time / COPY time: {dt_settle / dt_copy:.2f}x "
             f"(settlement also plans {rows:,} rows and updates {rows:,} record states)"
         )
+        print(f"load average after: {_load()}")
+        probe.dispose()
         totals = settlement.ledger_totals(DAY)
         assert totals["debit_cents"] == totals["credit_cents"], totals
     finally:

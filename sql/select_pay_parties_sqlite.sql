@@ -1,6 +1,5 @@
 SELECT
-    r.business_no, r.amount_cents, json_extract(r.payload, '$.payer_name') AS payer_name,
-    json_extract(r.payload, '$.payer_id_type') AS payer_id_type, json_extract(r.payload, '$.payer_id_no') AS payer_id_no,
+    r.business_no, json_extract(r.payload, '$.payer_name') AS payer_name,
     json_extract(r.payload, '$.payee_name') AS payee_name
 FROM records AS r
 WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'

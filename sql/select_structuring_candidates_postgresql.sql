@@ -6,6 +6,8 @@ FROM (
     FROM records AS r
     WHERE r.client_id = :client_id AND r.business_date BETWEEN :from_date AND :business_date
       AND r.file_type = 'PAY' AND r.ack_status = 'ACCEPTED'
+      AND ((r.amount_cents >= :natural_low AND r.amount_cents < :natural_min)
+          OR (r.amount_cents >= :entity_low AND r.amount_cents < :entity_min))
 ) AS x
 WHERE (payer_id_type = 'RIC' AND amount_cents >= :natural_low AND amount_cents < :natural_min)
    OR (payer_id_type = 'USCC' AND amount_cents >= :entity_low AND amount_cents < :entity_min)

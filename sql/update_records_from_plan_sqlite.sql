@@ -1,8 +1,7 @@
 UPDATE records
 SET state = :state, final_code = :final_code, final_date = :business_date
-WHERE state = 'APPROVED' AND business_no IN (
-    SELECT business_no
-    FROM settlement_plan
-    WHERE client_id = :client_id AND business_date = :business_date
-      AND ord BETWEEN :lo AND :hi AND outcome = :outcome
-)
+FROM settlement_plan AS p
+WHERE p.client_id = :client_id AND p.business_date = :business_date
+  AND p.ord BETWEEN :lo AND :hi AND p.outcome = :outcome
+  AND records.business_no = p.business_no AND records.state = 'APPROVED'
+  AND records.amount_cents = p.amount_cents

@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import yaml
 from rapidfuzz import fuzz, process
 
@@ -164,6 +166,40 @@ class SanctionsList:
         entry_id, listed = self.latin_entries[best[2]]
         return entry_id, listed, int(best[1])
 
+    def match_many(self, names: Iterable[str]) -> dict[str, tuple[str, str, int]]:
+        """The hits among ``names`` (name -> (entry_id, listed name, score)), each distinct name
+        matched once: Chinese names by a dictionary lookup of their key, Latin names by one
+        ``rapidfuzz.process.cdist`` of their distinct keys against the list (in blocks), with the
+        same scorer, cutoff and tie rule (first listed entry) as :meth:`match`."""
+        hits: dict[str, tuple[str, str, int]] = {}
+        latin: dict[str, list[str]] = {}
+        for name in set(names):
+            if not name:
+                continue
+            if is_chinese(name):
+                hit = self.chinese.get(chinese_key(name))
+                if hit:
+                    hits[name] = (hit[0], hit[1], 100)
+            else:
+                key = latin_key(name)
+                if key:
+                    latin.setdefault(key, []).append(name)
+        if not latin or not self.latin_keys:
+            return hits
+        keys = sorted(latin)
+        block = max(1, 4_000_000 // len(self.latin_keys))  # at most ~32 MB of scores at a time
+        for start in range(0, len(keys), block):
+            part = keys[start : start + block]
+            scores = process.cdist(
+                part, self.latin_keys, scorer=fuzz.ratio, score_cutoff=self.min_score, dtype=np.float64
+            )
+            best = scores.argmax(axis=1)
+            for i in np.flatnonzero(scores[np.arange(len(part)), best] >= self.min_score):
+                entry_id, listed = self.latin_entries[int(best[i])]
+                for name in latin[part[i]]:
+                    hits[name] = (entry_id, listed, int(scores[i, best[i]]))
+        return hits
+
 
 @functools.cache
 def _load_list(path: str, mtime: float, min_score: int) -> SanctionsList:
@@ -210,7 +246,6 @@ def screen(business_date: str) -> dict[str, int]:
     counts = {"SANCTIONS": 0, "STRUCTURING": 0}
     for client_id in _clients(business_date):
         t = thresholds(client_id)
-        match = functools.lru_cache(maxsize=200_000)(sanctions_list(t).match)  # names repeat
         key = {"client_id": client_id, "business_date": business_date}
         with db.begin() as conn:
             dialect = conn.dialect.name
@@ -229,15 +264,20 @@ def screen(business_date: str) -> dict[str, int]:
                 },
             ).all()
             cases: dict[str, dict[str, Any]] = {}
-            for p in parties:
-                for role, name in (("payer", p.payer_name), ("payee", p.payee_name)):
-                    hit = match(name or "")
-                    if hit and p.business_no not in cases:
-                        cases[p.business_no] = {
-                            "rule": "SANCTIONS",
-                            "detail": f"{role} {name!r} matches list entry {hit[0]} {hit[1]!r} (score {hit[2]})",
-                        }
-            open_nos = {p.business_no for p in parties}
+            numbers, payers, payees = (
+                (list(c) for c in zip(*parties, strict=True)) if parties else ([], [], [])
+            )
+            hits = sanctions_list(t).match_many(n or "" for n in payers + payees)
+            if hits:
+                for no, payer, payee in zip(numbers, payers, payees, strict=True):
+                    for role, name in (("payer", payer), ("payee", payee)):
+                        hit = hits.get(name or "")
+                        if hit and no not in cases:
+                            cases[no] = {
+                                "rule": "SANCTIONS",
+                                "detail": f"{role} {name!r} matches list entry {hit[0]} {hit[1]!r} (score {hit[2]})",
+                            }
+            open_nos = set(numbers)
             by_payer: dict[tuple[str, str], list[Any]] = {}
             for c in candidates:
                 by_payer.setdefault((c.payer_id_type, c.payer_id_no), []).append(c)

@@ -16,7 +16,10 @@ import hashlib
 import io
 import logging
 import os
+import time
 from typing import Any
+
+from sqlalchemy import text
 
 from daybook import business_types, db, events, profiles
 from daybook.config import settings
@@ -33,48 +36,97 @@ def format_cents(cents: int) -> str:
     return f"{sign}{whole}.{frac:02d}"
 
 
+class SettlementError(RuntimeError):
+    """A chunk would commit postings that do not match the records it settles (rolled back)."""
+
+
 def chunk_rows() -> int:
-    """Plan rows applied per transaction (``DAYBOOK_SETTLEMENT_CHUNK``, default 50,000)."""
-    return int(os.environ.get("DAYBOOK_SETTLEMENT_CHUNK", "").strip() or 50_000)
+    """Plan rows applied per transaction (``DAYBOOK_SETTLEMENT_CHUNK``, default 1,000,000)."""
+    return int(os.environ.get("DAYBOOK_SETTLEMENT_CHUNK", "").strip() or 1_000_000)
 
 
 def _crash_hook(chunks_committed: int) -> None:
     """Test hook: ``DAYBOOK_CRASH_AFTER_CHUNK=<n>`` kills the process (``os._exit``, no cleanup,
-    like kill -9) right after the n-th committed chunk. Used by the kill-and-retry test only."""
+    like kill -9) right after the n-th committed chunk (0: right after the plan is committed).
+    Used by the kill-and-retry tests only."""
     at = os.environ.get("DAYBOOK_CRASH_AFTER_CHUNK", "").strip()
     if at and int(at) == chunks_committed:
         log.error("DAYBOOK_CRASH_AFTER_CHUNK=%s: exiting the process now (test hook)", at)
         os._exit(137)
 
 
-def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> None:
-    """Plan the client's approved payments of the day, unless a committed plan still has rows to apply.
+def _tune(conn: Any) -> None:
+    """PostgreSQL: sorts and hashes of a whole day in memory (this transaction only)."""
+    if conn.dialect.name == "postgresql":
+        db.run(conn, "set_settlement_work_mem_postgresql")
 
-    One set-based statement: a window function orders the approved payments by value date
-    (read from the payload in SQL), file and line, and the running total against the
-    prefunded balance left decides SETTLE or FUNDS. Running totals only grow, so every payment
-    after the first that does not fit is FUNDS as well (no skipping ahead to smaller ones).
+
+def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tuple[int, int] | None:
+    """The ``ord`` range of the client's plan still to apply: a committed plan with rows left to
+    apply (a retried run resumes it), else a new plan of the day's approved payments.
+
+    One set-based statement plans: a window function orders the approved payments by value date
+    (read from the payload in SQL), file and line, and the running total against the prefunded
+    balance left decides SETTLE or FUNDS. Running totals only grow, so every payment after the
+    first that does not fit is FUNDS as well (no skipping ahead to smaller ones).
     """
     key = {"client_id": client_id, "business_date": business_date}
     pending = db.run(conn, "select_plan_pending", key).one()
     if pending.lo is not None:
-        return  # a retried run resumes the plan it committed
+        return int(pending.lo), int(pending.hi)  # a retried run resumes the plan it committed
     used = db.run(conn, "select_prefund_used", {**key, "account": f"{client_id}:PREFUND"}).scalar_one()
-    base = db.run(conn, "select_plan_max_ord", key).scalar_one()
-    db.run(
+    base = int(db.run(conn, "select_plan_max_ord", key).scalar_one())
+    planned = db.run(
         conn,
         f"insert_settlement_plan_{conn.dialect.name}",
-        {**key, "base_ord": int(base), "used_cents": int(used or 0), "limit_cents": limit_cents},
-    )
+        {**key, "base_ord": base, "used_cents": int(used or 0), "limit_cents": limit_cents},
+    ).rowcount
+    if planned and conn.dialect.name == "postgresql":
+        # Fresh statistics, so applying joins the plan to records by hash, not row by row.
+        db.run(conn, "analyze_settlement_plan_postgresql")
+    return (base + 1, base + planned) if planned else None
+
+
+def _apply(conn: Any, bounds: dict[str, Any]) -> tuple[int, int]:
+    """Apply plan rows ``lo..hi``: post both legs of each SETTLE row and move the records
+    APPROVED -> SETTLED or RETURNED/H_FUNDS. Returns (settled, returned).
+
+    PostgreSQL: one statement; the postings are made from the rows the UPDATE of records
+    returns, so a posting exists exactly for each record this statement settled. SQLite (no
+    data-modifying CTE): the postings of the plan rows whose records are APPROVED, then the two
+    updates, in the same transaction. Either way the postings must be two per settled record,
+    or the chunk is rolled back.
+    """
+    if conn.dialect.name == "postgresql":
+        row = db.run(conn, "apply_settlement_chunk_postgresql", bounds).one()
+        settled, returned, postings = int(row.settled), int(row.returned), int(row.postings)
+    else:
+        postings = db.run(conn, "insert_ledger_from_plan_sqlite", bounds).rowcount
+        settled = db.run(
+            conn,
+            "update_records_from_plan_sqlite",
+            {**bounds, "state": "SETTLED", "final_code": None, "outcome": "SETTLE"},
+        ).rowcount
+        returned = db.run(
+            conn,
+            "update_records_from_plan_sqlite",
+            {**bounds, "state": "RETURNED", "final_code": "H_FUNDS", "outcome": "FUNDS"},
+        ).rowcount
+    if postings != 2 * settled:
+        raise SettlementError(
+            f"plan rows {bounds['lo']}..{bounds['hi']} of {bounds['client_id']} {bounds['business_date']}: "
+            f"{postings} postings for {settled} settled payments"
+        )
+    return settled, returned
 
 
 def post_ledger(business_date: str) -> dict[str, int]:
     """Settle or disburse the day's approved records, exactly once.
 
     Per client: plan (one transaction), then apply the plan in chunks of :func:`chunk_rows`
-    plan rows, each chunk one transaction that inserts both legs of its settled payments
-    (``INSERT ... SELECT ... ON CONFLICT (business_no, leg) DO NOTHING``) and moves its
-    records to SETTLED or RETURNED/H_FUNDS; then approved loans are disbursed.
+    plan rows, each chunk one transaction that inserts both legs of its settled payments and
+    moves its records to SETTLED or RETURNED/H_FUNDS (:func:`_apply`); then approved loans
+    are disbursed.
     """
     db.migrate()
     counts = {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
@@ -90,24 +142,37 @@ def post_ledger(business_date: str) -> dict[str, int]:
     for client_id in clients:
         profile = profiles.load(client_id)
         key = {"client_id": client_id, "business_date": business_date}
+        started = time.perf_counter()
         with db.begin() as conn:
-            _plan(conn, client_id, business_date, profile.prefund_limit_cents)
-            pending = db.run(conn, "select_plan_pending", key).one()
-        if pending.lo is not None:
-            for lo in range(int(pending.lo), int(pending.hi) + 1, size):
-                bounds = {**key, "lo": lo, "hi": lo + size - 1}
+            _tune(conn)
+            todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents)
+        log.info(
+            "%s %s: plan rows %s to apply (%.1f s)",
+            client_id,
+            business_date,
+            todo,
+            time.perf_counter() - started,
+        )
+        _crash_hook(committed)
+        if todo is not None:
+            for lo in range(todo[0], todo[1] + 1, size):
+                bounds = {**key, "lo": lo, "hi": min(lo + size - 1, todo[1])}
+                started = time.perf_counter()
                 with db.begin() as conn:
-                    db.run(conn, "insert_ledger_from_plan", bounds)
-                    counts["SETTLED"] += db.run(
-                        conn,
-                        "update_records_from_plan",
-                        {**bounds, "state": "SETTLED", "final_code": None, "outcome": "SETTLE"},
-                    ).rowcount
-                    counts["RETURNED_FUNDS"] += db.run(
-                        conn,
-                        "update_records_from_plan",
-                        {**bounds, "state": "RETURNED", "final_code": "H_FUNDS", "outcome": "FUNDS"},
-                    ).rowcount
+                    _tune(conn)
+                    settled, returned = _apply(conn, bounds)
+                log.info(
+                    "%s %s: plan rows %d..%d applied, %d settled, %d returned H_FUNDS (%.1f s)",
+                    client_id,
+                    business_date,
+                    bounds["lo"],
+                    bounds["hi"],
+                    settled,
+                    returned,
+                    time.perf_counter() - started,
+                )
+                counts["SETTLED"] += settled
+                counts["RETURNED_FUNDS"] += returned
                 committed += 1
                 _crash_hook(committed)
         with db.begin() as conn:
@@ -128,6 +193,50 @@ def post_ledger(business_date: str) -> dict[str, int]:
                 )
     log.info("settlement for %s: %s", business_date, counts)
     return counts
+
+
+_LEDGER_WITHOUT_FK_SQLITE = (
+    """CREATE TABLE ledger_entries_v9 (
+    entry_id INTEGER PRIMARY KEY,
+    business_no TEXT NOT NULL,
+    leg TEXT NOT NULL CHECK (leg IN ('D', 'C')),
+    client_id TEXT NOT NULL,
+    business_date TEXT NOT NULL,
+    account TEXT NOT NULL,
+    amount_cents BIGINT NOT NULL CHECK (amount_cents > 0),
+    posted_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    UNIQUE (business_no, leg)
+)""",
+    "INSERT INTO ledger_entries_v9 (entry_id, business_no, leg, client_id, business_date, account,"
+    " amount_cents, posted_at) SELECT entry_id, business_no, leg, client_id, business_date, account,"
+    " amount_cents, posted_at FROM ledger_entries",
+    "DROP TABLE ledger_entries",
+    "ALTER TABLE ledger_entries_v9 RENAME TO ledger_entries",
+    "CREATE INDEX ix_ledger_day ON ledger_entries (business_date, client_id)",
+)
+
+
+def migrate_v009(conn: Any) -> None:
+    """Follow-up of schema version 9 (sql/schema/V009__settlement_bulk_posting.sql).
+
+    PostgreSQL: drop the foreign key of ledger_entries to records, and keep half of each new
+    records page free for the updated versions of its rows (fillfactor 50: state changes stay
+    heap-only). SQLite: rebuild ledger_entries without the foreign key (SQLite cannot drop a
+    constraint), entry ids kept.
+    """
+    if conn.dialect.name == "postgresql":
+        names = conn.execute(
+            text(
+                "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+                " AND conrelid = 'ledger_entries'::regclass AND confrelid = 'records'::regclass"
+            )
+        ).scalars()
+        for name in list(names):
+            conn.execute(text(f'ALTER TABLE ledger_entries DROP CONSTRAINT "{name}"'))
+        conn.execute(text("ALTER TABLE records SET (fillfactor = 50)"))
+        return
+    for statement in _LEDGER_WITHOUT_FK_SQLITE:
+        conn.execute(text(statement))
 
 
 def ledger_hash(business_date: str | None = None) -> str:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from tests.settlement_seed import (
     DAY,
     assert_balanced,
@@ -169,4 +170,60 @@ def test_funds_shortfall_order_and_alert(business_db, tmp_path, monkeypatch):
     settlement.post_ledger(DAY)
     assert query(business_db, "SELECT COUNT(*) FROM alert_events") == [(1,)]
     assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(6,)]
+    assert_balanced(business_db)
+
+
+def test_killed_after_the_plan_posts_only_records_still_there_and_approved(
+    business_db, tmp_path, monkeypatch
+):
+    # Four payments planned and committed, then the process dies before any posting. Before the
+    # retry, one record leaves APPROVED and one disappears: the postings are made from the records
+    # the applying statement moves, not from the plan, so neither gets one.
+    write_profile(tmp_path / "profiles", monkeypatch, "GONEC", "1000.00")
+    numbers = seed_file(business_db, "GONEC", [pay(10000), pay(20000), pay(30000), pay(40000)])
+    env = {"DAYBOOK_DB_URL": business_db, "DAYBOOK_PROFILES": str(tmp_path / "profiles")}
+    assert _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "0"}).returncode == 137
+    assert query(business_db, "SELECT COUNT(*) FROM settlement_plan WHERE outcome = 'SETTLE'") == [(4,)]
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(0,)]
+    execute(business_db, "UPDATE records SET state = 'AML_HOLD' WHERE business_no = :n", n=numbers[1])
+    execute(business_db, "DELETE FROM records WHERE business_no = :n", n=numbers[2])
+
+    retried = _settle_in_subprocess(env)
+    assert retried.returncode == 0, retried.stderr
+    assert query(business_db, "SELECT DISTINCT business_no FROM ledger_entries ORDER BY business_no") == [
+        (numbers[0],),
+        (numbers[3],),
+    ]
+    assert query(
+        business_db,
+        "SELECT COUNT(*) FROM ledger_entries AS l LEFT JOIN records AS r ON l.business_no = r.business_no"
+        " WHERE r.business_no IS NULL",
+    ) == [(0,)]
+    assert [(n, s) for n, s, *_ in _states(business_db)] == [
+        (numbers[0], "SETTLED"),
+        (numbers[1], "AML_HOLD"),
+        (numbers[3], "SETTLED"),
+    ]
+    assert_balanced(business_db)
+
+
+def test_a_posting_already_there_rolls_the_whole_chunk_back(business_db, tmp_path, monkeypatch):
+    # A stray debit for an APPROVED payment: (business_no, leg) is unique, so the chunk that would
+    # post it again fails and none of its records changes state; without the stray row the same
+    # plan then settles everything.
+    write_profile(tmp_path / "profiles", monkeypatch, "DUPC", "1000.00")
+    numbers = seed_file(business_db, "DUPC", [pay(10000), pay(20000), pay(30000)])
+    execute(
+        business_db,
+        "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+        " VALUES (:n, 'D', 'DUPC', :d, 'DUPC:PREFUND', 20000)",
+        n=numbers[1],
+        d=DAY,
+    )
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        settlement.post_ledger(DAY)
+    assert query(business_db, "SELECT COUNT(*) FROM records WHERE state = 'APPROVED'") == [(3,)]
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(1,)]
+    execute(business_db, "DELETE FROM ledger_entries")
+    assert settlement.post_ledger(DAY) == {"SETTLED": 3, "DISBURSED": 0, "RETURNED_FUNDS": 0}
     assert_balanced(business_db)

@@ -123,6 +123,24 @@ def test_posting_for_a_returned_payment(day):
     ]
 
 
+def test_posting_whose_record_does_not_exist(day):
+    # ledger_entries has no foreign key to records (V009): a posting without its record is an orphan.
+    url, _, _ = day
+    execute(
+        url,
+        "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+        " VALUES ('RECC-PAY-20261127-009-000001', 'D', 'RECC', :d, 'RECC:PREFUND', 5000)",
+        d=DAY,
+    )
+    reconciliation.reconcile(DAY)
+    assert _kinds(url) == [
+        ("ACCEPTED_VS_LEDGER", "PAY", "2 / 300.00", "3 / 350.00 (0 unposted)"),
+        ("CLEARING_VS_LEDGER", DATA, "3 / 350.00", "2 / 300.00"),
+        ("LEDGER_ORPHAN", "PREFUND/D", "0", "1"),
+        ("LEDGER_UNBALANCED", "D/C", "350.00", "300.00"),
+    ]
+
+
 def test_clearing_file_missing_a_row_with_a_consistent_control(day):
     url, zones, _ = day
     data_path = zones["outputs"] / f"clearing/{CLIENT}/{DATA}"

@@ -52,3 +52,34 @@ def test_just_below_band_rounds_up_to_the_cent():
     assert t.natural_min_cents == 50_000_000 and t.entity_min_cents == 200_000_000
     assert t.low(50_000_000) == 45_000_000  # 10% below RMB 500,000.00 is RMB 450,000.00
     assert t.low(12_345) == 11_111  # 123.45 * 0.9 = 111.105 -> 111.11
+
+
+def test_many_names_at_once_match_as_one_by_one(names):
+    # The screening matches each distinct name of the day once; it must agree with match().
+    batch = [
+        "Boris Quentin Testenko",
+        "TESTENKO, Boris Quentin",
+        "Boris Quentin Testenk",
+        "Boris Quentin Testenko",  # repeated
+        "Jéan-Luc Exemplairé",
+        "northwind shadow trading l.l.c.",
+        "Northwind Traders",
+        "Boris Johnson",
+        "欧阳 测试",
+        "虚构远洋贸易有限公司\u3000",
+        "张伟",
+        "",
+        "!!!",
+    ] + [f"Customer {i} Trading" for i in range(500)]
+    got = names.match_many(batch)
+    want = {n: names.match(n) for n in batch if names.match(n) is not None}
+    assert got == want
+    assert set(got) == {
+        "Boris Quentin Testenko",
+        "TESTENKO, Boris Quentin",
+        "Boris Quentin Testenk",
+        "Jéan-Luc Exemplairé",
+        "northwind shadow trading l.l.c.",
+        "欧阳 测试",
+        "虚构远洋贸易有限公司\u3000",
+    }

@@ -1,0 +1,27 @@
+WITH done AS (
+    UPDATE records AS r
+    SET
+        state = CASE WHEN p.outcome = 'SETTLE' THEN 'SETTLED' ELSE 'RETURNED' END,
+        final_code = CASE WHEN p.outcome = 'SETTLE' THEN NULL ELSE 'H_FUNDS' END,
+        final_date = :business_date
+    FROM settlement_plan AS p
+    WHERE p.client_id = :client_id AND p.business_date = :business_date AND p.ord BETWEEN :lo AND :hi
+      AND r.business_no = p.business_no AND r.state = 'APPROVED' AND r.amount_cents = p.amount_cents
+    RETURNING r.business_no, r.client_id, r.business_date, r.amount_cents, p.outcome
+),
+
+posted AS (
+    INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)
+    SELECT
+        d.business_no, l.leg, d.client_id, d.business_date,
+        d.client_id || ':' || CASE WHEN l.leg = 'D' THEN 'PREFUND' ELSE 'CLEARING' END, d.amount_cents
+    FROM done AS d
+    CROSS JOIN (VALUES ('D'), ('C')) AS l (leg)
+    WHERE d.outcome = 'SETTLE'
+    RETURNING leg
+)
+
+SELECT
+    (SELECT COUNT(*) FROM done WHERE outcome = 'SETTLE') AS settled,
+    (SELECT COUNT(*) FROM done WHERE outcome = 'FUNDS') AS returned,
+    (SELECT COUNT(*) FROM posted) AS postings

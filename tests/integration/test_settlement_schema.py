@@ -1,0 +1,113 @@
+"""Schema version 9 (sql/schema/V009__settlement_bulk_posting.sql): postings without a foreign
+key to records, records without an index on state; an existing ledger survives the upgrade."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import sqlalchemy
+from tests.settlement_seed import DAY, execute, pay, query, seed_file
+
+from daybook import db
+
+pytestmark = pytest.mark.integration
+
+
+def _indexes(url: str, backend: str, table: str) -> set[str]:
+    if backend == "sqlite":
+        rows = query(url, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t", t=table)
+    else:
+        rows = query(url, "SELECT indexname FROM pg_indexes WHERE tablename = :t", t=table)
+    return {name for (name,) in rows}
+
+
+def test_records_keep_no_index_on_state(business_db, backend):
+    names = _indexes(business_db, backend, "records")
+    assert "ix_records_day" in names and "ix_records_day_state" not in names
+    if backend == "postgres":
+        # Room on each page for the updated versions of its rows (heap-only state changes).
+        assert query(business_db, "SELECT reloptions FROM pg_class WHERE relname = 'records'") == [
+            (["fillfactor=50"],)
+        ]
+
+
+def test_ledger_has_no_foreign_key_to_records(business_db):
+    # Accepted by the schema now; reconciliation reports it (test_settlement_reconciliation).
+    execute(
+        business_db,
+        "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+        " VALUES ('NOSUCH-PAY-20261127-001-000001', 'D', 'NOSUCH', :d, 'NOSUCH:PREFUND', 100)",
+        d=DAY,
+    )
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(1,)]
+
+
+def test_upgrade_keeps_the_ledger_and_its_entry_ids(backend, business_db, tmp_path, monkeypatch):
+    """Migrate a fresh database to V008, post the old way, then apply V009."""
+    old = tmp_path / "schema_v8"
+    old.mkdir()
+    for path in sorted(db.SCHEMA_DIR.glob("V*.sql")):
+        if int(re.match(r"V(\d+)", path.name).group(1)) < 9:
+            shutil.copy(path, old / path.name)
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'v8.db'}"
+    else:
+        admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
+        name = sqlalchemy.make_url(business_db).database + "_v8"
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = sqlalchemy.make_url(business_db).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("DAYBOOK_DB_URL", url)
+    try:
+        monkeypatch.setattr(db, "SCHEMA_DIR", old)
+        db.migrate()
+        nos = seed_file(url, "UPGC", [pay(1000), pay(2000)], state="SETTLED")
+        for no, cents in zip(nos, (1000, 2000), strict=True):
+            for leg, account in (("D", "UPGC:PREFUND"), ("C", "UPGC:CLEARING")):
+                execute(
+                    url,
+                    "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account,"
+                    " amount_cents) VALUES (:n, :l, 'UPGC', :d, :a, :c)",
+                    n=no,
+                    l=leg,
+                    d=DAY,
+                    a=account,
+                    c=cents,
+                )
+        # Gaps in the ids, as ON CONFLICT DO NOTHING leaves them on PostgreSQL.
+        execute(url, "DELETE FROM ledger_entries WHERE business_no = :n AND leg = 'C'", n=nos[0])
+        before = query(url, "SELECT * FROM ledger_entries ORDER BY entry_id")
+        monkeypatch.undo()
+        monkeypatch.setenv("DAYBOOK_DB_URL", url)
+        assert "V009__settlement_bulk_posting" in db.migrate()
+        assert query(url, "SELECT * FROM ledger_entries ORDER BY entry_id") == before
+        execute(
+            url,
+            "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+            " VALUES (:n, 'C', 'UPGC', :d, 'UPGC:CLEARING', 1000)",
+            n=nos[0],
+            d=DAY,
+        )
+        ((new_id,),) = query(
+            url, "SELECT entry_id FROM ledger_entries WHERE business_no = :n AND leg = 'C'", n=nos[0]
+        )
+        assert new_id > max(row[0] for row in before)
+        with pytest.raises(sqlalchemy.exc.IntegrityError):  # (business_no, leg) is still unique
+            execute(
+                url,
+                "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account,"
+                " amount_cents) VALUES (:n, 'D', 'UPGC', :d, 'UPGC:PREFUND', 1000)",
+                n=nos[0],
+                d=DAY,
+            )
+        assert "ix_ledger_day" in _indexes(url, backend, "ledger_entries")
+    finally:
+        db._engine_for(url).dispose()
+        if backend != "sqlite":
+            admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
