@@ -251,7 +251,9 @@ def svg_bars(title: str, bars: list[tuple[str, float | None]], width: int = 420)
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     from html import escape
 
-    def cell(v: Any) -> str:
+    def cell(key: str, v: Any) -> str:
+        if isinstance(v, float) and key.endswith("_min"):  # minutes, not a rate
+            return f"{round(v, 1):g}"
         if isinstance(v, float):
             return _pct(v)
         if isinstance(v, dict):
@@ -259,7 +261,7 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
         return "-" if v is None else escape(str(v))
 
     head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(r[k])}</td>" for k, _ in columns) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{cell(k, r[k])}</td>" for k, _ in columns) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

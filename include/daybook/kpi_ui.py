@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from airflow.api_fastapi.core_api.security import get_user
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
 
 
@@ -13,6 +15,7 @@ def create_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def last_30_days(
+        user: Annotated[Any, Depends(get_user)],  # a logged-in Airflow user (token or UI session cookie)
         end: str | None = Query(None, description="last business date shown (YYYY-MM-DD)"),
     ) -> str:
         from daybook import kpi
@@ -30,7 +33,8 @@ def create_app() -> FastAPI:
         return (
             f"<!doctype html><html><head><meta charset='utf-8'><title>daybook KPIs</title>{kpi._STYLE}</head>"
             f"<body><h1>Service KPIs {first} to {last}</h1><div>{''.join(charts)}</div>"
-            f"{kpi._table(rows, kpi.DAILY_COLUMNS)}</body></html>"
+            f"{kpi._table(rows, kpi.DAILY_COLUMNS) if rows else '<p>No files or records in these 30 days.</p>'}"
+            "</body></html>"
         )
 
     return app

@@ -120,17 +120,34 @@ def test_daily_report_is_kept_with_the_days_outputs(month, zones) -> None:
     assert html.count("<svg") == 4
     assert "<td>40.0%</td>" in html  # reject rate of D1
     assert "R_ACCOUNT 40.0%, R_AMOUNT 20.0%" in html
+    assert "<td>10</td><td>90</td>" in html  # turnaround p50, p95 in minutes (not as a rate)
     monthly = (zones["outputs"] / kpi.write_monthly_report("2026-03")).read_text()
     assert "<td>BANKA</td><td>2</td><td>50.0%</td><td>50.0%</td><td>33.3%</td><td>66.7%</td>" in monthly
 
 
-def test_kpi_page_shows_the_last_30_days(month) -> None:
+def _kpi_client(logged_in: bool = True) -> TestClient:
+    from airflow.api_fastapi.core_api.security import get_user
+
     from daybook.kpi_ui import create_app
 
-    response = TestClient(create_app()).get("/", params={"end": "2026-03-31"})
+    app = create_app()
+    if logged_in:
+        app.dependency_overrides[get_user] = lambda: object()
+    return TestClient(app)
+
+
+def test_kpi_page_shows_the_last_30_days(month) -> None:
+    response = _kpi_client().get("/", params={"end": "2026-03-31"})
     assert response.status_code == 200
     assert "Service KPIs 2026-03-02 to 2026-03-31" in response.text
     assert response.text.count("<svg") == 4  # one chart per rate for the one client
     assert f"<td>{D1}</td><td>BANKA</td>" in response.text and f"<td>{D2}</td><td>BANKA</td>" in response.text
-    later = TestClient(create_app()).get("/", params={"end": "2026-04-30"})  # 04-01..04-30: nothing
+    later = _kpi_client().get("/", params={"end": "2026-04-30"})  # 04-01..04-30: nothing
     assert f"<td>{D1}</td>" not in later.text
+    assert "No files or records in these 30 days." in later.text
+
+
+def test_kpi_page_needs_a_logged_in_airflow_user(month) -> None:
+    response = _kpi_client(logged_in=False).get("/", params={"end": "2026-03-31"})
+    assert response.status_code in (401, 403)
+    assert f"<td>{D1}</td>" not in response.text
