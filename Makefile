@@ -22,7 +22,7 @@ help:
 	@echo "make demo   - set up and run a realistic business day (SQLite, local folders)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make up     - Airflow UI on http://127.0.0.1:8080 (user admin; password printed, kept in var/airflow/passwords.json)"
-	@echo "make browser-test - approve/decline in the Airflow UI with a real Chromium"
+	@echo "make browser-test - the approval and KPI pages in the Airflow UI with a real Chromium"
 	@echo "make stack-test - the production topology as processes (PostgreSQL, Redis, S3, Celery)"
 	@echo "make lint   - ruff and sqlfluff"
 
@@ -44,7 +44,7 @@ demo: init
 test: init
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Real-browser test of the approval page: Debian's Chromium (installed here if missing, as root
+# Real-browser tests of the approval and KPI pages: Debian's Chromium (installed here if missing, as root
 # on a fresh CI machine) driven by Playwright against a locally started Airflow API server.
 .PHONY: browser browser-test
 browser:
