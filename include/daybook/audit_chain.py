@@ -189,16 +189,22 @@ ANCHOR_PREFIX = "_audit_anchors"
 def write_anchor(client_id: str, business_date: str) -> str:
     """Write the client's chain head now into the archive store, outside the database.
 
-    One object per (client, business date, event count), never overwritten:
+    Once per client and business date (the first time the day's package verifies), never
+    overwritten, so re-running a day leaves the archive store as it was:
     ``_audit_anchors/<CLIENT>/<date>-<count>.json``. Returns its key.
     """
     from daybook import archive
 
+    store = archive.archive_store()
+    folder = f"{ANCHOR_PREFIX}/{client_id}/"
+    existing = [k for k in store.list(folder) if k[len(folder) :].startswith(f"{business_date}-")]
+    if existing:
+        return existing[0]
     with db.begin() as conn:
         now = head(conn, client_id)
     key = f"{ANCHOR_PREFIX}/{client_id}/{business_date}-{now['events']:09d}.json"
     body = json.dumps({"client_id": client_id, "business_date": business_date, **now}, sort_keys=True)
-    archive.put_object(archive.archive_store(), key, (body + "\n").encode())
+    archive.put_object(store, key, (body + "\n").encode())
     return key
 
 

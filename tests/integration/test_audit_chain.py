@@ -226,8 +226,13 @@ def test_an_honest_anchor_verifies(business_db, zones):
     from daybook import audit_chain
 
     _write_events()
-    audit_chain.write_anchor("BANKA", "2026-11-27")
+    first = audit_chain.write_anchor("BANKA", "2026-11-27")
     _write_events(n_bank=2)  # the chain grows past the anchor: still fine
+    # A rerun of the same day keeps its first anchor (re-running a day changes nothing).
+    assert audit_chain.write_anchor("BANKA", "2026-11-27") == first
+    assert [p.name for p in (zones["archive"] / "_audit_anchors" / "BANKA").iterdir()] == [
+        first.split("/")[-1]
+    ]
     result = CliRunner().invoke(main, ["audit", "verify", "--client", "BANKA"])
     assert result.exit_code == 0, result.output
     assert "1 anchors checked" in result.output

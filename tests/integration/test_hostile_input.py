@@ -101,7 +101,9 @@ def s3_landing(business_db, zones, s3_endpoint, monkeypatch):
     ids=["traversal", "traversal-into-outbox", "subfolder", "absolute", "dotdot", "very-long", "backslashes"],
 )
 def test_hostile_s3_key_in_the_inbox_is_answered_f_name(s3_landing, zones, outside, tmp_path, key):
-    landing, _ = s3_landing
+    import boto3
+
+    landing, bucket = s3_landing
     landing.put(key, b"client_ref\nR1\n")
     results = run_intake()
     assert [r["status"] for r in results] == ["REJECTED"]
@@ -110,6 +112,8 @@ def test_hostile_s3_key_in_the_inbox_is_answered_f_name(s3_landing, zones, outsi
     assert len(answers) == 1 and rej(landing, answers[0].split("/")[-1][: -len(".rej")]) == "F_NAME"
     assert not landing.exists(key), "the inbox copy was moved to rejected/"
     assert _keys_with_bad_parts(landing) == []
+    everything = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert everything and all(k.startswith("landing/") for k in everything), everything
     assert outside_roots(tmp_path) == []
     raw = LocalStore(str(zones["raw"]))
     assert [p for p in zones["raw"].rglob("*") if p.is_file()], "the bytes are kept in the raw zone"
