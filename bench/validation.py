@@ -89,38 +89,12 @@ def stage_read(path: Path) -> dict:
 
 
 def _arrow_chunks(path: Path, chunk: int):
-    """The file as pandas frames of text cells (``str`` dtype) of ``chunk`` rows, streamed by pyarrow."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
+    """The file as pandas frames of text cells (``str`` dtype), streamed by validation's pyarrow reader."""
+    from daybook import rowread
+    from daybook.storage import LocalStore
 
-    reader = pcsv.open_csv(
-        path,
-        read_options=pcsv.ReadOptions(block_size=16 << 20),
-        convert_options=pcsv.ConvertOptions(
-            column_types=dict.fromkeys(HEADER, pa.string()),
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    pending: list = []
-    size = 0
-    line = 1
-    for batch in reader:
-        pending.append(batch)
-        size += batch.num_rows
-        if size >= chunk:
-            table = pa.Table.from_batches(pending)
-            head, rest = table.slice(0, chunk), table.slice(chunk)
-            frame = head.to_pandas()
-            frame.insert(0, "line_no", pd.RangeIndex(line, line + len(frame)).to_numpy(dtype="int64"))
-            line += len(frame)
-            yield frame
-            pending, size = rest.to_batches(), rest.num_rows
-    if size:
-        frame = pa.Table.from_batches(pending).to_pandas()
-        frame.insert(0, "line_no", pd.RangeIndex(line, line + len(frame)).to_numpy(dtype="int64"))
-        yield frame
+    store = LocalStore(str(path.parent))
+    yield from rowread.iter_frames(store, path.name, False, HEADER, encoding="utf-8", chunk_rows=chunk)
 
 
 def stage_suite(path: Path, chunk: int) -> dict:
@@ -163,11 +137,28 @@ def stage_suite(path: Path, chunk: int) -> dict:
     }
 
 
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _pg_name(home: Path) -> str:
+    """A scratch database of this run (named after its temporary folder): concurrent benches never share one."""
+    return "daybook_bench_validation_" + "".join(c for c in home.parent.name if c.isalnum()).lower()
+
+
 def _e2e_env(backend: str, home: Path) -> None:
     os.environ["DAYBOOK_HOME"] = str(home)
     os.environ["DAYBOOK_PROFILES"] = str(home / "profiles")
     if backend == "postgres":
-        os.environ["DAYBOOK_DB_URL"] = "postgresql://postgres@127.0.0.1:5432/daybook_bench"
+        os.environ["DAYBOOK_DB_URL"] = f"postgresql://postgres@127.0.0.1:5432/{_pg_name(home)}"
+
+
+def _drop_pg(home: Path) -> None:
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{_pg_name(home)}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def stage_intake(path: Path, backend: str, home: Path) -> dict:
@@ -180,12 +171,11 @@ def stage_intake(path: Path, backend: str, home: Path) -> dict:
     if backend == "postgres":
         import sqlalchemy
 
-        admin = sqlalchemy.create_engine(
-            "postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
-        )
+        _drop_pg(home)
+        admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(sqlalchemy.text('DROP DATABASE IF EXISTS "daybook_bench" WITH (FORCE)'))
-            conn.execute(sqlalchemy.text('CREATE DATABASE "daybook_bench"'))
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{_pg_name(home)}"'))
+        admin.dispose()
     (home / "profiles").mkdir(parents=True)
     (home / "profiles" / "BENCH.yaml").write_text("client_id: BENCH\n")
     from daybook import intake
@@ -270,6 +260,7 @@ def main() -> None:
             f"generated {args.rows} PAY rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s"
         )
         stages = ["read", "suite", *[s for b in args.end_to_end for s in (f"intake:{b}", f"e2e:{b}")]]
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
         for stage in stages:
             cmd = [
                 sys.executable,
@@ -283,9 +274,10 @@ def main() -> None:
                 "--home",
                 str(Path(tmp) / f"home-{stage.split(':')[-1]}"),
             ]
-            res = json.loads(
-                subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]
-            )
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode:
+                sys.exit(f"stage {stage} failed:\n{proc.stderr[-4000:]}")
+            res = json.loads(proc.stdout.splitlines()[-1])
             label = {"read": "pandas read", "suite": "suite"}.get(stage, stage.replace("e2e:", "end-to-end "))
             rate = res["rows"] / res["seconds"]
             extra = f", rejected {res['rejected']}" if "rejected" in res else ""
@@ -303,6 +295,8 @@ def main() -> None:
                 f"{label:<22} {res['rows']:>9} rows {res['seconds']:6.2f} s {rate:>10,.0f} rows/s "
                 f"peak RSS {res['peak_rss_mb']:>5} MB{extra}"
             )
+        if "postgres" in args.end_to_end:
+            _drop_pg(Path(tmp) / "home-postgres")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-SELECT DISTINCT r.client_ref
+WITH refs (ref) AS MATERIALIZED (
+    SELECT j.value FROM json_array_elements_text(CAST(:refs AS JSON)) AS j (value)
+)
+SELECT r.client_ref
 FROM records AS r
-WHERE r.client_id = :client_id
-  AND r.client_ref IN (SELECT j.value FROM json_array_elements_text(CAST(:refs AS JSON)) AS j (value))
+WHERE r.client_id = :client_id AND r.ack_status = 'ACCEPTED' AND r.client_ref IN (SELECT ref FROM refs)
+UNION
+SELECT r.client_ref
+FROM records AS r
+WHERE r.client_id = :client_id AND r.ack_status = 'REJECTED' AND r.client_ref IN (SELECT ref FROM refs)

@@ -120,7 +120,16 @@ def expected_ack(stem: str, refs: list[str], codes: dict[int, str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def test_every_defect_kind_gets_exactly_its_codes_and_reruns_reproduce_the_ack(env):
+@pytest.fixture(params=["one chunk", "small chunks"])
+def chunking(request, monkeypatch):
+    """Chunk and write-batch boundaries must not change any code: duplicates across chunks included."""
+    if request.param == "small chunks":
+        monkeypatch.setattr(validation, "CHUNK_ROWS", 4)
+        monkeypatch.setattr(validation, "WRITE_ROWS", 3)
+    return request.param
+
+
+def test_every_defect_kind_gets_exactly_its_codes_and_reruns_reproduce_the_ack(env, chunking):
     outbox = env["landing"] / "VALC" / "outbox"
     # An earlier file of the client: one row accepted, one rejected. Both refs are taken.
     first = [pay_row("EARLY-A"), pay_row("EARLY-R", amount="0")]
