@@ -1,13 +1,19 @@
 WITH done AS (
     UPDATE records AS r
     SET
-        state = CASE WHEN p.outcome = 'SETTLE' THEN 'SETTLED' ELSE 'RETURNED' END,
-        final_code = CASE WHEN p.outcome = 'SETTLE' THEN NULL ELSE 'H_FUNDS' END,
+        state = CASE WHEN s.outcome = 'SETTLE' THEN 'SETTLED' ELSE 'RETURNED' END,
+        final_code = CASE WHEN s.outcome = 'SETTLE' THEN NULL ELSE 'H_FUNDS' END,
         final_date = :business_date
-    FROM settlement_plan AS p
-    WHERE p.client_id = :client_id AND p.business_date = :business_date AND p.ord BETWEEN :lo AND :hi
-      AND r.business_no = p.business_no AND r.state = 'APPROVED' AND r.amount_cents = p.amount_cents
-    RETURNING r.business_no, r.client_id, r.business_date, r.amount_cents, p.outcome
+    FROM (
+        SELECT q.ctid AS rid, q.business_no, p.outcome
+        FROM settlement_plan AS p
+        INNER JOIN records AS q ON q.business_no = p.business_no
+        WHERE p.client_id = :client_id AND p.business_date = :business_date AND p.ord BETWEEN :lo AND :hi
+          AND q.state = 'APPROVED' AND q.amount_cents = p.amount_cents
+        ORDER BY q.ctid
+    ) AS s
+    WHERE r.ctid = s.rid AND r.business_no = s.business_no AND r.state = 'APPROVED'
+    RETURNING r.business_no, r.client_id, r.business_date, r.amount_cents, s.outcome
 ),
 
 posted AS (

@@ -7,20 +7,16 @@ SELECT
     CASE WHEN :used_cents + x.running_cents <= :limit_cents THEN 'SETTLE' ELSE 'FUNDS' END
 FROM (
     SELECT
-        r.business_no, r.client_id, r.business_date, r.amount_cents, CAST(r.payload AS json) ->> 'value_date' AS value_date,
+        r.business_no, r.client_id, r.business_date, r.amount_cents,
+        CAST(r.payload AS json) ->> 'value_date' COLLATE "C" AS value_date,
         ROW_NUMBER() OVER w AS rn,
         SUM(r.amount_cents) OVER w AS running_cents
     FROM records AS r
     INNER JOIN files AS f ON r.file_id = f.file_id
     WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'
       AND r.state = 'APPROVED' AND f.status IN ('VALIDATED', 'COMPLETED')
-      AND NOT EXISTS (
-          SELECT 1 FROM settlement_plan AS p
-          WHERE p.client_id = r.client_id AND p.business_date = r.business_date
-            AND p.business_no = r.business_no
-      )
     WINDOW w AS (
-        ORDER BY CAST(r.payload AS json) ->> 'value_date', f.seq, r.file_id, r.line_no
+        ORDER BY CAST(r.payload AS json) ->> 'value_date' COLLATE "C", f.seq COLLATE "C", r.file_id, r.line_no
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     )
 ) AS x

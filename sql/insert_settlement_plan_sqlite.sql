@@ -14,11 +14,6 @@ FROM (
     INNER JOIN files AS f ON r.file_id = f.file_id
     WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'
       AND r.state = 'APPROVED' AND f.status IN ('VALIDATED', 'COMPLETED')
-      AND NOT EXISTS (
-          SELECT 1 FROM settlement_plan AS p
-          WHERE p.client_id = r.client_id AND p.business_date = r.business_date
-            AND p.business_no = r.business_no
-      )
     WINDOW w AS (
         ORDER BY json_extract(r.payload, '$.value_date'), f.seq, r.file_id, r.line_no
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW

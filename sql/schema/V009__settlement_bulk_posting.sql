@@ -23,9 +23,9 @@ CREATE INDEX ix_records_day ON records (business_date, client_id);
 
 -- 3. settlement_plan is keyed by (client_id, business_date, ord), as it is read, and no longer
 --    by business_no: inserting a day's plan in ord order kept a second, randomly ordered index
---    up to date. A record is still planned once: the plan statement skips records that have a
---    plan row of their client and day, and concurrent planners of one client and day collide
---    on the key.
+--    up to date. A record is still planned once: a run plans only when no APPROVED record of
+--    the client and day has a plan row (otherwise it resumes that plan), and concurrent
+--    planners of one client and day collide on the key.
 CREATE TABLE settlement_plan_v9 (
     client_id TEXT NOT NULL,
     business_date TEXT NOT NULL,
