@@ -455,11 +455,7 @@ def _escapes_needed(arr: Any) -> tuple[bool, bool]:
     Looks at the UTF-8 bytes directly (bytes below 0x80 never occur inside a multi-byte
     character), so the common case costs one vector comparison and no string kernel.
     """
-    if len(arr) == 0 or arr.buffers()[2] is None:
-        return False, False
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if arr.type == "large_string" else np.int32)
-    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start:end]
+    data = _bytes_of(arr)
     return bool(((data == 0x22) | (data == 0x5C)).any()), bool((data < 0x20).any())
 
 
@@ -487,29 +483,56 @@ def _json_objects(table: Any) -> Any:
     return pc.binary_join_element_wise(*pieces, pa.scalar("", pieces[-1].type))
 
 
+def _bytes_of(arr: Any) -> np.ndarray:
+    """The UTF-8 bytes a string array's values occupy (a view on arrow's buffer, no copy)."""
+    if len(arr) == 0 or arr.buffers()[2] is None:
+        return np.zeros(0, dtype=np.uint8)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if arr.type == "large_string" else np.int32)
+    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+    return np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start:end]
+
+
+_COPY_ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
+
+
+def _copy_text(records: Any) -> bytes:
+    """The batch in PostgreSQL's COPY text format: tab-separated, ``\\N`` for NULL, and backslash,
+    LF, CR and tab inside a value written as ``\\\\``, ``\\n``, ``\\r``, ``\\t``. Built with arrow
+    kernels; a column is only rewritten when its bytes hold one of those characters."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for name in RECORD_COLUMNS:
+        arr = records[name].combine_chunks()
+        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+            arr = pc.cast(arr, pa.string())
+        else:
+            data = _bytes_of(arr)
+            if ((data == 0x5C) | (data < 0x20)).any():  # backslash or a control character (LF, CR, tab)
+                for char, escaped in _COPY_ESCAPES:
+                    arr = pc.replace_substring(arr, char, escaped)
+        columns.append(arr.fill_null("\\N") if arr.null_count else arr)
+    return _joined_bytes(pc.binary_join_element_wise(*columns, "\t"))
+
+
 def _insert_records(conn: Any, records: Any) -> None:
     """Bulk load of an arrow batch inside the caller's transaction.
 
-    PostgreSQL: ``COPY ... FROM STDIN (FORMAT csv)`` of the batch as CSV written by arrow (every
-    text quoted, so "" is an empty text and an unquoted empty field is NULL). SQLite: one
-    ``executemany`` of the batch with a prepared statement.
+    PostgreSQL: ``COPY ... FROM STDIN`` of the batch in text format (:func:`_copy_text`). SQLite:
+    one ``executemany`` of the batch with a prepared statement.
     """
     if records.num_rows == 0:
         return
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
-        sink = pa.BufferOutputStream()
-        pcsv.write_csv(records, sink, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
-        data = sink.getvalue()
+        data = _copy_text(records)
         with raw.cursor() as cur:
             if hasattr(cur, "copy_expert"):  # psycopg2
-                cur.copy_expert(db.sql("copy_records"), io.BytesIO(data.to_pybytes()))
+                cur.copy_expert(db.sql("copy_records"), io.BytesIO(data))
             else:  # psycopg 3 (SQLAlchemy 2.1's default PostgreSQL driver)
                 with cur.copy(db.sql("copy_records")) as copy:
-                    copy.write(memoryview(data))
+                    copy.write(data)
     else:
         columns = [records[c].to_pylist() for c in RECORD_COLUMNS]
         raw.executemany(db.sql("insert_records"), zip(*columns, strict=True))
@@ -561,9 +584,7 @@ def _joined_bytes(lines: Any) -> bytes:
     arr = pc.binary_join_element_wise(lines, pa.scalar("\n", lines.type), pa.scalar("", lines.type))
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if arr.type == "large_string" else np.int32)
-    start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
-    return arr.buffers()[2].to_pybytes()[start:end]
+    return _bytes_of(arr).tobytes()
 
 
 def _ack_frame_bytes(frame: pd.DataFrame, header: bool) -> bytes:

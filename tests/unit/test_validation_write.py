@@ -72,3 +72,24 @@ def test_only_accepted_rows_carry_amount_and_currency():
     assert records["state"].to_pylist() == ["VALIDATED", "REJECTED", "REJECTED"]
     assert records["business_no"].to_pylist() == [f"BANKA-PAY-20261127-007-{n:06d}" for n in (5, 6, 7)]
     assert records["line_no"].to_pylist() == [5, 6, 7]
+
+
+def _copy_text_oracle(value) -> str:
+    """PostgreSQL's COPY text format for one value, written from its documentation."""
+    if value is None:
+        return "\\N"
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+@settings(max_examples=200, deadline=None)
+@given(refs=st.lists(values, min_size=1, max_size=20), data=st.data())
+def test_copy_text_follows_postgresqls_text_format(refs: list[str], data):
+    codes = [data.draw(st.sampled_from(CODES)) for _ in refs]
+    rows = [{"client_ref": r, "amount": "3.10", "payer_name": r, "currency": "CNY"} for r in refs]
+    records = _batch(rows, codes, 1)
+    expected = "".join(
+        "\t".join(_copy_text_oracle(v) for v in row.values()) + "\n"
+        for row in records.select(validation.RECORD_COLUMNS).to_pylist()
+    )
+    assert validation._copy_text(records) == expected.encode("utf-8")
