@@ -12,6 +12,10 @@ decide      approver, admin       POST approve, decline, decisions (several at o
 submit      operator, admin       POST files/{file_id}/submit
 ==========  ====================  =========================================
 
+Personal numbers and names in a record (identity, card, account, phone numbers, party names)
+are shown in full only to the people who decide on it (approver, admin); operators and
+auditors get them masked (:func:`daybook.pii.mask_cell`), in the record and in its audit trail.
+
 The four-eyes rules (maker is never checker, nobody twice on one record) are enforced by
 :func:`daybook.approval.decide` for every caller; this layer maps refusals to HTTP codes:
 403 for a person who may not act, 404 unknown, 409 no longer waiting, 422 bad input.
@@ -39,6 +43,42 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "decide": frozenset({"approver", "admin"}),
     "submit": frozenset({"operator", "admin"}),
 }
+# Who sees a record's personal numbers and names unmasked: the people who decide on it.
+SEES_PERSONAL_DATA = frozenset({"approver", "admin"})
+
+
+def _masked_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record detail with its personal numbers and names masked (payload and opinions)."""
+    from daybook import pii
+
+    masked = dict(record)
+    masked["payload"] = {k: pii.mask_cell(k, v) for k, v in (record.get("payload") or {}).items()}
+    masked["decisions"] = [
+        {**d, "opinion": pii.mask_text(d.get("opinion") or "")} for d in record.get("decisions") or []
+    ]
+    return masked
+
+
+FREE_TEXT = frozenset({"opinion", "note", "reason", "reasons", "message"})
+
+
+def _mask_free_text(value: Any) -> Any:
+    from daybook import pii
+
+    if isinstance(value, list):
+        return [_mask_free_text(v) for v in value]
+    return pii.mask_text(value) if isinstance(value, str) else value
+
+
+def _masked_audit(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Audit events with the free text people wrote (opinions, notes) masked."""
+    out = []
+    for event in events:
+        detail = event.get("detail")
+        if isinstance(detail, dict):
+            detail = {k: (_mask_free_text(v) if k in FREE_TEXT else v) for k, v in detail.items()}
+        out.append({**event, "detail": detail})
+    return out
 
 
 class PermissionDenied(PermissionError):
@@ -154,16 +194,18 @@ def create_app() -> FastAPI:
 
     @app.get("/api/records/{business_no}")
     def get_record(business_no: str, user: User) -> dict[str, Any]:
-        _guard(user, "read")
+        roles = _guard(user, "read")
         try:
-            return approval.record_detail(business_no)
+            record = approval.record_detail(business_no)
         except approval.DecisionRefused as exc:
             raise _refused(exc) from exc
+        return record if roles & SEES_PERSONAL_DATA else _masked_record(record)
 
     @app.get("/api/records/{business_no}/audit")
     def get_audit(business_no: str, user: User) -> list[dict[str, Any]]:
-        _guard(user, "read")
-        return approval.audit_trail(business_no)
+        roles = _guard(user, "read")
+        trail = approval.audit_trail(business_no)
+        return trail if roles & SEES_PERSONAL_DATA else _masked_audit(trail)
 
     def _decide(business_no: str, user: str, decision: str, body: Opinion) -> dict[str, Any]:
         _guard(user, "decide")

@@ -207,3 +207,40 @@ def test_a_batch_decision_checks_the_role_and_each_record(api):
     assert call("POST", "/api/decisions", "wang.fang", json=no_opinion).status_code == 422
     assert call("POST", "/api/decisions", "wang.fang", json={**body, "business_nos": []}).status_code == 422
     assert _approvals(url) == [(l1, 1, "APPROVE", "li.wei"), (l2, 1, "APPROVE", "li.wei")]
+
+
+ACCOUNT, ID_NO, PHONE, NAME = "6222021234567890123", "11010519491231002X", "13812345678", "张三丰"
+
+
+def test_personal_numbers_are_shown_in_full_only_to_those_who_decide(api):
+    call, _, _, url = api
+    row = {
+        "amount_cents": 6_500_000,
+        "currency": "CNY",
+        "payload": {
+            "amount": "65000.00",
+            "payer_account": ACCOUNT,
+            "payer_id_no": ID_NO,
+            "phone": PHONE,
+            "payee_name": NAME,
+            "purpose": f"salary for {ACCOUNT}",
+        },
+    }
+    _, (no,) = seed_file(url, "BANKX", "PAY", [row], seq="009")
+    approval.assess(DAY)
+    approval.decide(no, "li.wei", "DECLINE", f"account {ACCOUNT} is on our watch list")
+
+    def seen(user: str) -> str:
+        record = call("GET", f"/api/records/{no}", user)
+        trail = call("GET", f"/api/records/{no}/audit", user)
+        assert record.status_code == trail.status_code == 200
+        return record.text + trail.text
+
+    for decider in ("wang.fang", "boss"):
+        text = seen(decider)
+        assert all(v in text for v in (ACCOUNT, ID_NO, PHONE, NAME)), decider
+    for reader in ("audit.chen", "op.zhang"):
+        text = seen(reader)
+        assert not [v for v in (ACCOUNT, ID_NO, PHONE, NAME) if v in text], (reader, text)
+        assert ACCOUNT[-4:] in text and PHONE[-4:] in text and "张" in text  # masked, not dropped
+        assert "65000.00" in text and no in text  # what is not personal stays readable
