@@ -17,8 +17,6 @@ account numbers to move the money); see docs/security.md.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -31,17 +29,10 @@ import sqlalchemy
 from daybook import sample
 from daybook.runner import run_day
 from daybook.storage import LocalStore
+from pii_scan import numbers_in_csv, scan
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 27)
-PII_COLUMNS = {
-    "payer_account",
-    "payer_id_no",
-    "payee_account",
-    "applicant_id_no",
-    "phone",
-    "disbursement_account",
-}
 # Machine files that carry full numbers by design (module docstring): the regulatory
 # large-value report and the outbound clearing file for the clearing system.
 EXEMPT_OUTPUTS = ("aml/", "clearing/")
@@ -58,18 +49,8 @@ def input_numbers(raw_root: Path) -> set[str]:
     """Every value of a PII column in every data file of the raw zone (8 characters or more)."""
     found: set[str] = set()
     for path in raw_root.rglob("*.csv"):
-        rows = csv.DictReader(io.StringIO(_decode(path.read_bytes()), newline=""))
-        for row in rows:
-            for column in PII_COLUMNS & set(row):
-                value = (row[column] or "").strip()
-                if len(value) >= 8:
-                    found.add(value)
+        found |= numbers_in_csv(_decode(path.read_bytes()))
     return found
-
-
-def scan(texts: dict[str, str], numbers: set[str]) -> list[tuple[str, str]]:
-    """(where, number) for every number found verbatim in a text."""
-    return sorted((where, n) for where, text in texts.items() for n in numbers if n in text)
 
 
 def files_under(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:

@@ -307,6 +307,24 @@ def test_scheduler_runs_the_whole_day_on_celery_postgres_and_s3(stack, monkeypat
     for client in ("BANKA", "TRUSTB"):
         assert f"archive/{client}/{DAY.isoformat()}/manifest.json" in archive
 
+    # The Celery workers' real task log files hold none of the day's identity, card, account or
+    # phone numbers (read from the raw zone: the exact bytes dropped).
+    from pii_scan import numbers_in_csv, scan
+
+    numbers: set[str] = set()
+    for key in keys("daybook-stack", "raw/"):
+        if key.endswith(".csv"):
+            body = s3.get_object(Bucket="daybook-stack", Key=key)["Body"].read()
+            numbers |= numbers_in_csv(body.decode("utf-8-sig", errors="replace"))
+    assert len(numbers) > 20, numbers
+    task_logs = {
+        str(p): p.read_text(errors="replace")
+        for p in (Path(env["AIRFLOW_HOME"]) / "logs").rglob("*")
+        if p.is_file() and "dag_id=" in str(p)
+    }
+    assert any("validate_client" in where for where in task_logs), sorted(task_logs)[:20]
+    assert scan(task_logs, numbers) == []
+
     eng = sqlalchemy.create_engine(stack["biz_url"])
     with eng.connect() as conn:
         debit, credit = conn.execute(
