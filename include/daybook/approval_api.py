@@ -7,7 +7,8 @@ daybook role table ``config/roles.yaml`` (env ``DAYBOOK_ROLES`` to use another f
 ==========  ====================  =========================================
 permission  roles                 endpoints
 ==========  ====================  =========================================
-read        every daybook role    GET pending, record, audit, me, the page
+read        every daybook role    GET pending, record, audit, me, the page; the KPI page,
+                                  Data Docs and reason codes of the ``/daybook`` plugin
 decide      approver, admin       POST approve, decline, decisions (several at once)
 submit      operator, admin       POST files/{file_id}/submit
 ==========  ====================  =========================================
@@ -114,6 +115,15 @@ async def current_username(user: Annotated[Any, Depends(get_user)]) -> str:
 
 
 User = Annotated[str, Depends(current_username)]
+
+
+def reader(user: User) -> str:
+    """Dependency of every daybook page and API: a logged-in Airflow user with a daybook role.
+
+    401 without a login (Airflow's own check), 403 for a user with no daybook role.
+    """
+    _guard(user, "read")
+    return user
 
 
 class Opinion(BaseModel):

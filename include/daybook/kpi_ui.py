@@ -1,21 +1,23 @@
-"""The KPI page of the Airflow UI plugin: the last 30 days of service KPIs per client."""
+"""The KPI page of the Airflow UI plugin: the last 30 days of service KPIs per client.
+
+It needs a logged-in Airflow user with a daybook role (:func:`approval_api.reader`).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
 
-from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="daybook KPIs")
+    from daybook.approval_api import reader
+
+    app = FastAPI(title="daybook KPIs", dependencies=[Depends(reader)])
 
     @app.get("/", response_class=HTMLResponse)
     def last_30_days(
-        user: Annotated[Any, Depends(get_user)],  # a logged-in Airflow user (token or UI session cookie)
         end: str | None = Query(None, description="last business date shown (YYYY-MM-DD)"),
     ) -> str:
         from daybook import kpi

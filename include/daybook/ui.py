@@ -1,11 +1,14 @@
-"""The web pages the Airflow plugin mounts at ``/daybook``: Data Docs and reason codes."""
+"""The web pages the Airflow plugin mounts at ``/daybook``: Data Docs and reason codes.
+
+Every page needs a logged-in Airflow user with a daybook role (:func:`approval_api.reader`).
+"""
 
 from __future__ import annotations
 
 import html
 import mimetypes
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
 from daybook.codes import CATALOGUE
@@ -22,7 +25,9 @@ def _page(title: str, body: str) -> HTMLResponse:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="daybook", description="daybook operator pages")
+    from daybook.approval_api import reader
+
+    app = FastAPI(title="daybook", description="daybook operator pages", dependencies=[Depends(reader)])
 
     @app.get("/reason-codes", response_class=HTMLResponse)
     def reason_codes() -> HTMLResponse:

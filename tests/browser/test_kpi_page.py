@@ -128,8 +128,11 @@ def kpi_ui(airflow_api_server, tmp_path, monkeypatch):
     (profiles / f"{CLIENT}.yaml").write_text(
         PROFILE.format(client=CLIENT) + "expected_files: [PAY, LOAN]\n", encoding="utf-8"
     )
+    roles = tmp_path / "roles.yaml"
+    roles.write_text("users:\n  op.kim: [operator]\n", encoding="utf-8")
     return airflow_api_server(
-        {"op.kim": ("viewer", "kpi-pw")}, {"DAYBOOK_DB_URL": url, "DAYBOOK_PROFILES": str(profiles)}
+        {"op.kim": ("viewer", "kpi-pw")},
+        {"DAYBOOK_DB_URL": url, "DAYBOOK_PROFILES": str(profiles), "DAYBOOK_ROLES": str(roles)},
     )
 
 

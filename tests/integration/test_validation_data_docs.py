@@ -30,7 +30,12 @@ def _plugin():
 
 @pytest.mark.usefixtures("env")
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_nav_link_leads_to_the_files_data_docs():
+def test_nav_link_leads_to_the_files_data_docs(tmp_path, monkeypatch):
+    from daybook import approval_api
+
+    roles = tmp_path / "roles.yaml"
+    roles.write_text("users:\n  audit.chen: [auditor]\n", encoding="utf-8")
+    monkeypatch.setenv("DAYBOOK_ROLES", str(roles))
     rows = [pay_row(f"DD-{i}") for i in range(5)] + [pay_row("DD-bad", amount="0")]
     results = drop_and_validate("VALC", "001", rows)
     stem = "VALC_PAY_20261127_001"
@@ -41,6 +46,13 @@ def test_nav_link_leads_to_the_files_data_docs():
     api_server = FastAPI()
     api_server.mount(mounted["url_prefix"], mounted["app"])
     client = TestClient(api_server)
+    # Without a login Airflow answers 401; a logged-in user without a daybook role gets 403.
+    assert client.get(entry["href"]).status_code == 401
+    mounted["app"].dependency_overrides[approval_api.current_username] = lambda: "stranger"
+    assert client.get(entry["href"]).status_code == 403
+    assert client.get("/daybook/reason-codes").status_code == 403
+    mounted["app"].dependency_overrides[approval_api.current_username] = lambda: "audit.chen"
+    assert "F_ERROR_RATE" in client.get("/daybook/reason-codes").text
 
     listing = client.get(entry["href"])
     assert listing.status_code == 200

@@ -125,15 +125,27 @@ def test_daily_report_is_kept_with_the_days_outputs(month, zones) -> None:
     assert "<td>BANKA</td><td>2</td><td>50.0%</td><td>50.0%</td><td>33.3%</td><td>66.7%</td>" in monthly
 
 
-def _kpi_client(logged_in: bool = True) -> TestClient:
+def _kpi_client(user: str | None = "op.kim") -> TestClient:
+    """The KPI app as ``user`` (None: no login). op.kim is an operator, nobody has no role."""
     from airflow.api_fastapi.core_api.security import get_user
 
     from daybook.kpi_ui import create_app
 
+    class Someone:
+        def get_name(self) -> str:
+            return user
+
     app = create_app()
-    if logged_in:
-        app.dependency_overrides[get_user] = lambda: object()
+    if user is not None:
+        app.dependency_overrides[get_user] = Someone
     return TestClient(app)
+
+
+@pytest.fixture(autouse=True)
+def _roles(tmp_path, monkeypatch):
+    roles = tmp_path / "roles.yaml"
+    roles.write_text("users:\n  op.kim: [operator]\n", encoding="utf-8")
+    monkeypatch.setenv("DAYBOOK_ROLES", str(roles))
 
 
 def test_kpi_page_shows_the_last_30_days(month) -> None:
@@ -147,7 +159,10 @@ def test_kpi_page_shows_the_last_30_days(month) -> None:
     assert "No files or records in these 30 days." in later.text
 
 
-def test_kpi_page_needs_a_logged_in_airflow_user(month) -> None:
-    response = _kpi_client(logged_in=False).get("/", params={"end": "2026-03-31"})
-    assert response.status_code in (401, 403)
-    assert f"<td>{D1}</td>" not in response.text
+def test_kpi_page_needs_a_logged_in_airflow_user_with_a_daybook_role(month) -> None:
+    anonymous = _kpi_client(user=None).get("/", params={"end": "2026-03-31"})
+    assert anonymous.status_code == 401
+    assert f"<td>{D1}</td>" not in anonymous.text
+    no_role = _kpi_client(user="nobody").get("/", params={"end": "2026-03-31"})
+    assert no_role.status_code == 403
+    assert f"<td>{D1}</td>" not in no_role.text
