@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-BLOCK_BYTES = 16 << 20  # pyarrow parses blocks of this size; a longer record falls back (see above)
+BLOCK_BYTES = 1 << 20  # pyarrow parses (and reads ahead) blocks of this size; a longer record falls back
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,13 @@ def _arrow_tables(
             delimiter=",", quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True
         ),
         convert_options=pcsv.ConvertOptions(
-            column_types=dict.fromkeys(columns, pa.string()),
+            column_types=dict.fromkeys(columns, pa.large_string()),  # pandas' str: no copy
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
     for field in reader.schema:
-        if field.type != pa.string():  # a column the caller did not name: intake lets none through
+        if field.type != pa.large_string():  # a column the caller did not name: intake lets none through
             raise ValueError(f"column {field.name!r} is not one of the business type's columns")
     yielded = False
     for batch in reader:
@@ -132,7 +132,7 @@ def _contract_tables(store: Store, key: str, compressed: bool, skip: int) -> Ite
             continue
         frame = frame.iloc[skip:].drop(columns="line_no")
         skip = 0
-        schema = pa.schema([(column, pa.string()) for column in frame.columns])
+        schema = pa.schema([(column, pa.large_string()) for column in frame.columns])
         yield pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 

@@ -345,7 +345,7 @@ def _chunks(
         table = chunk.table
         for column in btype.optional:
             if column not in table.column_names:
-                table = table.append_column(column, pa.nulls(table.num_rows, pa.string()).fill_null(""))
+                table = table.append_column(column, pa.nulls(table.num_rows, pa.large_string()).fill_null(""))
         yield rowread.Chunk(table, chunk.first_line)
 
 
@@ -424,7 +424,8 @@ def _records(
     known = accepted & cents.notna().to_numpy(dtype=bool)
     amount_cents = pa.array(cents.to_numpy(dtype=np.int64, na_value=0), pa.int64(), mask=~known)
     if "currency" in table.column_names:
-        currency = pc.if_else(is_accepted, table["currency"].combine_chunks(), pa.scalar(None, pa.string()))
+        cells = table["currency"].combine_chunks()
+        currency = pc.if_else(is_accepted, cells, pa.scalar(None, cells.type))
     else:
         currency = pa.nulls(n, pa.string())
     return pa.table(
@@ -487,7 +488,10 @@ def _bytes_of(arr: Any) -> np.ndarray:
     """The UTF-8 bytes a string array's values occupy (a view on arrow's buffer, no copy)."""
     if len(arr) == 0 or arr.buffers()[2] is None:
         return np.zeros(0, dtype=np.uint8)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if arr.type == "large_string" else np.int32)
+    import pyarrow as pa
+
+    large = pa.types.is_large_string(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if large else np.int32)
     start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
     return np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start:end]
 
@@ -505,15 +509,14 @@ def _copy_text(records: Any) -> bytes:
     columns = []
     for name in RECORD_COLUMNS:
         arr = records[name].combine_chunks()
-        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-            arr = pc.cast(arr, pa.string())
-        else:
-            data = _bytes_of(arr)
-            if ((data == 0x5C) | (data < 0x20)).any():  # backslash or a control character (LF, CR, tab)
-                for char, escaped in _COPY_ESCAPES:
-                    arr = pc.replace_substring(arr, char, escaped)
+        if not pa.types.is_large_string(arr.type):
+            arr = pc.cast(arr, pa.large_string())
+        data = _bytes_of(arr)
+        if ((data == 0x5C) | (data < 0x20)).any():  # backslash or a control character (LF, CR, tab)
+            for char, escaped in _COPY_ESCAPES:
+                arr = pc.replace_substring(arr, char, escaped)
         columns.append(arr.fill_null("\\N") if arr.null_count else arr)
-    return _joined_bytes(pc.binary_join_element_wise(*columns, "\t"))
+    return _joined_bytes(pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string())))
 
 
 def _insert_records(conn: Any, records: Any) -> None:
@@ -560,7 +563,7 @@ def _ack_lines(records: Any) -> bytes:
 
     if records.num_rows == 0:
         return b""
-    ref = records["client_ref"].combine_chunks()
+    ref = pc.cast(records["client_ref"].combine_chunks(), pa.string())
     needs = pc.match_substring_regex(ref, "[" + re.escape(_ACK_QUOTE) + "]")
     if pc.any(needs).as_py():
         quoted = pc.binary_join_element_wise('"', pc.replace_substring(ref, '"', '""'), '"', "")
