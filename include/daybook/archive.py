@@ -19,7 +19,7 @@ A package (``<archive root>/<CLIENT>/<YYYY-MM-DD>/``) holds:
   ``sha256sum -c`` form.
 
 With an archive key configured (:mod:`daybook.crypto`) every member is stored sealed with
-AES-256-GCM as ``<path>.enc``; ``manifest.json`` and ``SHA256SUMS`` stay readable (they hold
+AES-256-GCM in 1 MiB segments as ``<path>.enc``; ``manifest.json`` and ``SHA256SUMS`` stay readable (they hold
 names and hashes only) and the manifest's own hash is kept in the ``archives`` table. On S3
 every object is written with server-side encryption requested and the retention date in its
 metadata, through the same code path. Without a key the package is written in plaintext and a
@@ -29,6 +29,12 @@ Nothing in a package holds a wall-clock time of the archiving run, so archiving 
 twice yields the same plaintext members and the same manifest; an existing sealed member whose
 plaintext is unchanged is left as it is. After writing, the package is read back and verified;
 only then are staging rows older than the purge window cleared (:func:`purge_staging`).
+
+Memory stays bounded whatever the day's size: members are produced one at a time into a
+temporary file (rows from a streamed database cursor in batches of :data:`BATCH_ROWS`, files
+copied in chunks, the sha256 computed on the way), sealed segment by segment into a second
+temporary file and uploaded from it (multipart on S3); verification reads every member back
+as a stream.
 """
 
 from __future__ import annotations
@@ -39,10 +45,14 @@ import io
 import json
 import logging
 import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text as sql_text
 
 from daybook import audit_chain, crypto, csvsafe, db, events
 from daybook.config import settings
@@ -64,6 +74,9 @@ AML_PACKAGE_QUERIES = {
     "aml/decisions.csv": "select_aml_decisions_of_package",
     "aml/large_value.csv": "select_large_value_of_package",
 }
+BATCH_ROWS = 100_000  # rows per Parquet row group
+FETCH_ROWS = 20_000  # rows per database fetch (Python rows are large: keep one fetch at a time)
+CHUNK_BYTES = 1 << 20
 _INT_COLUMNS = {"file_id", "line_no", "amount_cents", "approval_id", "level", "entry_id"}
 
 
@@ -126,6 +139,14 @@ def put_object(store: Store, key: str, data: bytes, retain: str | None = None) -
         store.put(key, data)
 
 
+def put_file(store: Store, key: str, path: Path, retain: str | None = None) -> None:
+    """Write one archive object from a local file in bounded memory; on S3 multipart, with
+    server-side encryption and the retention date, as :func:`put_object`."""
+    store.put_file(
+        key, path, metadata={"retain-until": retain} if retain else {}, server_side_encryption=True
+    )
+
+
 def object_metadata(store: Store, key: str) -> dict[str, Any]:
     """S3 object's encryption and user metadata (empty for a local store)."""
     if not isinstance(store, S3Store):
@@ -184,8 +205,108 @@ def _query(conn: Any, name: str, params: dict[str, Any]) -> tuple[list[dict[str,
     return [dict(r._mapping) for r in result], columns
 
 
-def collect(client_id: str, business_date: str) -> tuple[dict[str, bytes], list[Any]]:
-    """Every member of the client's package for the day, by path, and the day's files."""
+Producer = Callable[[Path], None]  # writes one member's plaintext to a local file
+
+
+def _stream_rows(name: str, params: dict[str, Any]) -> Iterator[tuple[list[str], Iterator[list[Any]]]]:
+    """The named query's column names and its rows in lists of at most FETCH_ROWS, from a
+    streamed cursor (a server-side cursor on PostgreSQL; SQLite steps through the result). The
+    consumer must drop each list before asking for the next one: only one is held at a time."""
+    with db.begin() as conn:
+        result = conn.execute(
+            sql_text(db.sql(name)),
+            params,
+            execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
+        )
+
+        def batches() -> Iterator[list[Any]]:
+            while rows := result.fetchmany(FETCH_ROWS):
+                yield rows
+                del rows
+
+        yield list(result.keys()), batches()
+
+
+def _str_column(values: Iterable[Any]) -> list[str | None]:
+    return [v if v is None or v.__class__ is str else str(v) for v in values]
+
+
+def parquet_schema(columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in columns])
+
+
+def query_to_parquet(name: str, params: dict[str, Any], target: Path) -> int:
+    """Write the query's rows to a Parquet file in row groups of BATCH_ROWS (int64 or string
+    columns, zstd, deterministic); returns the rows written. Rows are fetched FETCH_ROWS at a
+    time and turned into Arrow columns at once, so memory holds one row group's Arrow data and
+    one fetch of Python rows, whatever the day's size."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for columns, batches in _stream_rows(name, params):
+        schema = parquet_schema(columns)
+        ints = [c in _INT_COLUMNS for c in columns]
+        with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+            pending: list[Any] = []
+            pending_rows = 0
+            for batch in batches:
+                arrays = [
+                    pa.array([r[i] for r in batch], type=pa.int64())
+                    if is_int
+                    else pa.array(_str_column(r[i] for r in batch), type=pa.string())
+                    for i, is_int in enumerate(ints)
+                ]
+                pending.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+                pending_rows += len(batch)
+                rows += len(batch)
+                del batch, arrays
+                if pending_rows >= BATCH_ROWS:
+                    writer.write_table(
+                        pa.Table.from_batches(pending, schema=schema), row_group_size=BATCH_ROWS
+                    )
+                    pending, pending_rows = [], 0
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=BATCH_ROWS)
+    return rows
+
+
+def query_to_csv(name: str, params: dict[str, Any], target: Path) -> int:
+    """Write the query's rows as CSV (the same bytes as :func:`rows_to_csv`); returns the rows."""
+    rows = 0
+    with open(target, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        for columns, batches in _stream_rows(name, params):
+            writer.writerow(columns)
+            for batch in batches:
+                writer.writerows(csvsafe.row(r) for r in batch)
+                rows += len(batch)
+                del batch
+    return rows
+
+
+def _copy_object(store: Store, key: str) -> Producer:
+    def produce(target: Path) -> None:
+        with open(target, "wb") as fh:
+            for chunk in store.iter_chunks(key, CHUNK_BYTES):
+                fh.write(chunk)
+
+    return produce
+
+
+def _bytes(data: bytes) -> Producer:
+    return lambda target: target.write_bytes(data)
+
+
+def _query_member(writer: Callable[[str, dict[str, Any], Path], int], name: str, params: dict[str, Any]):
+    return lambda target: writer(name, params, target)
+
+
+def member_sources(client_id: str, business_date: str) -> tuple[dict[str, Producer], list[Any]]:
+    """Every member of the client's package for the day, by path, as a producer that writes its
+    plaintext to a file when called (nothing is read yet), and the day's files."""
     s = settings()
     raw, landing, outputs = open_store(s.raw), open_store(s.landing), open_store(s.outputs)
     params = {"client_id": client_id, "business_date": business_date}
@@ -193,40 +314,62 @@ def collect(client_id: str, business_date: str) -> tuple[dict[str, bytes], list[
         files = db.run(
             conn, "select_files_of_intake_day", {"folder": client_id, "business_date": business_date}
         ).all()
-        records, record_cols = _query(conn, "select_records_of_package", params)
-        approvals, approval_cols = _query(conn, "select_approvals_of_package", params)
-        ledger, ledger_cols = _query(conn, "select_ledger_of_package", params)
-        aml = {name: _query(conn, sql, params) for name, sql in AML_PACKAGE_QUERIES.items()}
         profiles = {
             v: db.run(
                 conn, "select_profile_version", {"client_id": client_id, "version": v}
             ).scalar_one_or_none()
             for v in sorted({f.profile_version for f in files if f.profile_version})
         }
-    members: dict[str, bytes] = {}
+    members: dict[str, Producer] = {}
     for f in files:
-        members[f"originals/{f.name}"] = raw.get(f.raw_key)
+        members[f"originals/{f.name}"] = _copy_object(raw, f.raw_key)
         if f.control_raw_key:
-            members[f"originals/{f.control_raw_key.rsplit('/', 1)[-1]}"] = raw.get(f.control_raw_key)
+            members[f"originals/{f.control_raw_key.rsplit('/', 1)[-1]}"] = _copy_object(
+                raw, f.control_raw_key
+            )
         for suffix in RETURN_SUFFIXES:
             key = f"{f.folder}/outbox/{f.stem}{suffix}"
             if landing.exists(key):
-                members[f"returns/{f.stem}{suffix}"] = landing.get(key)
+                members[f"returns/{f.stem}{suffix}"] = _copy_object(landing, key)
         docs = f"{business_date}/data_docs/{f.stem}/"
         for key in outputs.list(docs):
-            members[f"data_docs/{f.stem}/{key[len(docs) :]}"] = outputs.get(key)
-    members[RECORDS_MEMBER] = rows_to_parquet(records, record_cols)
-    members["approvals.csv"] = rows_to_csv(approvals, approval_cols)
-    members["ledger.csv"] = rows_to_csv(ledger, ledger_cols)
-    for name, (rows, cols) in aml.items():
-        members[name] = rows_to_csv(rows, cols)
+            members[f"data_docs/{f.stem}/{key[len(docs) :]}"] = _copy_object(outputs, key)
+    members[RECORDS_MEMBER] = _query_member(query_to_parquet, "select_records_of_package", params)
+    members["approvals.csv"] = _query_member(query_to_csv, "select_approvals_of_package", params)
+    members["ledger.csv"] = _query_member(query_to_csv, "select_ledger_of_package", params)
+    for name, sql in AML_PACKAGE_QUERIES.items():
+        members[name] = _query_member(query_to_csv, sql, params)
     lvr = f"aml/{client_id}/{business_date}/"
     for key in outputs.list(lvr):
-        members[f"aml/{key[len(lvr) :]}"] = outputs.get(key)
+        members[f"aml/{key[len(lvr) :]}"] = _copy_object(outputs, key)
     for version, content in profiles.items():
         if content is not None:
-            members[f"profiles/{version}.yaml"] = content.encode("utf-8")
+            members[f"profiles/{version}.yaml"] = _bytes(content.encode("utf-8"))
     return members, files
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 and size of a local file, read in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            yield chunk
+
+
+def seal_file(key: crypto.ArchiveKey, source: Path, target: Path, name: str) -> None:
+    """Seal a local file segment by segment into another local file."""
+    with open(target, "wb") as out:
+        for piece in key.seal_stream(_file_chunks(source), name):
+            out.write(piece)
 
 
 def _file_types(files: list[Any]) -> set[str]:
@@ -314,21 +457,38 @@ def build_package(client_id: str, business_date: str) -> dict[str, Any]:
 
 
 def write_package(client_id: str, business_date: str) -> dict[str, Any]:
-    """Collect, seal (with a key) and write the package, then register it in ``archives``."""
-    members, files = collect(client_id, business_date)
+    """Produce, seal (with a key) and write the package one member at a time through temporary
+    files, then register it in ``archives``."""
+    sources, files = member_sources(client_id, business_date)
     key = _key_or_none(client_id, business_date)
     types = _file_types(files)
     retain = retain_until(business_date, types)
     store, prefix = archive_store(), package_prefix(client_id, business_date)
-    listing = [
-        {
-            "path": path,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-            "stored_as": path + SEALED_SUFFIX if key else path,
-        }
-        for path, data in sorted(members.items())
-    ]
+    expected = {path + SEALED_SUFFIX if key else path for path in sources} | set(INDEX_FILES)
+    for stale in store.list(prefix + "/"):  # a member no longer in the day, or stored the other way
+        if stale[len(prefix) + 1 :] not in expected:
+            store.delete(stale)
+    listing: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="daybook-archive-") as tmp:
+        plain, sealed = Path(tmp) / "plain", Path(tmp) / "sealed"
+        for path, produce in sorted(sources.items()):
+            produce(plain)
+            digest, size = file_digest(plain)
+            m = {
+                "path": path,
+                "sha256": digest,
+                "size": size,
+                "stored_as": path + SEALED_SUFFIX if key else path,
+            }
+            listing.append(m)
+            stored_key = f"{prefix}/{m['stored_as']}"
+            if key is None:
+                put_file(store, stored_key, plain, retain)
+            elif not _unchanged_sealed(store, stored_key, m, key):
+                seal_file(key, plain, sealed, path)
+                put_file(store, stored_key, sealed, retain)
+            plain.unlink(missing_ok=True)
+            sealed.unlink(missing_ok=True)
     manifest = {
         "format": PACKAGE_FORMAT,
         "client_id": client_id,
@@ -337,7 +497,15 @@ def write_package(client_id: str, business_date: str) -> dict[str, Any]:
         "record_class": record_class(types),
         "retain_until": retain,
         "encryption": (
-            {"algorithm": "AES-256-GCM", "key_id": key.key_id, "connection": crypto.CONN_ID} if key else None
+            {
+                "algorithm": "AES-256-GCM",
+                "format": crypto.MAGIC.decode("ascii"),
+                "segment_bytes": crypto.SEGMENT_BYTES,
+                "key_id": key.key_id,
+                "connection": crypto.CONN_ID,
+            }
+            if key
+            else None
         ),
         "files": [
             {"name": f.name, "status": f.status, "reason_code": f.reason_code, "sha256": f.sha256}
@@ -345,18 +513,6 @@ def write_package(client_id: str, business_date: str) -> dict[str, Any]:
         ],
         "members": listing,
     }
-    expected = {m["stored_as"] for m in listing} | set(INDEX_FILES)
-    for stale in store.list(prefix + "/"):  # a member no longer in the day, or stored the other way
-        if stale[len(prefix) + 1 :] not in expected:
-            store.delete(stale)
-    for m in listing:
-        data = members[m["path"]]
-        stored_key = f"{prefix}/{m['stored_as']}"
-        if key is not None:
-            if _unchanged_sealed(store, stored_key, m, key):
-                continue
-            data = key.seal(data, m["path"])
-        put_object(store, stored_key, data, retain)
     body = manifest_bytes(manifest)
     put_object(store, f"{prefix}/SHA256SUMS", sha256sums(listing), retain)
     put_object(store, f"{prefix}/manifest.json", body, retain)
@@ -391,12 +547,16 @@ def write_package(client_id: str, business_date: str) -> dict[str, Any]:
 
 
 def _unchanged_sealed(store: Store, stored_key: str, member: dict[str, Any], key: crypto.ArchiveKey) -> bool:
+    """Whether the stored sealed member opens to the same plaintext (read as a stream)."""
     if not store.exists(stored_key):
         return False
+    h = hashlib.sha256()
     try:
-        return hashlib.sha256(key.open(store.get(stored_key), member["path"])).hexdigest() == member["sha256"]
+        for piece in key.open_stream(store.iter_chunks(stored_key, CHUNK_BYTES), member["path"]):
+            h.update(piece)
     except crypto.SealError:
         return False
+    return h.hexdigest() == member["sha256"]
 
 
 # --------------------------------------------------------------------------- read back and verify
@@ -421,27 +581,62 @@ def read_manifest(client_id: str, business_date: str, store: Store | None = None
     return json.loads(store.get(f"{package_prefix(client_id, business_date)}/manifest.json"))
 
 
+def iter_member(
+    manifest: dict[str, Any], path: str, store: Store | None = None, key: crypto.ArchiveKey | None = None
+) -> Iterator[bytes]:
+    """A member's plaintext as a stream of pieces (opened segment by segment when it is sealed).
+    Raises :class:`crypto.SealError` when a sealed member does not open, possibly after some
+    pieces: judge what was read only once the stream ends."""
+    store = store or archive_store()
+    entry = next(m for m in manifest["members"] if m["path"] == path)
+    chunks = store.iter_chunks(
+        f"{package_prefix(manifest['client_id'], manifest['business_date'])}/{entry['stored_as']}",
+        CHUNK_BYTES,
+    )
+    if entry["stored_as"] == path:
+        return chunks
+    key = key or crypto.archive_key()
+    if key is None:
+        raise crypto.ArchiveKeyError(f"{path} is sealed and no archive key is configured")
+    return key.open_stream(chunks, path)
+
+
 def read_member(
     manifest: dict[str, Any], path: str, store: Store | None = None, key: crypto.ArchiveKey | None = None
 ) -> bytes:
-    """A member's plaintext (opened with the archive key when it is sealed)."""
-    store = store or archive_store()
-    entry = next(m for m in manifest["members"] if m["path"] == path)
-    data = store.get(
-        f"{package_prefix(manifest['client_id'], manifest['business_date'])}/{entry['stored_as']}"
-    )
-    if entry["stored_as"] != path:
-        key = key or crypto.archive_key()
-        if key is None:
-            raise crypto.ArchiveKeyError(f"{path} is sealed and no archive key is configured")
-        data = key.open(data, path)
-    return data
+    """A member's whole plaintext in memory (small members; see :func:`iter_member`)."""
+    return b"".join(iter_member(manifest, path, store, key))
+
+
+def copy_member(
+    manifest: dict[str, Any],
+    path: str,
+    target: Path,
+    store: Store | None = None,
+    key: crypto.ArchiveKey | None = None,
+) -> tuple[str, int]:
+    """Write a member's plaintext to a local file in bounded memory; returns its sha256 and size.
+    On a :class:`crypto.SealError` the partial file is removed."""
+    h = hashlib.sha256()
+    size = 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(target, "wb") as fh:
+            for piece in iter_member(manifest, path, store, key):
+                h.update(piece)
+                size += len(piece)
+                fh.write(piece)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return h.hexdigest(), size
 
 
 def verify_package(client_id: str, business_date: str, *, check_database: bool = True) -> Verification:
     """Read the package back: manifest hash against the database, every member's plaintext hash
-    and size against the manifest, no unlisted object, and the Parquet row count against the
-    ``records`` table. Records the verification time when everything holds."""
+    and size against the manifest, no unlisted object, and the Parquet row count (from the
+    file's footer) against the ``records`` table. Every member is read as a stream, never whole
+    in memory. Records the verification time when everything holds."""
     import pyarrow.parquet as pq
 
     result = Verification(client_id, business_date)
@@ -475,22 +670,31 @@ def verify_package(client_id: str, business_date: str, *, check_database: bool =
         manifest["members"]
     ):
         result.fail("SHA256SUMS does not match the manifest")
-    for m in manifest["members"]:
-        try:
-            data = read_member(manifest, m["path"], store, key)
-        except crypto.SealError as exc:
-            result.fail(str(exc))
-            continue
-        except Exception:  # noqa: BLE001 - a deleted member
-            result.fail(f"{m['path']}: missing")
-            continue
-        result.checked += 1
-        if hashlib.sha256(data).hexdigest() != m["sha256"] or len(data) != m["size"]:
-            result.fail(f"{m['path']}: sha256 differs from the manifest")
-        elif m["path"] == RECORDS_MEMBER and check_database:
-            n = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
-            if n != db_rows:
-                result.fail(f"{RECORDS_MEMBER}: {n} rows, the database holds {db_rows}")
+    with tempfile.TemporaryDirectory(prefix="daybook-verify-") as tmp:
+        for m in manifest["members"]:
+            parquet = m["path"] == RECORDS_MEMBER and check_database
+            try:
+                if parquet:  # the footer is at the end: spool to a local file, then read it there
+                    digest, size = copy_member(manifest, m["path"], Path(tmp) / "records.parquet", store, key)
+                else:
+                    h, size = hashlib.sha256(), 0
+                    for piece in iter_member(manifest, m["path"], store, key):
+                        h.update(piece)
+                        size += len(piece)
+                    digest = h.hexdigest()
+            except crypto.SealError as exc:
+                result.fail(str(exc))
+                continue
+            except Exception:  # noqa: BLE001 - a deleted member
+                result.fail(f"{m['path']}: missing")
+                continue
+            result.checked += 1
+            if digest != m["sha256"] or size != m["size"]:
+                result.fail(f"{m['path']}: sha256 differs from the manifest")
+            elif parquet:
+                n = pq.ParquetFile(Path(tmp) / "records.parquet").metadata.num_rows
+                if n != db_rows:
+                    result.fail(f"{RECORDS_MEMBER}: {n} rows, the database holds {db_rows}")
     if result.ok:
         with db.begin() as conn:
             db.run(conn, "update_archive_verified", {"client_id": client_id, "business_date": business_date})
@@ -499,14 +703,14 @@ def verify_package(client_id: str, business_date: str, *, check_database: bool =
 
 def export_package(client_id: str, business_date: str, target: Path) -> int:
     """Write the package's plaintext members plus manifest.json and SHA256SUMS to a local folder,
-    so an auditor can run ``sha256sum -c SHA256SUMS`` there. Returns the members written."""
+    so an auditor can run ``sha256sum -c SHA256SUMS`` there (streamed, member by member).
+    Returns the members written."""
     store = archive_store()
     prefix = package_prefix(client_id, business_date)
     manifest = read_manifest(client_id, business_date, store)
+    key = crypto.archive_key() if manifest.get("encryption") else None
     for m in manifest["members"]:
-        path = target / m["path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(read_member(manifest, m["path"], store))
+        copy_member(manifest, m["path"], target / m["path"], store, key)
     for name in INDEX_FILES:
         (target / name).write_bytes(store.get(f"{prefix}/{name}"))
     return len(manifest["members"])

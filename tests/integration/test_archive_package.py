@@ -337,3 +337,56 @@ def test_an_exported_package_passes_sha256sum_check_and_fails_it_after_tampering
     (target / "ledger.csv").write_bytes(b"forged\n")
     bad = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=target, capture_output=True)
     assert bad.returncode != 0 and b"ledger.csv: FAILED" in bad.stdout
+
+
+SEGMENT = 1 << 20  # sealed members are cut in 1 MiB segments (docs/archive.md)
+BIG_KEY = "BANKA/2026-11-27/originals/BANKA_PAY_20261127_001.csv.enc"
+
+
+def _big_original(zones) -> bytes:
+    """The accepted file's raw bytes replaced by 2.5 MiB: its sealed copy spans three segments."""
+    import os
+
+    data = PAY_CSV + os.urandom(5 * SEGMENT // 2)
+    zones.raw.put("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv", data)
+    return data
+
+
+def test_a_member_larger_than_one_segment_round_trips_and_exports(seeded, archive_key, tmp_path):
+    data = _big_original(seeded)
+    out = archive.build_package(CLIENT, DAY)
+    assert out["verified"] is True
+    store = archive.archive_store()
+    stored = store.get(BIG_KEY)
+    assert len(stored) == 26 + len(data) + 3 * 16  # header + plaintext + one tag per segment
+    manifest = json.loads(store.get("BANKA/2026-11-27/manifest.json"))
+    entry = next(m for m in manifest["members"] if m["path"] == "originals/BANKA_PAY_20261127_001.csv")
+    assert (entry["sha256"], entry["size"]) == (sha(data), len(data))
+    assert archive.read_member(manifest, entry["path"]) == data
+    archive.export_package(CLIENT, DAY, tmp_path / "export")
+    assert (tmp_path / "export/originals/BANKA_PAY_20261127_001.csv").read_bytes() == data
+
+
+@pytest.mark.parametrize("damage", ["last_segment_dropped", "segments_swapped", "byte_in_middle_segment"])
+def test_a_cut_or_reordered_segment_fails_verification(seeded, archive_key, damage):
+    _big_original(seeded)
+    archive.build_package(CLIENT, DAY)
+    store = archive.archive_store()
+    sealed = store.get(BIG_KEY)
+    header, body = sealed[:26], sealed[26:]
+    segs = [body[i : i + SEGMENT + 16] for i in range(0, len(body), SEGMENT + 16)]
+    assert len(segs) == 3
+    if damage == "last_segment_dropped":
+        forged = header + segs[0] + segs[1]
+    elif damage == "segments_swapped":
+        forged = header + segs[1] + segs[0] + segs[2]
+    else:
+        middle = bytearray(segs[1])
+        middle[SEGMENT // 2] ^= 0x80
+        forged = header + segs[0] + bytes(middle) + segs[2]
+    store.put(BIG_KEY, forged)
+    result = archive.verify_package(CLIENT, DAY)
+    assert not result.ok
+    assert any(p.startswith("originals/BANKA_PAY_20261127_001.csv: segment") for p in result.problems), (
+        result.problems
+    )

@@ -220,13 +220,13 @@ def test_purge_refuses_while_a_day_with_aml_rows_has_a_package_without_them(
 ):
     """A package written before AML tables were packaged: deleting the live AML rows would leave
     the day's AML record nowhere but in the handover, so the purge refuses until it is re-archived."""
-    collect = archive.collect
+    sources = archive.member_sources
 
     def without_aml(client_id, business_date):
-        members, files = collect(client_id, business_date)
+        members, files = sources(client_id, business_date)
         return {p: d for p, d in members.items() if not p.startswith("aml/")}, files
 
-    monkeypatch.setattr(archive, "collect", without_aml)
+    monkeypatch.setattr(archive, "member_sources", without_aml)
     archive.build_package(CLIENT, DAY)
     assert archive.verify_package(CLIENT, DAY).ok
     offboarding.build_handover(CLIENT, AS_OF)
@@ -234,7 +234,7 @@ def test_purge_refuses_while_a_day_with_aml_rows_has_a_package_without_them(
         offboarding.purge_live_data(CLIENT, AS_OF, approved_by="carol")
     assert _aml_rows(business_db)["aml_cases"] == [("BANKA", 1), ("TRUSTB", 1)]
     assert archived.raw.exists("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv")
-    monkeypatch.setattr(archive, "collect", collect)  # archived again, with them: the purge goes on
+    monkeypatch.setattr(archive, "member_sources", sources)  # archived again, with them: the purge goes on
     archive.build_package(CLIENT, DAY)
     assert offboarding.purge_live_data(CLIENT, AS_OF, approved_by="carol")["objects_deleted"] > 0
     assert _aml_rows(business_db)["aml_cases"] == [("TRUSTB", 1)]
