@@ -234,19 +234,30 @@ def decimal_scale_ok(s: pd.Series, max_scale: int) -> pd.Series:
     return _full(s, rf"-?[0-9]+(?:\.[0-9]{{1,{max_scale}}})?")
 
 
+_FAST_AMOUNT = r"[0-9]{1,16}(?:\.[0-9]{1,2})?"  # no sign, at most 16 integer digits, 0-2 decimals
+
+
 def to_cents(s: pd.Series) -> pd.Series:
     """Exact nullable Int64 cents of plain decimals with at most 2 fraction digits, else <NA>.
 
     Computed from the digit strings (no float). Values whose cents need more than 18 digits
-    (|x| >= 10**16) are <NA> rather than wrapped.
+    (|x| >= 10**16) are <NA> rather than wrapped. The usual form (no sign, at most 16 integer
+    digits) takes the arrow fast path of :func:`amount_ok`.
     """
-    mask, neg, t, _, frac_len = _cents_parts(s)
-    keep = (frac_len <= 2) & (t < _BOUND_LIMIT)
+    s = _as_str(s)
     values = np.zeros(len(s), dtype=np.int64)
     valid = np.zeros(len(s), dtype=bool)
-    rows = np.flatnonzero(mask)[keep]
-    values[rows] = np.where(neg, -t, t)[keep]
-    valid[rows] = True
+    fast = _full(s, _FAST_AMOUNT).to_numpy()
+    if fast.any():
+        values[fast] = _plain_cents(s[fast])
+        valid[fast] = True
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        mask, neg, t, _, frac_len = _cents_parts(s.iloc[slow])
+        keep = (frac_len <= 2) & (t < _BOUND_LIMIT)
+        rows = slow[np.flatnonzero(mask)[keep]]
+        values[rows] = np.where(neg, -t, t)[keep]
+        valid[rows] = True
     return pd.Series(pd.arrays.IntegerArray(values, ~valid), index=s.index)
 
 
@@ -261,7 +272,7 @@ def amount_ok(s: pd.Series, max_cents: int | None) -> pd.Series:
         _check_bound(max_cents)
     # Fast path for the usual form (no sign, at most 16 integer digits, 0-2 decimals): exact
     # integer cents from arrow's string split and integer casts, no regex rewriting.
-    fast = _full(s, r"[0-9]{1,16}(?:\.[0-9]{1,2})?").to_numpy()
+    fast = _full(s, _FAST_AMOUNT).to_numpy()
     out = np.zeros(len(s), dtype=bool)
     if fast.any():
         cents = _plain_cents(s[fast])

@@ -208,6 +208,33 @@ def test_to_cents(value, expected):
         assert out.iloc[0] == expected
 
 
+def _cents_oracle(text: str) -> int | None:
+    """Exact cents by the standard library: a plain decimal with at most 2 decimals, |cents| < 10**18."""
+    import re
+    from decimal import Decimal
+
+    if not re.fullmatch(r"-?[0-9]+(\.[0-9]{1,2})?", text):
+        return None
+    cents = int(Decimal(text) * 100)
+    return cents if abs(cents) < 10**18 else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"-?[0-9]{1,20}(\.[0-9]{1,3})?", fullmatch=True),
+            st.sampled_from(["", "1.", ".5", "+1", "1e5", " 1", "0.00", "-0", "１"]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_to_cents_matches_decimal_arithmetic(values: list[str]):
+    out = checks.to_cents(pd.Series(values, dtype="str"))
+    assert out.astype(object).where(out.notna(), None).tolist() == [_cents_oracle(v) for v in values]
+
+
 def test_to_cents_vector_keeps_positions():
     s = pd.Series(["1.1", "x", "-2", "3.333", "0.07"], index=[5, 5, 1, 2, 3], dtype="str")
     out = checks.to_cents(s)
