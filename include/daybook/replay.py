@@ -3,14 +3,17 @@
 The archived originals are dropped into a scratch landing zone, the archived profile version
 becomes the scratch profile, and the day runs into a scratch SQLite database and scratch
 folders through the same stage DAGs (intake, validation, settlement) that ran it; people's
-approval decisions are not re-invented but replayed from the archived approval audit, in their
-order. Then the scratch return files are compared with the archived ones byte for byte, and the
+decisions are not re-invented but replayed from the archive, in their order: the reviewers'
+approvals from ``approvals.csv`` after routing, and the anti-money-laundering releases and blocks
+(four-eyes) from ``aml/decisions.csv`` after the day's payments are screened, before settlement
+posts them. Then the scratch return files are compared with the archived ones byte for byte, and the
 scratch ledger with the archived ledger on the columns that carry meaning (business number, leg,
 client, date, account, amount; not ids or posting times), rendered the same way.
 
-Known limit: a day whose outcome depended on earlier days (``R_DUPLICATE_REF`` against an
-earlier file, prefunded balance used by earlier days) cannot be reproduced from its own package
-alone; those differences are reported, not hidden.
+Known limits: a day whose outcome depended on earlier days (``R_DUPLICATE_REF`` against an
+earlier file, prefunded balance used by earlier days, structuring counted over earlier days)
+cannot be reproduced from its own package alone, and screening uses today's sanctions list;
+those differences are reported, not hidden.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from daybook import archive, crypto
 
+AML_DECISIONS = "aml/decisions.csv"
 LEDGER_COLUMNS = ("business_no", "leg", "client_id", "business_date", "account", "amount_cents")
 
 
@@ -100,18 +104,13 @@ def replay(client_id: str, business_date: str, workdir: Path | None = None) -> R
     manifest = archive.read_manifest(client_id, business_date)
     work = Path(workdir or tempfile.mkdtemp(prefix="daybook-replay-"))
     report = ReplayReport(client_id, business_date, str(work))
-    members = read_members(manifest, report)
+    members = read_members(manifest, report, originals_to=work / "landing" / client_id / "inbox")
     profiles_dir = work / "profiles"
     profiles_dir.mkdir(parents=True, exist_ok=True)
     versions = manifest.get("profile_versions") or []
     profile = members.get(f"profiles/{versions[-1]}.yaml") if versions else None
     if profile is not None:
         (profiles_dir / f"{client_id}.yaml").write_bytes(profile)
-    for path, data in members.items():
-        if path.startswith("originals/"):
-            target = work / "landing" / client_id / "inbox" / path.removeprefix("originals/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
     env = {
         "DAYBOOK_DB_URL": f"sqlite:///{work / 'replay.db'}",
         "DAYBOOK_LANDING": str(work / "landing"),
@@ -123,15 +122,27 @@ def replay(client_id: str, business_date: str, workdir: Path | None = None) -> R
     }
     with _environment(env):
         try:
-            _rerun(business_date, members.get("approvals.csv", b""))
+            _rerun(
+                business_date,
+                members.get("approvals.csv", b""),
+                members.get(AML_DECISIONS, b""),
+                report,
+            )
         except RuntimeError as exc:  # a stage failed: say so, compare what it produced anyway
             report.differences.append(str(exc))
         replayed = _replayed_members(client_id, business_date, work)
     return compare(members, replayed, report)
 
 
-def read_members(manifest: dict, report: ReplayReport) -> dict[str, bytes]:
-    """Every member's plaintext that is present, opens and matches its manifest hash.
+# Members replay needs in memory (small); originals go straight to the scratch landing zone and
+# the rest (records.parquet, data docs, ...) is only checked against the manifest, as a stream.
+_KEPT = ("returns/", "profiles/", "ledger.csv", "approvals.csv", AML_DECISIONS)
+
+
+def read_members(manifest: dict, report: ReplayReport, originals_to: Path | None = None) -> dict[str, bytes]:
+    """Every member's plaintext that replay compares or replays from (returns, ledger, the
+    decisions, profiles), checked against its manifest hash; originals are streamed into
+    ``originals_to`` and every other member is read as a stream and checked.
 
     A missing, unopenable or changed member is a difference (the replay goes on with what is
     there, so the comparison shows what the damage changes); a changed member is still used.
@@ -140,22 +151,35 @@ def read_members(manifest: dict, report: ReplayReport) -> dict[str, bytes]:
     prefix = archive.package_prefix(manifest["client_id"], manifest["business_date"])
     members: dict[str, bytes] = {}
     for m in manifest["members"]:
+        path = m["path"]
         if not store.exists(f"{prefix}/{m['stored_as']}"):
-            report.differences.append(f"{m['path']}: missing from the archive")
+            report.differences.append(f"{path}: missing from the archive")
             continue
         try:
-            data = archive.read_member(manifest, m["path"], store)
+            if path.startswith("originals/") and originals_to is not None:
+                digest, _ = archive.copy_member(
+                    manifest, path, originals_to / path.removeprefix("originals/"), store
+                )
+            else:
+                h, kept = hashlib.sha256(), bytearray()
+                keep = path.startswith(_KEPT)
+                for piece in archive.iter_member(manifest, path, store):
+                    h.update(piece)
+                    if keep:
+                        kept += piece
+                digest = h.hexdigest()
+                if keep:
+                    members[path] = bytes(kept)
         except crypto.SealError as exc:
-            report.differences.append(f"{m['path']}: does not open ({exc})")
+            report.differences.append(f"{path}: does not open ({exc})")
             continue
-        if hashlib.sha256(data).hexdigest() != m["sha256"]:
-            report.differences.append(f"{m['path']}: sha256 differs from the manifest")
-        members[m["path"]] = data
+        if digest != m["sha256"]:
+            report.differences.append(f"{path}: sha256 differs from the manifest")
     return members
 
 
-def _rerun(business_date: str, approvals_csv: bytes) -> None:
-    from daybook import approval, db
+def _rerun(business_date: str, approvals_csv: bytes, aml_decisions_csv: bytes, report: ReplayReport) -> None:
+    from daybook import aml, approval, db
     from daybook.runner import run_stage
 
     db.migrate()
@@ -170,6 +194,19 @@ def _rerun(business_date: str, approvals_csv: bytes) -> None:
     after_cutoff = datetime.combine(date.fromisoformat(business_date), time(23, 59)) + timedelta(hours=1)
     approval.expire(business_date, now=after_cutoff.replace(tzinfo=approval.BUSINESS_TZ))
     approval.record_release([business_date], "replay", "replay of the archived day")
+    # Screening holds the approved payments it held that day; the people's releases and blocks
+    # are applied before settlement runs, or its cutoff (long past) would expire every hold.
+    aml.screen(business_date)
+    for d in sorted(
+        csv.DictReader(io.StringIO(aml_decisions_csv.decode("utf-8"))),
+        key=lambda d: (d["decided_at"], int(d["decision_id"])),
+    ):
+        try:
+            aml.decide(d["business_no"], d["decided_by"], d["decision"], d["note"])
+        except aml.AmlError as exc:  # the replayed screening did not hold it the same way
+            report.differences.append(
+                f"{AML_DECISIONS}: {d['business_no']} {d['decision']} by {d['decided_by']}: {exc}"
+            )
     if run_stage("settlement", business_date) != "success":
         raise RuntimeError("replay: settlement did not succeed")
 
