@@ -390,3 +390,23 @@ def test_a_cut_or_reordered_segment_fails_verification(seeded, archive_key, dama
     assert any(p.startswith("originals/BANKA_PAY_20261127_001.csv: segment") for p in result.problems), (
         result.problems
     )
+
+
+@pytest.mark.parametrize("store_kind", ["s3"])
+def test_a_member_over_the_part_size_is_uploaded_to_s3_in_parts_with_encryption_and_retention(
+    seeded, archive_key
+):
+    """Members are uploaded from a file, multipart above 16 MiB (an S3 multipart object's ETag
+    ends in -<parts>), with the same server-side encryption and retention metadata."""
+    import os
+
+    data = PAY_CSV + os.urandom(20 << 20)
+    seeded.raw.put("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv", data)
+    assert archive.build_package(CLIENT, DAY)["verified"] is True
+    store = archive.archive_store()
+    head = store.s3.head_object(Bucket=store.bucket, Key=f"{store.prefix}/{BIG_KEY}")
+    assert head["ETag"].strip('"').endswith("-2"), head["ETag"]  # 20 MiB + segment tags: two parts
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["Metadata"]["retain-until"] == "2036-11-27"
+    manifest = archive.read_manifest(CLIENT, DAY)
+    assert archive.read_member(manifest, "originals/BANKA_PAY_20261127_001.csv") == data
