@@ -167,29 +167,6 @@ def package_prefix(client_id: str, business_date: str) -> str:
 # --------------------------------------------------------------------------- member contents
 
 
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (int, str)):
-        return value
-    return str(value)
-
-
-def rows_to_parquet(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
-    """Rows as Parquet bytes with an explicit schema (int64 or string), deterministic."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in columns])
-    data = {c: [_cell(r[c]) if c in _INT_COLUMNS else _str_or_none(r[c]) for r in rows] for c in columns}
-    table = pa.Table.from_pydict(data, schema=schema)
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def rows_to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -37,6 +37,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from daybook import archive, db, events, retention
@@ -76,75 +78,96 @@ def _client_files(client_id: str) -> list[Any]:
         return db.run(conn, "select_files_of_client", {"client_id": client_id}).all()
 
 
-def _archived_original(client_id: str, intake_date: str, name: str) -> bytes | None:
+def _archived_original(client_id: str, intake_date: str, name: str) -> archive.Producer | None:
+    """A producer copying the original out of the day's archive package (opened with the key),
+    or None when there is no package or the original is not in it."""
     try:
         manifest = archive.read_manifest(client_id, intake_date)
-        return archive.read_member(manifest, f"originals/{name}")
-    except Exception:  # noqa: BLE001 - no package, or not in it
+    except Exception:  # noqa: BLE001 - no package
         return None
+    path = f"originals/{name}"
+    if not any(m["path"] == path for m in manifest["members"]):
+        return None
+    return lambda target: archive.copy_member(manifest, path, target)
 
 
-def collect_handover(client_id: str) -> tuple[dict[str, bytes], list[str]]:
-    """Every member of the client's handover package by path, and the originals not found."""
+def handover_sources(client_id: str) -> tuple[dict[str, archive.Producer], list[str]]:
+    """Every member of the client's handover package by path, as a producer writing its bytes to
+    a file when called (rows from streamed queries, files copied in chunks), and the originals
+    not found."""
     s = settings()
     raw, landing = open_store(s.raw), open_store(s.landing)
     params = {"client_id": client_id}
     files = _client_files(client_id)
     with db.begin() as conn:
-        records, record_cols = archive._query(conn, "select_records_of_client", params)
-        approvals, approval_cols = archive._query(conn, "select_approvals_of_client", params)
-        ledger, ledger_cols = archive._query(conn, "select_ledger_of_client", params)
-        audit, audit_cols = archive._query(conn, "select_audit_events_of_client", params)
         profiles = [dict(r._mapping) for r in db.run(conn, "select_profile_versions_of_client", params)]
-        archives, archive_cols = archive._query(conn, "select_archives_of_client", params)
-        aml = {name: archive._query(conn, sql, params) for name, sql in AML_HANDOVER_QUERIES.items()}
-    members: dict[str, bytes] = {}
+    members: dict[str, archive.Producer] = {}
     missing: list[str] = []
     for f in files:
         keys = [(f.name, f.raw_key)]
         if f.control_raw_key:
             keys.append((f.control_raw_key.rsplit("/", 1)[-1], f.control_raw_key))
         for name, key in keys:
-            data = raw.get(key) if raw.exists(key) else _archived_original(client_id, f.intake_date, name)
-            if data is None:
+            produce = (
+                archive._copy_object(raw, key)
+                if raw.exists(key)
+                else _archived_original(client_id, f.intake_date, name)
+            )
+            if produce is None:
                 missing.append(f"{f.intake_date}/{name}")
             else:
-                members[f"originals/{f.intake_date}/{name}"] = data
+                members[f"originals/{f.intake_date}/{name}"] = produce
         for suffix in archive.RETURN_SUFFIXES:
             key = f"{f.folder}/outbox/{f.stem}{suffix}"
             if landing.exists(key):
-                members[f"returns/{f.intake_date}/{f.stem}{suffix}"] = landing.get(key)
-    members["records.parquet"] = archive.rows_to_parquet(records, record_cols)
-    members["approvals.csv"] = archive.rows_to_csv(approvals, approval_cols)
-    members["ledger.csv"] = archive.rows_to_csv(ledger, ledger_cols)
-    members["audit.csv"] = archive.rows_to_csv(audit, audit_cols)
-    members["archives.csv"] = archive.rows_to_csv(archives, archive_cols)
-    for name, (rows, cols) in aml.items():
-        members[name] = archive.rows_to_csv(rows, cols)
+                members[f"returns/{f.intake_date}/{f.stem}{suffix}"] = archive._copy_object(landing, key)
+    members["records.parquet"] = archive._query_member(
+        archive.query_to_parquet, "select_records_of_client", params
+    )
+    for path, sql in (
+        ("approvals.csv", "select_approvals_of_client"),
+        ("ledger.csv", "select_ledger_of_client"),
+        ("audit.csv", "select_audit_events_of_client"),
+        ("archives.csv", "select_archives_of_client"),
+        *AML_HANDOVER_QUERIES.items(),
+    ):
+        members[path] = archive._query_member(archive.query_to_csv, sql, params)
     outputs = open_store(s.outputs)
     for key in outputs.list(f"aml/{client_id}/"):  # aml/<CLIENT>/<date>/<name>: large-value reports
-        members[f"aml/{key.split('/', 2)[2]}"] = outputs.get(key)
+        members[f"aml/{key.split('/', 2)[2]}"] = archive._copy_object(outputs, key)
     history = []
     for p in profiles:
         content = p["content"].encode("utf-8")
-        members[f"profiles/{p['version']}.yaml"] = content
+        members[f"profiles/{p['version']}.yaml"] = archive._bytes(content)
         history.append(
             {"version": p["version"], "first_seen_at": p["first_seen_at"], "sha256": _sha(content)}
         )
-    members["profile_versions.csv"] = archive.rows_to_csv(history, ["version", "first_seen_at", "sha256"])
+    members["profile_versions.csv"] = archive._bytes(
+        archive.rows_to_csv(history, ["version", "first_seen_at", "sha256"])
+    )
     return members, missing
 
 
 def build_handover(client_id: str, as_of: str) -> dict[str, Any]:
-    """Write the client's handover package, read it back and check every hash. Idempotent."""
+    """Write the client's handover package one member at a time through a temporary file (memory
+    bounded whatever the client's history), read it back and check every hash. Idempotent."""
     db.migrate()
     if not _client_files(client_id):
         raise OffboardingRefused(f"no files were ever received from {client_id}")
-    members, missing = collect_handover(client_id)
+    members, missing = handover_sources(client_id)
     store, prefix = archive.archive_store(), handover_prefix(client_id, as_of)
-    listing = [
-        {"path": p, "sha256": _sha(d), "size": len(d), "stored_as": p} for p, d in sorted(members.items())
-    ]
+    for stale in store.list(prefix + "/"):
+        if stale[len(prefix) + 1 :] not in set(members) | set(archive.INDEX_FILES):
+            store.delete(stale)
+    listing = []
+    with tempfile.TemporaryDirectory(prefix="daybook-handover-") as tmp:
+        member = Path(tmp) / "member"
+        for path, produce in sorted(members.items()):
+            produce(member)
+            digest, size = archive.file_digest(member)
+            listing.append({"path": path, "sha256": digest, "size": size, "stored_as": path})
+            archive.put_file(store, f"{prefix}/{path}", member)
+            member.unlink(missing_ok=True)
     manifest = {
         "format": 1,
         "kind": "offboarding handover",
@@ -153,11 +176,6 @@ def build_handover(client_id: str, as_of: str) -> dict[str, Any]:
         "originals_missing": missing,
         "members": listing,
     }
-    for stale in store.list(prefix + "/"):
-        if stale[len(prefix) + 1 :] not in set(members) | set(archive.INDEX_FILES):
-            store.delete(stale)
-    for path, data in sorted(members.items()):
-        archive.put_object(store, f"{prefix}/{path}", data)
     body = archive.manifest_bytes(manifest)
     archive.put_object(store, f"{prefix}/SHA256SUMS", archive.sha256sums(listing))
     archive.put_object(store, f"{prefix}/manifest.json", body)
@@ -202,8 +220,12 @@ def verify_handover(client_id: str, as_of: str, store: Store | None = None) -> l
         key = f"{prefix}/{m['path']}"
         if not store.exists(key):
             problems.append(f"{m['path']}: missing")
-        elif _sha(store.get(key)) != m["sha256"]:
-            problems.append(f"{m['path']}: sha256 differs from the manifest")
+        else:
+            h = hashlib.sha256()
+            for chunk in store.iter_chunks(key):
+                h.update(chunk)
+            if h.hexdigest() != m["sha256"]:
+                problems.append(f"{m['path']}: sha256 differs from the manifest")
     return problems
 
 
