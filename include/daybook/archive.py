@@ -524,8 +524,10 @@ def write_package(client_id: str, business_date: str) -> dict[str, Any]:
 
 
 def _unchanged_sealed(store: Store, stored_key: str, member: dict[str, Any], key: crypto.ArchiveKey) -> bool:
-    """Whether the stored sealed member opens to the same plaintext (read as a stream)."""
-    if not store.exists(stored_key):
+    """Whether the stored sealed member is in the current sealed format and opens to the same
+    plaintext (read as a stream). A member sealed in an earlier format is sealed again, so a
+    package written now is in one format throughout (the one its manifest names)."""
+    if not store.exists(stored_key) or store.read_head(stored_key, len(crypto.MAGIC)) != crypto.MAGIC:
         return False
     h = hashlib.sha256()
     try:

@@ -410,3 +410,24 @@ def test_a_member_over_the_part_size_is_uploaded_to_s3_in_parts_with_encryption_
     assert head["Metadata"]["retain-until"] == "2036-11-27"
     manifest = archive.read_manifest(CLIENT, DAY)
     assert archive.read_member(manifest, "originals/BANKA_PAY_20261127_001.csv") == data
+
+
+def test_rearchiving_reseals_a_member_left_in_the_earlier_one_shot_format(seeded, archive_key):
+    """A package is in the one sealed format its manifest names: a member still sealed the
+    earlier way (one AES-GCM call over the whole member) is sealed again, in segments."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    archive.build_package(CLIENT, DAY)
+    store = archive.archive_store()
+    nonce = os.urandom(12)
+    path = "originals/BANKA_PAY_20261127_001.csv"
+    old = b"DAYBOOK-AESGCM1" + nonce + AESGCM(archive_key.raw).encrypt(nonce, PAY_CSV, path.encode())
+    store.put(BIG_KEY, old)
+    assert archive.verify_package(CLIENT, DAY).ok  # the earlier format still opens
+    archive.build_package(CLIENT, DAY)
+    stored = store.get(BIG_KEY)
+    assert stored[:15] == b"DAYBOOK-AESGCM2" and archive_key.open(stored, path) == PAY_CSV
+    manifest = json.loads(store.get("BANKA/2026-11-27/manifest.json"))
+    assert manifest["encryption"]["format"] == "DAYBOOK-AESGCM2"
