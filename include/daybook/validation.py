@@ -16,8 +16,9 @@ import json
 import logging
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -519,26 +520,29 @@ def _copy_text(records: Any) -> bytes:
     return _joined_bytes(pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string())))
 
 
-def _insert_records(conn: Any, records: Any) -> None:
-    """Bulk load of an arrow batch inside the caller's transaction.
+@contextmanager
+def _record_loader(conn: Any) -> Iterator[Callable[[Any], None]]:
+    """A function that bulk-loads arrow batches of records inside the caller's transaction.
 
-    PostgreSQL: ``COPY ... FROM STDIN`` of the batch in text format (:func:`_copy_text`). SQLite:
-    one ``executemany`` of the batch with a prepared statement.
+    PostgreSQL (psycopg 3): one ``COPY ... FROM STDIN`` (text format, :func:`_copy_text`) held open
+    for all the batches of a chunk, so the server ingests one batch while the next is built.
+    SQLite: one ``executemany`` per batch with a prepared statement.
     """
-    if records.num_rows == 0:
-        return
     raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        data = _copy_text(records)
-        with raw.cursor() as cur:
-            if hasattr(cur, "copy_expert"):  # psycopg2
-                cur.copy_expert(db.sql("copy_records"), io.BytesIO(data))
-            else:  # psycopg 3 (SQLAlchemy 2.1's default PostgreSQL driver)
-                with cur.copy(db.sql("copy_records")) as copy:
-                    copy.write(data)
-    else:
-        columns = [records[c].to_pylist() for c in RECORD_COLUMNS]
-        raw.executemany(db.sql("insert_records"), zip(*columns, strict=True))
+    if conn.dialect.name != "postgresql":
+
+        def insert(records: Any) -> None:
+            columns = [records[c].to_pylist() for c in RECORD_COLUMNS]
+            raw.executemany(db.sql("insert_records"), zip(*columns, strict=True))
+
+        yield insert
+        return
+    with raw.cursor() as cur:
+        if hasattr(cur, "copy_expert"):  # psycopg2: one COPY per batch
+            yield lambda records: cur.copy_expert(db.sql("copy_records"), io.BytesIO(_copy_text(records)))
+            return
+        with cur.copy(db.sql("copy_records")) as copy:
+            yield lambda records: copy.write(_copy_text(records))
 
 
 def _csv_specials() -> str:
@@ -694,18 +698,19 @@ def validate_file(file_id: int) -> dict[str, Any]:
                     dup = _duplicates(conn, receipt.client_id, refs)
                     bits |= dup.astype(np.int32) * CODE_BIT["R_DUPLICATE_REF"]
                     codes = code_strings(bits)
-                    for start in range(0, len(chunk), WRITE_ROWS):
-                        stop = min(start + WRITE_ROWS, len(chunk))
-                        records = _records(
-                            chunk.table.slice(start, stop - start),
-                            chunk.first_line + start,
-                            codes[start:stop],
-                            cents.iloc[start:stop],
-                            receipt,
-                            btype,
-                        )
-                        _insert_records(conn, records)
-                        spool.write(_ack_lines(records))
+                    with _record_loader(conn) as load:
+                        for start in range(0, len(chunk), WRITE_ROWS):
+                            stop = min(start + WRITE_ROWS, len(chunk))
+                            records = _records(
+                                chunk.table.slice(start, stop - start),
+                                chunk.first_line + start,
+                                codes[start:stop],
+                                cents.iloc[start:stop],
+                                receipt,
+                                btype,
+                            )
+                            load(records)
+                            spool.write(_ack_lines(records))
                     n += len(chunk)
                     rejected += int(np.count_nonzero(bits))
                 if n and Decimal(rejected) / Decimal(n) > threshold:
