@@ -4,6 +4,13 @@ SELECT r.business_no, r.file_id, r.client_id, r.file_type, r.business_date, r.cl
 FROM records AS r
 LEFT JOIN approval_submissions AS s ON r.file_id = s.file_id
 WHERE r.state = 'PENDING_APPROVAL'
+  -- Only days not yet closed can hold waiting records (a day closes when every record is
+  -- final): the (business_date, client_id) index then reads the open days, not the table.
+  AND r.business_date IN (
+      SELECT f.business_date FROM files AS f
+      WHERE (CAST(:business_date AS TEXT) IS NULL OR f.business_date = :business_date)
+        AND f.business_date NOT IN (SELECT d.business_date FROM business_days AS d WHERE d.status = 'CLOSED')
+  )
   AND (CAST(:business_date AS TEXT) IS NULL OR r.business_date = :business_date)
   AND (CAST(:client_id AS TEXT) IS NULL OR r.client_id = :client_id)
   AND (CAST(:tier AS TEXT) IS NULL OR r.tier = :tier)
