@@ -99,6 +99,24 @@ PAY_HEADER = list(PAY.required)  # the 12 required PAY columns (contract section
 LOAN_HEADER = list(LOAN.required)
 
 
+def point_zones(mp: pytest.MonkeyPatch, kind: str, root: Path, request, prefix: str) -> dict[str, str]:
+    """Point landing, raw, outputs and archive at folders under ``root`` ("local") or at a new
+    bucket on the loopback S3 endpoint ("s3"); returns the zone locations."""
+    if kind == "s3":
+        for key, value in s3_env(request.getfixturevalue("s3_endpoint")).items():
+            mp.setenv(key, value)
+        import boto3
+
+        bucket = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        zones = {n: f"s3://{bucket}/{n}" for n in ("landing", "raw", "outputs", "archive")}
+    else:
+        zones = {n: str(root / n) for n in ("landing", "raw", "outputs", "archive")}
+    for name, location in zones.items():
+        mp.setenv(f"DAYBOOK_{name.upper()}", location)
+    return zones
+
+
 def pay_row(ref: str, amount: str, payer_name: str = "张伟", purpose: str | None = None) -> list[str]:
     row = [
         ref,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from datetime import date
 
 import pytest
@@ -23,6 +22,7 @@ from daybook import archive, crypto, db, sample
 from daybook.cli import main
 from daybook.runner import run_day
 from daybook.storage import open_store
+from s3_fixtures import point_zones
 
 pytest_plugins = ["s3_fixtures"]
 pytestmark = pytest.mark.integration
@@ -35,20 +35,7 @@ def archived_day(request, tmp_path_factory, airflow_db):
     """The sample day run through every stage with an archive key; yields the zone kind."""
     root = tmp_path_factory.mktemp("replay-day")
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "s3":
-            from s3_fixtures import s3_env
-
-            for key, value in s3_env(request.getfixturevalue("s3_endpoint")).items():
-                mp.setenv(key, value)
-            import boto3
-
-            bucket = f"daybook-replay-{uuid.uuid4().hex[:8]}"
-            boto3.client("s3").create_bucket(Bucket=bucket)
-            zones = {n: f"s3://{bucket}/{n}" for n in ("landing", "raw", "outputs", "archive")}
-        else:
-            zones = {n: str(root / n) for n in ("landing", "raw", "outputs", "archive")}
-        for name, location in zones.items():
-            mp.setenv(f"DAYBOOK_{name.upper()}", location)
+        zones = point_zones(mp, request.param, root, request, "daybook-replay")
         url = f"sqlite:///{root / 'business.db'}"
         mp.setenv("DAYBOOK_DB_URL", url)
         mp.setenv("DAYBOOK_DEMO_APPROVER", "test.reviewer.a,test.reviewer.b")

@@ -15,19 +15,19 @@ import csv
 import io
 import json
 import shutil
-import uuid
 from collections import Counter
 from datetime import date
 
 import pytest
-import sqlalchemy
 from click.testing import CliRunner
 
+from approval_seed import query
 from daybook import aml, archive, crypto, db, sample
 from daybook.cli import main
 from daybook.config import PROJECT_ROOT
 from daybook.runner import run_day, run_stage
 from daybook.storage import open_store
+from s3_fixtures import point_zones
 
 pytest_plugins = ["s3_fixtures"]
 pytestmark = pytest.mark.integration
@@ -36,18 +36,10 @@ PKG = "BANKA/2026-11-27"
 DECISIONS = "aml/decisions.csv"
 
 
-def _query(url: str, sql: str, **params) -> list[tuple]:
-    eng = sqlalchemy.create_engine(url)
-    with eng.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(sqlalchemy.text(sql), params)]
-    eng.dispose()
-    return rows
-
-
 def _listed_names(url: str) -> list[tuple[str, str]]:
     """Two (business_no, name) of BANKA's approved payments, each name Chinese (matched exactly
     by screening) and on no other approved payment of the day, as payer or payee."""
-    rows = _query(
+    rows = query(
         url,
         "SELECT business_no, client_id, payload FROM records WHERE file_type = 'PAY' AND state = 'APPROVED'"
         " ORDER BY business_no",
@@ -75,20 +67,7 @@ def aml_day(request, tmp_path_factory, airflow_db):
     (zone kind, released business_no, blocked business_no)."""
     root = tmp_path_factory.mktemp("replay-aml-day")
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "s3":
-            from s3_fixtures import s3_env
-
-            for key, value in s3_env(request.getfixturevalue("s3_endpoint")).items():
-                mp.setenv(key, value)
-            import boto3
-
-            bucket = f"daybook-replay-aml-{uuid.uuid4().hex[:8]}"
-            boto3.client("s3").create_bucket(Bucket=bucket)
-            zones = {n: f"s3://{bucket}/{n}" for n in ("landing", "raw", "outputs", "archive")}
-        else:
-            zones = {n: str(root / n) for n in ("landing", "raw", "outputs", "archive")}
-        for name, location in zones.items():
-            mp.setenv(f"DAYBOOK_{name.upper()}", location)
+        zones = point_zones(mp, request.param, root, request, "daybook-replay-aml")
         url = f"sqlite:///{root / 'business.db'}"
         mp.setenv("DAYBOOK_DB_URL", url)
         mp.setenv("DAYBOOK_DEMO_APPROVER", "test.reviewer.a,test.reviewer.b")
@@ -115,10 +94,10 @@ def aml_day(request, tmp_path_factory, airflow_db):
         for stage in ("settlement", "archive"):
             assert run_stage(stage, DAY.isoformat()) == "success", stage
         # The day's outcome depends on the decisions: released settled, blocked returned.
-        assert _query(url, "SELECT state, final_code FROM records WHERE business_no = :n", n=released) == [
+        assert query(url, "SELECT state, final_code FROM records WHERE business_no = :n", n=released) == [
             ("SETTLED", None)
         ]
-        assert _query(url, "SELECT state, final_code FROM records WHERE business_no = :n", n=blocked) == [
+        assert query(url, "SELECT state, final_code FROM records WHERE business_no = :n", n=blocked) == [
             ("RETURNED", "M_AML_HOLD")
         ]
         yield request.param, released, blocked
