@@ -24,12 +24,11 @@ import copy
 import csv
 import functools
 import io
-import json
 import logging
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -40,6 +39,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import yaml
 from rapidfuzz import fuzz, process
+from sqlalchemy import text as sql_text
 
 from daybook import csvsafe, db, events, profiles
 from daybook.config import PROJECT_ROOT, settings
@@ -48,6 +48,7 @@ from daybook.storage import open_store
 log = logging.getLogger(__name__)
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 DECISIONS = ("RELEASE", "BLOCK")
+LVR_FETCH_ROWS = 20_000
 LVR_HEADER = [
     "payer_id_type",
     "payer_id_no",
@@ -451,7 +452,9 @@ def large_value_report(business_date: str) -> list[str]:
     """Write ``aml/<CLIENT>/<date>/<CLIENT>_LVR_<YYYYMMDD>.csv`` in the outputs zone per client.
 
     One row per settled payment of each reported payer, sorted; the file is rewritten
-    identically on rerun (header only when nobody reaches a threshold).
+    identically on rerun (header only when nobody reaches a threshold). The payers are found
+    and recorded in one statement; the rows are joined, ordered and streamed by the database
+    (a bounded number at a time) into the file.
     """
     db.migrate()
     out = open_store(settings().outputs)
@@ -459,64 +462,58 @@ def large_value_report(business_date: str) -> list[str]:
     for client_id in _clients(business_date):
         t = thresholds(client_id)
         key = {"client_id": client_id, "business_date": business_date}
+        name = f"aml/{client_id}/{business_date}/{client_id}_LVR_{business_date.replace('-', '')}.csv"
         with db.begin() as conn:
+            dialect = conn.dialect.name
+            db.run(conn, "delete_large_value_of_day", key)
             payers = db.run(
                 conn,
-                f"select_large_value_{conn.dialect.name}",
+                f"insert_large_value_of_day_{dialect}",
                 {**key, "natural_min": t.natural_min_cents, "entity_min": t.entity_min_cents},
-            ).all()
-            db.run(conn, "delete_large_value_of_day", key)
-            if payers:
-                db.run(
-                    conn,
-                    "insert_large_value",
-                    [
-                        {
-                            **key,
-                            "payer_id_type": p.payer_id_type,
-                            "payer_id_no": p.payer_id_no,
-                            "payments": int(p.payments),
-                            "total_cents": int(p.total_cents),
-                        }
-                        for p in payers
-                    ],
-                )
-            totals = {(p.payer_id_type, p.payer_id_no): int(p.total_cents) for p in payers}
-            rows = []
-            if totals:
-                for r in db.run(conn, "select_pay_records_of_day", {**key, "state": "SETTLED"}):
-                    pl = json.loads(r.payload)
-                    who = (pl["payer_id_type"], pl["payer_id_no"])
-                    if who in totals:
-                        rows.append(
-                            [
-                                who[0],
-                                who[1],
-                                _cents_text(totals[who]),
-                                r.business_no,
-                                r.client_ref,
-                                pl["value_date"],
-                                pl["payer_name"],
-                                pl["payee_name"],
-                                pl["payee_account"],
-                                pl["payee_bank_code"],
-                                _cents_text(int(r.amount_cents)),
-                                r.currency or "",
-                            ]
-                        )
-        rows.sort(key=lambda row: (row[0], row[1], row[3]))
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(LVR_HEADER)
-        writer.writerows(csvsafe.row(r) for r in rows)
-        name = f"aml/{client_id}/{business_date}/{client_id}_LVR_{business_date.replace('-', '')}.csv"
-        out.put(name, buf.getvalue().encode("utf-8"))
+            ).rowcount
+            result = conn.execute(
+                sql_text(db.sql(f"select_large_value_rows_{dialect}")),
+                key,
+                execution_options={"stream_results": True, "yield_per": LVR_FETCH_ROWS},
+            )
+            out.put_stream(name, _lvr_chunks(result))
         written.append(name)
         if payers:
             log.info(
                 "%s %s: %d payers reported for large-value transactions",
                 client_id,
                 business_date,
-                len(payers),
+                payers,
             )
     return written
+
+
+def _lvr_chunks(result: Any) -> Iterator[bytes]:
+    """The report's bytes from the streamed rows, one encoded piece per fetched batch."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(LVR_HEADER)
+    cell = csvsafe.cell
+    while rows := result.fetchmany(LVR_FETCH_ROWS):
+        writer.writerows(
+            [
+                cell(r[0]),
+                cell(r[1]),
+                _cents_text(int(r[2])),
+                cell(r[3]),
+                cell(r[4]),
+                cell(r[5]),
+                cell(r[6]),
+                cell(r[7]),
+                cell(r[8]),
+                cell(r[9]),
+                _cents_text(int(r[10])),
+                cell(r[11]),
+            ]
+            for r in rows
+        )
+        yield buf.getvalue().encode("utf-8")
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():
+        yield buf.getvalue().encode("utf-8")

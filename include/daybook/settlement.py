@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import text
@@ -248,36 +249,38 @@ def ledger_hash(business_date: str | None = None) -> str:
     return digest.hexdigest()
 
 
-def _ret_bytes(rows: list[Any]) -> bytes:
+RET_FETCH_ROWS = 20_000
+
+
+def _ret_chunks(result: Any) -> Iterator[bytes]:
+    """A result file's bytes from streamed rows, one encoded piece per fetched batch."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(RET_HEADER)
-    for r in rows:
-        writer.writerow(
-            [
-                r.client_ref,
-                r.business_no,
-                r.state,
-                r.final_code or "",
-                format_cents(r.amount_cents),
-                r.final_date,
-            ]
-        )
-    return buf.getvalue().encode("utf-8")
+    while rows := result.fetchmany(RET_FETCH_ROWS):
+        writer.writerows((r[0], r[1], r[2], r[3] or "", format_cents(r[4]), r[5]) for r in rows)
+        yield buf.getvalue().encode("utf-8")
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():
+        yield buf.getvalue().encode("utf-8")
 
 
 def write_results(business_date: str) -> list[str]:
-    """Write ``<stem>.ret.csv`` for every file of the day whose accepted rows are all final."""
+    """Write ``<stem>.ret.csv`` for every file of the day whose accepted rows are all final.
+
+    The rows stream from the database into the file a bounded number at a time; the file is
+    marked COMPLETED in the same transaction, so a failed write leaves it to the next run."""
     landing = open_store(settings().landing)
     written = []
     with db.begin() as conn:
         files = db.run(conn, "select_files_for_results", {"business_date": business_date}).all()
     for f in files:
+        key = f"{f.folder}/outbox/{f.stem}.ret.csv"
         with db.begin() as conn:
             open_rows = db.run(conn, "count_open_records", {"file_id": f.file_id}).scalar_one()
             if open_rows:
                 continue
-            rows = db.run(conn, "select_ret_rows", {"file_id": f.file_id}).all()
             db.run(
                 conn,
                 "update_file_status",
@@ -289,8 +292,12 @@ def write_results(business_date: str) -> list[str]:
                     "expected": "VALIDATED",
                 },
             )
-        key = f"{f.folder}/outbox/{f.stem}.ret.csv"
-        landing.put(key, _ret_bytes(rows))
+            result = conn.execute(
+                text(db.sql("select_ret_rows")),
+                {"file_id": f.file_id},
+                execution_options={"stream_results": True, "yield_per": RET_FETCH_ROWS},
+            )
+            landing.put_stream(key, _ret_chunks(result))
         written.append(key)
     return written
 

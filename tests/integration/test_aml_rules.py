@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime
 
 import pytest
 from tests.settlement_seed import DAY, RIC, USCC, assert_balanced, pay, query, seed_file, write_profile
 
-from daybook import aml, settlement
+from daybook import aml, csvsafe, settlement
 
 pytestmark = pytest.mark.integration
 RIC2 = "110105194912310037"
@@ -207,3 +208,62 @@ def test_cli_lists_and_decides_with_four_eyes(business_db, tmp_path, monkeypatch
     done = runner.invoke(main, ["aml", "release", no, "--user", "bob"])
     assert done.exit_code == 0 and "RELEASED" in done.output
     assert _state(business_db, no) == ("APPROVED", None)
+
+
+def test_large_value_report_is_the_row_by_row_reading_of_the_day(business_db, zones, tmp_path, monkeypatch):
+    """The report equals what a row-by-row reading of the settled payments gives (payload parsed
+    in Python, payers summed, sorted by code point, every cell through csvsafe.cell), with names
+    that need quoting or neutralizing and payer ids whose code-point order differs from a
+    locale's (lower case after upper case, a hyphen)."""
+    write_profile(tmp_path / "p", monkeypatch, "LVRO", "100000000000.00")
+    hostile = ['=HYPERLINK("x")', "+1 555", "-12.50", "@SUM(A1)", 'a "quoted", name', "两行\n名字", "\tTAB"]
+    rows = []
+    for i in range(60):
+        payer_id = ["b-1", "B2", "a1", "Ä9", RIC, "zz", "-3"][i % 7]
+        rows.append(
+            pay(
+                10_000_000 + 1_234 * i,
+                payer=hostile[i % len(hostile)],
+                payee=hostile[(i + 3) % len(hostile)],
+                payer_type="RIC" if i % 3 else "USCC",
+                payer_id=payer_id,
+            )
+        )
+    seed_file(business_db, "LVRO", rows[:30])
+    seed_file(business_db, "LVRO", rows[30:], seq="002")
+    settlement.post_ledger(DAY)
+    [key] = aml.large_value_report(DAY)
+
+    settled = query(
+        business_db,
+        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records"
+        " WHERE client_id = 'LVRO' AND state = 'SETTLED' AND file_type = 'PAY'",
+    )
+    assert len(settled) == 60
+    totals: dict[tuple[str, str], int] = {}
+    for _no, _ref, cents, _cur, payload in settled:
+        p = json.loads(payload)
+        who = (p["payer_id_type"], p["payer_id_no"])
+        totals[who] = totals.get(who, 0) + cents
+    # Thresholds of the default rules: 500,000.00 for RIC, 2,000,000.00 for other id types.
+    reported = {w: c for w, c in totals.items() if c >= (50_000_000 if w[0] == "RIC" else 200_000_000)}
+    assert reported and len(reported) < len(totals)
+
+    def money(cents: int) -> str:
+        return f"{cents // 100}.{cents % 100:02d}"
+
+    expected_rows = []
+    for no, ref, cents, cur, payload in settled:
+        p = json.loads(payload)
+        who = (p["payer_id_type"], p["payer_id_no"])
+        if who in reported:
+            expected_rows.append(
+                [*who, money(reported[who]), no, ref, p["value_date"], p["payer_name"], p["payee_name"]]
+                + [p["payee_account"], p["payee_bank_code"], money(cents), cur]
+            )
+    expected_rows.sort(key=lambda r: (r[0], r[1], r[3]))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(aml.LVR_HEADER)
+    writer.writerows([csvsafe.cell(v) for v in r] for r in expected_rows)
+    assert (zones["outputs"] / key).read_bytes() == buf.getvalue().encode("utf-8")
