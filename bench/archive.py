@@ -72,7 +72,13 @@ LOAD_SQL = [
 BUILD = """
 import sys
 from daybook import archive
-out = archive.build_package(sys.argv[1], sys.argv[2])
+if len(sys.argv) > 3:  # --profile: cProfile statistics of the whole step to that file
+    import cProfile
+    profiler = cProfile.Profile()
+    out = profiler.runcall(archive.build_package, sys.argv[1], sys.argv[2])
+    profiler.dump_stats(sys.argv[3])
+else:
+    out = archive.build_package(sys.argv[1], sys.argv[2])
 assert out.get("verified") and out.get("encrypted"), out
 """
 
@@ -140,6 +146,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 2_000_000])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--memory-baseline-max", type=int, default=1_000_000)
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run build_package under cProfile and write archive-<rows>.prof there (slower)",
+    )
     args = parser.parse_args()
     from daybook import crypto
 
@@ -192,7 +203,12 @@ def main() -> None:
                         PYARROW_BASELINE,
                         [url, CLIENT, DAY, str(tmp / "baseline.parquet")],
                     ),
-                    ("archive.build_package (sealed, verified)", BUILD, [CLIENT, DAY]),
+                    (
+                        "archive.build_package (sealed, verified)",
+                        BUILD,
+                        [CLIENT, DAY]
+                        + ([str(Path(args.profile).resolve() / f"archive-{n}.prof")] if args.profile else []),
+                    ),
                 ]
                 if n > args.memory_baseline_max:
                     del steps[1]

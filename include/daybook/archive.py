@@ -31,10 +31,11 @@ plaintext is unchanged is left as it is. After writing, the package is read back
 only then are staging rows older than the purge window cleared (:func:`purge_staging`).
 
 Memory stays bounded whatever the day's size: members are produced one at a time into a
-temporary file (rows from a streamed database cursor in batches of :data:`BATCH_ROWS`, files
-copied in chunks, the sha256 computed on the way), sealed segment by segment into a second
-temporary file and uploaded from it (multipart on S3); verification reads every member back
-as a stream.
+temporary file (files copied in chunks; rows as Arrow batches, from ``COPY (query) TO STDOUT``
+on PostgreSQL and from a streamed cursor elsewhere, written as Parquet row groups of
+:data:`BATCH_ROWS` or as CSV a whole batch at a time), hashed and sealed segment by segment on
+one read into a second temporary file and uploaded from it (multipart on S3); verification
+reads every member back as a stream. No step handles rows one by one in Python.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -185,83 +188,326 @@ def _query(conn: Any, name: str, params: dict[str, Any]) -> tuple[list[dict[str,
 Producer = Callable[[Path], None]  # writes one member's plaintext to a local file
 
 
-def _stream_rows(name: str, params: dict[str, Any]) -> Iterator[tuple[list[str], Iterator[list[Any]]]]:
-    """The named query's column names and its rows in lists of at most FETCH_ROWS, from a
-    streamed cursor (a server-side cursor on PostgreSQL; SQLite steps through the result). The
-    consumer must drop each list before asking for the next one: only one is held at a time."""
+def _str_column(values: Iterable[Any]) -> list[str | None]:
+    return [v if v is None or v.__class__ is str else str(v) for v in values]
+
+
+def _text_array(values: tuple[Any, ...]) -> Any:
+    """A column of Python values as an Arrow string array of their ``str()`` (None stays null):
+    built in C when the values are all text or all integers, value by value otherwise."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(values)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        arr = None
+    if arr is not None:
+        if pa.types.is_string(arr.type):
+            return arr
+        if pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type):
+            return arr.cast(pa.string())
+        if pa.types.is_null(arr.type):
+            return pa.nulls(len(values), pa.string())
+    return pa.array(_str_column(values), type=pa.string())
+
+
+# PostgreSQL types whose COPY text is what str() gives of the value the driver returns (integers,
+# text, dates); timestamps too once the fraction is padded to microseconds (see _from_copy).
+_PG_TEXT_OIDS = {19, 25, 1042, 1043, 1082}  # name, text, bpchar, varchar, date
+_PG_INT_OIDS = {20, 21, 23}  # int8, int2, int4
+_PG_TIMESTAMP_OID = 1114  # timestamp without time zone
+# COPY's text format escapes (PostgreSQL never writes octal or hex ones when copying out).
+_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+@contextmanager
+def _arrow_rows(
+    name: str, params: dict[str, Any], ints: Collection[str] = ()
+) -> Iterator[tuple[list[str], Iterator[Any]]]:
+    """The named query's column names and its rows as Arrow record batches: int64 for the
+    columns in ``ints``, otherwise the text Python's ``str()`` gives of the value the database
+    driver returns (null for NULL), so both ways below produce the same batches.
+
+    On PostgreSQL the rows come from one ``COPY (query) TO STDOUT`` (text format) run by a
+    thread into a pipe and parsed there by Arrow's CSV reader in 1 MiB blocks: no Python object
+    per row or value. Elsewhere (SQLite), and for column types whose text could differ from
+    Python's, from a streamed cursor FETCH_ROWS rows at a time, turned into columns in C."""
     with db.begin() as conn:
+        copy = _copy_source(conn, name, params, ints) if conn.dialect.name == "postgresql" else None
+        if copy is not None:
+            with copy as source:
+                yield source
+            return
         result = conn.execute(
             sql_text(db.sql(name)),
             params,
             execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
         )
+        columns = list(result.keys())
 
-        def batches() -> Iterator[list[Any]]:
+        def batches() -> Iterator[Any]:
+            import pyarrow as pa
+
+            schema = _arrow_schema(columns, ints)
             while rows := result.fetchmany(FETCH_ROWS):
-                yield rows
+                values = list(zip(*rows, strict=True))
                 del rows
+                arrays = [
+                    pa.array(v, type=pa.int64()) if c in ints else _text_array(v)
+                    for c, v in zip(columns, values, strict=True)
+                ]
+                del values
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
-        yield list(result.keys()), batches()
+        yield columns, batches()
 
 
-def _str_column(values: Iterable[Any]) -> list[str | None]:
-    return [v if v is None or v.__class__ is str else str(v) for v in values]
+def _arrow_schema(columns: list[str], ints: Collection[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.int64() if c in ints else pa.string()) for c in columns])
+
+
+def _copy_source(conn: Any, name: str, params: dict[str, Any], ints: Collection[str]) -> Any:
+    """A context giving (columns, Arrow batches) of the query from ``COPY ... TO STDOUT``, or
+    None when this driver or one of the query's column types is not handled (then the caller
+    reads a cursor)."""
+    raw = conn.connection.driver_connection
+    if conn.dialect.paramstyle != "pyformat" or not hasattr(raw, "cursor"):
+        return None
+    compiled = sql_text(db.sql(name)).compile(dialect=conn.dialect)
+    query = compiled.string.strip().rstrip(";")
+    bound = compiled.construct_params(params)
+    with raw.cursor() as cur:
+        cur.execute("SET LOCAL DateStyle TO 'ISO'")
+        cur.execute(f"SELECT * FROM (\n{query}\n) AS q LIMIT 0", bound)
+        described = [(d.name, d.type_code) for d in cur.description]
+        statement = f"COPY (\n{query}\n) TO STDOUT (FORMAT text, ENCODING 'UTF8')"
+        copy_psycopg2 = hasattr(cur, "copy_expert")
+        if copy_psycopg2:
+            statement = cur.mogrify(statement, bound).decode("utf-8")
+    columns = [c for c, _ in described]
+    kinds: list[str] = []
+    for column, oid in described:
+        if column in ints and oid not in _PG_INT_OIDS:
+            return None
+        if oid in _PG_TEXT_OIDS or oid in _PG_INT_OIDS:
+            kinds.append("int" if column in ints else "text")
+        elif oid == _PG_TIMESTAMP_OID:
+            kinds.append("timestamp")
+        else:
+            return None
+    if len(set(columns)) != len(columns):
+        return None
+
+    def copy_out(sink: Any) -> None:
+        with raw.cursor() as cur:
+            if copy_psycopg2:
+                cur.copy_expert(statement, sink, size=CHUNK_BYTES)
+            else:
+                with cur.copy(statement, bound) as copy:
+                    for data in copy:
+                        sink.write(data)
+
+    return _piped_copy(copy_out, columns, kinds, ints)
+
+
+@contextmanager
+def _piped_copy(
+    copy_out: Callable[[Any], None], columns: list[str], kinds: list[str], ints: Collection[str]
+) -> Iterator[tuple[list[str], Iterator[Any]]]:
+    """Run ``copy_out`` (which writes COPY's text output to a file) in a thread into a pipe and
+    parse the other end with Arrow's CSV reader, batch by batch. The COPY's own failure is raised
+    once the batches end, so a COPY cut short never passes for a complete result."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    schema = _arrow_schema(columns, ints)
+    read_fd, write_fd = os.pipe()
+    source = os.fdopen(read_fd, "rb", buffering=0)
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb", buffering=CHUNK_BYTES) as sink:
+                copy_out(sink)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=produce, name="daybook-archive-copy", daemon=True)
+    thread.start()
+
+    def batches() -> Iterator[Any]:
+        try:
+            reader = pcsv.open_csv(
+                source,
+                read_options=pcsv.ReadOptions(column_names=columns, block_size=CHUNK_BYTES),
+                parse_options=pcsv.ParseOptions(
+                    delimiter="\t",
+                    quote_char=False,
+                    double_quote=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=schema,
+                    null_values=["\\N"],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" not in str(exc):
+                raise
+            reader = iter(())  # no rows at all (a failed COPY is raised below)
+        for batch in _grouped(reader, FETCH_ROWS):  # blocks of 1 MiB: a few thousand rows each
+            yield _from_copy(batch, kinds, schema)
+        thread.join()
+        if failures:
+            raise failures[0]
+
+    try:
+        yield columns, batches()
+    finally:
+        source.close()  # a COPY still writing gets a broken pipe and stops
+        thread.join()
+
+
+def _from_copy(batch: Any, kinds: list[str], schema: Any) -> Any:
+    """A batch as parsed from COPY's text format, turned into what the cursor path gives:
+    escapes decoded, timestamps with Python's six fraction digits."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = []
+    for column, kind in zip(batch.columns, kinds, strict=True):
+        if kind == "text" and len(column) and column.buffers()[2] is not None:
+            if (np.frombuffer(column.buffers()[2], dtype=np.uint8) == 0x5C).any():  # a backslash
+                column = pc.replace_substring(column, "\\\\", "\x00")  # text never holds NUL
+                for escape, char in _COPY_ESCAPES.items():
+                    column = pc.replace_substring(column, "\\" + escape, char)
+                column = pc.replace_substring(column, "\x00", "\\")
+        elif kind == "timestamp":  # PostgreSQL trims trailing zeros of the fraction, Python does not
+            column = pc.if_else(pc.match_substring(column, "."), pc.utf8_rpad(column, 26, "0"), column)
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def parquet_schema(columns: list[str]) -> Any:
-    import pyarrow as pa
-
-    return pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in columns])
+    return _arrow_schema(columns, _INT_COLUMNS)
 
 
 def query_to_parquet(name: str, params: dict[str, Any], target: Path) -> int:
     """Write the query's rows to a Parquet file in row groups of BATCH_ROWS (int64 or string
-    columns, zstd, deterministic); returns the rows written. Rows are fetched FETCH_ROWS at a
-    time and turned into Arrow columns at once, so memory holds one row group's Arrow data and
-    one fetch of Python rows, whatever the day's size."""
+    columns, zstd, deterministic); returns the rows written. Each row group is handed to the
+    writer in pieces of FETCH_ROWS rows whatever the batches read, so the bytes depend only on
+    the rows (the same on PostgreSQL and SQLite). Memory holds one row group's Arrow data and
+    one batch, whatever the day's size."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = 0
-    for columns, batches in _stream_rows(name, params):
+    with _arrow_rows(name, params, _INT_COLUMNS) as (columns, batches):
         schema = parquet_schema(columns)
-        ints = [c in _INT_COLUMNS for c in columns]
+
+        def write(writer: Any, table: Any) -> None:
+            table = table.combine_chunks()
+            pieces = [table.slice(i, FETCH_ROWS) for i in range(0, table.num_rows, FETCH_ROWS)]
+            writer.write_table(pa.concat_tables(pieces), row_group_size=BATCH_ROWS)
+
         with pq.ParquetWriter(target, schema, compression="zstd") as writer:
             pending: list[Any] = []
             pending_rows = 0
             for batch in batches:
-                arrays = [
-                    pa.array([r[i] for r in batch], type=pa.int64())
-                    if is_int
-                    else pa.array(_str_column(r[i] for r in batch), type=pa.string())
-                    for i, is_int in enumerate(ints)
-                ]
-                pending.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
-                pending_rows += len(batch)
-                rows += len(batch)
-                del batch, arrays
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                rows += batch.num_rows
                 if pending_rows >= BATCH_ROWS:
-                    writer.write_table(
-                        pa.Table.from_batches(pending, schema=schema), row_group_size=BATCH_ROWS
-                    )
-                    pending, pending_rows = [], 0
-            if pending:
-                writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=BATCH_ROWS)
+                    table = pa.Table.from_batches(pending, schema=schema)
+                    full = pending_rows - pending_rows % BATCH_ROWS
+                    write(writer, table.slice(0, full))
+                    pending = table.slice(full).to_batches()
+                    pending_rows -= full
+                    del table
+            if pending_rows:
+                write(writer, pa.Table.from_batches(pending, schema=schema))
     return rows
+
+
+def _csv_specials() -> str:
+    """The characters that make Python's csv writer (the reference of every CSV member) quote a
+    field, found by asking it."""
+    out = ""
+    for code in range(128):
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(["a", f"x{chr(code)}y"])
+        if buf.getvalue() != f"a,x{chr(code)}y\n":
+            out += chr(code)
+    return out
+
+
+_CSV_SPECIALS = _csv_specials()
+
+
+def _csv_lines(batch: Any) -> bytes:
+    """The batch's rows as CSV lines, byte for byte what :func:`rows_to_csv` writes for the same
+    values (csv.writer, minimal quoting, LF; :func:`csvsafe.cell` on every cell), with Arrow's
+    kernels on whole columns."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if batch.num_rows == 0:
+        return b""
+    specials = np.frombuffer(_CSV_SPECIALS.encode("ascii"), dtype=np.uint8)
+    pattern = "[" + "".join(f"\\x{ord(c):02x}" for c in _CSV_SPECIALS) + "]"
+    cells = []
+    for column in batch.columns:
+        text = csvsafe.arrow_cells(column if pa.types.is_string(column.type) else column.cast(pa.string()))
+        data = text.buffers()[2]
+        if data is not None and np.isin(np.frombuffer(data, dtype=np.uint8), specials).any():
+            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+            text = pc.if_else(pc.match_substring_regex(text, pattern), quoted, text)
+        cells.append(text)
+    if len(cells) == 1:  # csv.writer quotes a row's only field when it is empty
+        cells[0] = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
+    lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
+    lines = pc.binary_join_element_wise(lines, "\n", "")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return np.frombuffer(lines.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].tobytes()
 
 
 def query_to_csv(name: str, params: dict[str, Any], target: Path) -> int:
-    """Write the query's rows as CSV (the same bytes as :func:`rows_to_csv`); returns the rows."""
+    """Write the query's rows as CSV (the same bytes as :func:`rows_to_csv`); returns the rows.
+    Rows are turned into CSV text a whole Arrow batch at a time (see :func:`_csv_lines`)."""
     rows = 0
-    with open(target, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        for columns, batches in _stream_rows(name, params):
-            writer.writerow(columns)
-            for batch in batches:
-                writer.writerows(csvsafe.row(r) for r in batch)
-                rows += len(batch)
-                del batch
+    with open(target, "wb") as fh, _arrow_rows(name, params) as (columns, batches):
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\n").writerow(columns)
+        fh.write(header.getvalue().encode("utf-8"))
+        for batch in _grouped(batches, BATCH_ROWS):
+            fh.write(_csv_lines(batch))
+            rows += batch.num_rows
     return rows
+
+
+def _grouped(batches: Iterable[Any], min_rows: int) -> Iterator[Any]:
+    """The batches merged into batches of at least ``min_rows`` rows (the last one may hold
+    fewer): Arrow's kernels then run on long columns instead of many short ones."""
+    import pyarrow as pa
+
+    pending: list[Any] = []
+    pending_rows = 0
+    for batch in batches:
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows >= min_rows:
+            yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+            pending, pending_rows = [], 0
+    if pending_rows:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def _copy_object(store: Store, key: str) -> Producer:
@@ -342,11 +588,23 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def seal_file(key: crypto.ArchiveKey, source: Path, target: Path, name: str) -> None:
-    """Seal a local file segment by segment into another local file."""
+def seal_file(key: crypto.ArchiveKey, source: Path, target: Path, name: str) -> tuple[str, int]:
+    """Seal a local file segment by segment into another local file; returns the sha256 and size
+    of the plaintext, hashed on the same single read."""
+    h = hashlib.sha256()
+    size = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal size
+        for chunk in _file_chunks(source):
+            h.update(chunk)
+            size += len(chunk)
+            yield chunk
+
     with open(target, "wb") as out:
-        for piece in key.seal_stream(_file_chunks(source), name):
+        for piece in key.seal_stream(chunks(), name):
             out.write(piece)
+    return h.hexdigest(), size
 
 
 def _file_types(files: list[Any]) -> set[str]:
@@ -450,7 +708,8 @@ def write_package(client_id: str, business_date: str) -> dict[str, Any]:
         plain, sealed = Path(tmp) / "plain", Path(tmp) / "sealed"
         for path, produce in sorted(sources.items()):
             produce(plain)
-            digest, size = file_digest(plain)
+            # One read of the plaintext: hashed, and sealed on the way when there is a key.
+            digest, size = file_digest(plain) if key is None else seal_file(key, plain, sealed, path)
             m = {
                 "path": path,
                 "sha256": digest,
@@ -462,7 +721,6 @@ def write_package(client_id: str, business_date: str) -> dict[str, Any]:
             if key is None:
                 put_file(store, stored_key, plain, retain)
             elif not _unchanged_sealed(store, stored_key, m, key):
-                seal_file(key, plain, sealed, path)
                 put_file(store, stored_key, sealed, retain)
             plain.unlink(missing_ok=True)
             sealed.unlink(missing_ok=True)

@@ -1,0 +1,184 @@
+"""Archive members produced from the database: the same bytes whichever way the rows are read.
+
+The day's rows carry the awkward values (formula prefixes, quotes, commas, tabs, newlines,
+backslashes, ``\\N``, empty text beside NULL, timestamps with and without a fraction). On
+PostgreSQL the members are read with ``COPY ... TO STDOUT`` (psycopg 3 and psycopg2), elsewhere
+from a cursor; every way must give what Python's csv writer gives for the values the database
+driver returns, with csvsafe's rule on each cell (computed here with the csv module), and the
+same Parquet file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy
+
+from daybook import archive, csvsafe, db
+
+pytestmark = pytest.mark.integration
+
+PARAMS = {"client_id": "BANKA", "business_date": "2026-11-27"}
+AWKWARD = [
+    "=SUM(A1)",
+    "-12.50",
+    "+1",
+    "@x",
+    "\tlead",
+    "\rlead",
+    "a,b",
+    'q"uote',
+    "line\nbreak",
+    "cr\rin",
+    "tab\tin",
+    "back\\slash",
+    "\\N",
+    "\\",
+    "\\n not a newline",
+    "",
+    "张伟 €",
+    "\b\f\v ctrl",
+]
+TIMES = ["2026-11-27 10:00:00", "2026-11-27 10:00:00.120000", "2026-11-27 23:59:59.000001"]
+
+
+def _seed() -> None:
+    with db.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO files (folder, name, stem, client_id, file_type, business_date, seq, intake_date,"
+                " sha256, size_bytes, raw_key, status) VALUES ('BANKA', 'BANKA_PAY_20261127_001.csv',"
+                " 'BANKA_PAY_20261127_001', 'BANKA', 'PAY', '2026-11-27', '001', '2026-11-27', 'x', 1, 'k',"
+                " 'COMPLETED')"
+            )
+        )
+        file_id = conn.execute(sqlalchemy.text("SELECT file_id FROM files")).scalar_one()
+        for i, value in enumerate(AWKWARD, start=1):
+            no = f"BANKA-PAY-20261127-001-{i:06d}"
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
+                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, tier, payload)"
+                    " VALUES (:no, :fid, 'BANKA', 'PAY', '2026-11-27', :line, :ref, :cents, 'CNY', 'ACCEPTED',"
+                    " :codes, 'SETTLED', :tier, :payload)"
+                ),
+                {
+                    "no": no,
+                    "fid": file_id,
+                    "line": i,
+                    "ref": f"R{i}{value}",
+                    "cents": None if i % 5 == 0 else (-1) ** i * 100 * i,
+                    "codes": value,
+                    "tier": None if i % 3 == 0 else value,
+                    "payload": '{"purpose": "' + value + '"}',
+                },
+            )
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO approvals (business_no, level, decision, decided_by, opinion, rule_version,"
+                    " decided_at) VALUES (:no, 1, 'APPROVE', :who, :opinion, :rule, :at)"
+                ),
+                {
+                    "no": no,
+                    "who": f"reviewer {value}",
+                    "opinion": value,
+                    "rule": None if i % 2 else "r1",
+                    "at": TIMES[i % len(TIMES)],
+                },
+            )
+            for leg in ("D", "C"):
+                conn.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account,"
+                        " amount_cents, posted_at) VALUES (:no, :leg, 'BANKA', '2026-11-27', :account, :cents,"
+                        " :at)"
+                    ),
+                    {"no": no, "leg": leg, "account": f"BANKA:{value}", "cents": i, "at": TIMES[(i + 1) % 3]},
+                )
+
+
+def _driver_rows(name: str) -> tuple[list[str], list[tuple]]:
+    with db.begin() as conn:
+        result = conn.execute(sqlalchemy.text(db.sql(name)), PARAMS)
+        return list(result.keys()), [tuple(r) for r in result]
+
+
+def _reference_csv(name: str) -> bytes:
+    columns, rows = _driver_rows(name)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow(csvsafe.row(r))
+    return out.getvalue().encode("utf-8")
+
+
+QUERIES = ["select_approvals_of_package", "select_ledger_of_package", "select_records_of_package"]
+
+
+@pytest.fixture
+def day(business_db, monkeypatch):
+    """The awkward day, read in batches of 2 rows and written in Parquet row groups of 4."""
+    monkeypatch.setattr(archive, "FETCH_ROWS", 2)
+    monkeypatch.setattr(archive, "BATCH_ROWS", 4)
+    _seed()
+    return business_db
+
+
+def _members(tmp_path, tag: str) -> dict[str, bytes]:
+    out = {}
+    for name in QUERIES:
+        target = tmp_path / f"{tag}-{name}.csv"
+        assert archive.query_to_csv(name, PARAMS, target) == len(AWKWARD) * (2 if "ledger" in name else 1)
+        out[name] = target.read_bytes()
+    parquet = tmp_path / f"{tag}-records.parquet"
+    assert archive.query_to_parquet("select_records_of_package", PARAMS, parquet) == len(AWKWARD)
+    out["records.parquet"] = parquet.read_bytes()
+    return out
+
+
+def test_csv_members_are_the_csv_writers_bytes_of_the_driver_values(day, tmp_path):
+    members = _members(tmp_path, "m")
+    for name in QUERIES:
+        assert members[name] == _reference_csv(name), name
+
+
+def test_records_parquet_holds_the_driver_values_in_row_groups_of_batch_rows(day, tmp_path):
+    members = _members(tmp_path, "m")
+    table = pq.read_table(io.BytesIO(members["records.parquet"]))
+    columns, rows = _driver_rows("select_records_of_package")
+    ints = {"file_id", "line_no", "amount_cents"}
+    expected = [
+        {c: v if v is None or c in ints else str(v) for c, v in zip(columns, r, strict=True)} for r in rows
+    ]
+    assert table.to_pylist() == expected
+    meta = pq.ParquetFile(io.BytesIO(members["records.parquet"])).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 4, 4, 4, 2]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_on_postgresql_copy_with_either_driver_and_the_cursor_give_the_same_members(
+    day, tmp_path, monkeypatch
+):
+    copies = []
+    piped = archive._piped_copy
+    monkeypatch.setattr(archive, "_piped_copy", lambda *a: copies.append(a[1]) or piped(*a))
+    by_copy = _members(tmp_path, "psycopg")
+    assert len(copies) == len(QUERIES) + 1, "PostgreSQL members are read with COPY"
+    monkeypatch.setenv("DAYBOOK_DB_URL", day.replace("postgresql://", "postgresql+psycopg2://", 1))
+    assert _members(tmp_path, "psycopg2") == by_copy
+    assert len(copies) == 2 * (len(QUERIES) + 1)
+    monkeypatch.setattr(archive, "_copy_source", lambda *a: None)
+    assert _members(tmp_path, "cursor") == by_copy
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_the_same_day_gives_the_same_records_parquet_on_sqlite_and_postgresql(day, tmp_path, monkeypatch):
+    on_postgres = _members(tmp_path, "pg")["records.parquet"]
+    monkeypatch.setenv("DAYBOOK_DB_URL", f"sqlite:///{tmp_path / 'same-day.db'}")
+    db.migrate()
+    _seed()
+    assert _members(tmp_path, "sqlite")["records.parquet"] == on_postgres
