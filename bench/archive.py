@@ -15,7 +15,8 @@ in its own child process so the peak RSS (os.wait4 rusage) is that work's own:
   original copied in chunks, everything sealed and uploaded from temporary files), read back
   and verify, purge check.
 
-Prints seconds, rows/s and peak RSS per step and size, and the load average at the start.
+Prints seconds, rows/s, peak RSS and the process's CPU time per step and size, and the load
+average at the start.
 """
 
 from __future__ import annotations
@@ -112,15 +113,16 @@ pq.write_table(table, sys.argv[4], compression="zstd")
 """
 
 
-def child(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(seconds, peak RSS MiB) of a Python snippet run in its own process."""
+def child(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(seconds, peak RSS MiB, CPU seconds) of a Python snippet run in its own process (the CPU
+    time is the process's own, all its threads; the database server's is not in it)."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"child failed: {code.strip().splitlines()[1]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def write_original(path: Path, n: int) -> int:
@@ -213,9 +215,10 @@ def main() -> None:
                 if n > args.memory_baseline_max:
                     del steps[1]
                 for label, code, argv in steps:
-                    seconds, peak = child(code, argv, env)
+                    seconds, peak, cpu = child(code, argv, env)
                     print(
                         f"{label:44s} {seconds:7.1f} s {n / seconds:11,.0f} rows/s  peak RSS {peak:6.0f} MiB"
+                        f"  CPU {cpu:5.1f} s"
                     )
                 package = tmp / "archive" / CLIENT / DAY
                 stored = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
