@@ -1,7 +1,15 @@
-SELECT business_no, business_date, state, payer_id_type, payer_id_no
+-- Payments of the window just below a large-value threshold, by payer; is_open marks the
+-- day's approved payments never screened (those a structuring hold may take).
+SELECT business_no, business_date, state, payer_id_type, payer_id_no, is_open
 FROM (
     SELECT
         r.business_no, r.business_date, r.state, r.amount_cents,
+        CASE
+            WHEN r.business_date = :business_date AND r.state = 'APPROVED'
+                AND NOT EXISTS (SELECT 1 FROM aml_cases AS c WHERE c.business_no = r.business_no)
+                THEN 1
+            ELSE 0
+        END AS is_open,
         json_extract(r.payload, '$.payer_id_type') AS payer_id_type, json_extract(r.payload, '$.payer_id_no') AS payer_id_no
     FROM records AS r
     WHERE r.client_id = :client_id AND r.business_date BETWEEN :from_date AND :business_date

@@ -24,6 +24,8 @@ import copy
 import csv
 import functools
 import io
+import itertools
+import json
 import logging
 import os
 import re
@@ -48,7 +50,7 @@ from daybook.storage import open_store
 log = logging.getLogger(__name__)
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 DECISIONS = ("RELEASE", "BLOCK")
-LVR_FETCH_ROWS = 20_000
+FETCH_ROWS = 20_000
 LVR_HEADER = [
     "payer_id_type",
     "payer_id_no",
@@ -250,11 +252,24 @@ def screen(business_date: str) -> dict[str, int]:
         key = {"client_id": client_id, "business_date": business_date}
         with db.begin() as conn:
             dialect = conn.dialect.name
-            parties = db.run(conn, f"select_pay_parties_{dialect}", key).all()
+            cases: dict[str, dict[str, Any]] = {}
+            names = db.run(conn, f"select_pay_party_names_{dialect}", key).scalars()
+            hits = sanctions_list(t).match_many(names)
+            if hits:
+                named = db.run(
+                    conn, f"select_pay_parties_named_{dialect}", {**key, "names": json.dumps(sorted(hits))}
+                )
+                for no, payer, payee in named:
+                    for role, name in (("payer", payer), ("payee", payee)):
+                        hit = hits.get(name or "")
+                        if hit and no not in cases:
+                            cases[no] = {
+                                "rule": "SANCTIONS",
+                                "detail": f"{role} {name!r} matches list entry {hit[0]} {hit[1]!r} (score {hit[2]})",
+                            }
             from_date = (date.fromisoformat(business_date) - timedelta(days=t.window_days - 1)).isoformat()
-            candidates = db.run(
-                conn,
-                f"select_structuring_candidates_{dialect}",
+            candidates = conn.execute(
+                sql_text(db.sql(f"select_structuring_candidates_{dialect}")),
                 {
                     **key,
                     "from_date": from_date,
@@ -263,31 +278,18 @@ def screen(business_date: str) -> dict[str, int]:
                     "entity_low": t.low(t.entity_min_cents),
                     "entity_min": t.entity_min_cents,
                 },
-            ).all()
-            cases: dict[str, dict[str, Any]] = {}
-            numbers, payers, payees = (
-                (list(c) for c in zip(*parties, strict=True)) if parties else ([], [], [])
+                execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
             )
-            hits = sanctions_list(t).match_many(n or "" for n in payers + payees)
-            if hits:
-                for no, payer, payee in zip(numbers, payers, payees, strict=True):
-                    for role, name in (("payer", payer), ("payee", payee)):
-                        hit = hits.get(name or "")
-                        if hit and no not in cases:
-                            cases[no] = {
-                                "rule": "SANCTIONS",
-                                "detail": f"{role} {name!r} matches list entry {hit[0]} {hit[1]!r} (score {hit[2]})",
-                            }
-            open_nos = set(numbers)
-            by_payer: dict[tuple[str, str], list[Any]] = {}
-            for c in candidates:
-                by_payer.setdefault((c.payer_id_type, c.payer_id_no), []).append(c)
-            for (id_type, id_no), rows in sorted(by_payer.items()):
+            # Streamed one payer at a time (the rows come ordered by payer); alerts are raised
+            # once the stream is read, in the payers' code-point order.
+            structuring: list[tuple[tuple[str, str], str, int]] = []
+            for (id_type, id_no), group in itertools.groupby(
+                candidates, key=lambda c: (c.payer_id_type, c.payer_id_no)
+            ):
+                rows = list(group)
                 if len(rows) < t.min_payments:
                     continue
-                held = [
-                    r.business_no for r in rows if r.business_no in open_nos and r.business_no not in cases
-                ]
+                held = [r.business_no for r in rows if r.is_open and r.business_no not in cases]
                 detail = (
                     f"{len(rows)} payments of payer {id_type} {id_no} just below the large-value "
                     f"threshold between {from_date} and {business_date}"
@@ -295,16 +297,18 @@ def screen(business_date: str) -> dict[str, int]:
                 for no in held:
                     cases[no] = {"rule": "STRUCTURING", "detail": detail}
                 if held:
-                    events.alert(
-                        conn,
-                        "AML_HOLD",
-                        f"{client_id}: {detail}; {len(held)} held on {business_date} (structuring)",
-                        dedup_key=f"aml-structuring:{client_id}:{business_date}:{id_type}:{id_no}",
-                        severity="warning",
-                        details={"rule": "STRUCTURING", "held": len(held)},
-                        client_id=client_id,
-                        business_date=business_date,
-                    )
+                    structuring.append(((id_type, id_no), detail, len(held)))
+            for (id_type, id_no), detail, held_count in sorted(structuring):
+                events.alert(
+                    conn,
+                    "AML_HOLD",
+                    f"{client_id}: {detail}; {held_count} held on {business_date} (structuring)",
+                    dedup_key=f"aml-structuring:{client_id}:{business_date}:{id_type}:{id_no}",
+                    severity="warning",
+                    details={"rule": "STRUCTURING", "held": held_count},
+                    client_id=client_id,
+                    business_date=business_date,
+                )
             if not cases:
                 continue
             db.run(
@@ -465,16 +469,15 @@ def large_value_report(business_date: str) -> list[str]:
         name = f"aml/{client_id}/{business_date}/{client_id}_LVR_{business_date.replace('-', '')}.csv"
         with db.begin() as conn:
             dialect = conn.dialect.name
+            if dialect == "postgresql":  # the day's sort in memory (this transaction only)
+                db.run(conn, "set_settlement_work_mem_postgresql")
+            limits = {**key, "natural_min": t.natural_min_cents, "entity_min": t.entity_min_cents}
             db.run(conn, "delete_large_value_of_day", key)
-            payers = db.run(
-                conn,
-                f"insert_large_value_of_day_{dialect}",
-                {**key, "natural_min": t.natural_min_cents, "entity_min": t.entity_min_cents},
-            ).rowcount
+            payers = db.run(conn, f"insert_large_value_of_day_{dialect}", limits).rowcount
             result = conn.execute(
                 sql_text(db.sql(f"select_large_value_rows_{dialect}")),
-                key,
-                execution_options={"stream_results": True, "yield_per": LVR_FETCH_ROWS},
+                limits,
+                execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
             )
             out.put_stream(name, _lvr_chunks(result))
         written.append(name)
@@ -493,23 +496,9 @@ def _lvr_chunks(result: Any) -> Iterator[bytes]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(LVR_HEADER)
-    cell = csvsafe.cell
-    while rows := result.fetchmany(LVR_FETCH_ROWS):
+    while rows := result.fetchmany(FETCH_ROWS):
         writer.writerows(
-            [
-                cell(r[0]),
-                cell(r[1]),
-                _cents_text(int(r[2])),
-                cell(r[3]),
-                cell(r[4]),
-                cell(r[5]),
-                cell(r[6]),
-                cell(r[7]),
-                cell(r[8]),
-                cell(r[9]),
-                _cents_text(int(r[10])),
-                cell(r[11]),
-            ]
+            csvsafe.row((*r[:2], _cents_text(int(r[2])), *r[3:10], _cents_text(int(r[10])), r[11]))
             for r in rows
         )
         yield buf.getvalue().encode("utf-8")

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from daybook import clearing, csvsafe, db, events
@@ -39,6 +40,50 @@ REPORT_HEADER = ["kind", "subject", "expected", "actual", "explained_by", "expla
 
 def _pair(count: int, cents: int) -> str:
     return f"{count} / {format_cents(cents)}"
+
+
+class _Chunks(io.RawIOBase):
+    """A readable stream over byte pieces, each piece hashed as it is read."""
+
+    def __init__(self, chunks: Iterable[bytes], digest: Any) -> None:
+        self._chunks = iter(chunks)
+        self._digest = digest
+        self._piece = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._piece:
+            piece = next(self._chunks, None)
+            if piece is None:
+                return 0
+            self._digest.update(piece)
+            self._piece = memoryview(piece)
+        n = min(len(buffer), len(self._piece))
+        buffer[:n] = self._piece[:n]
+        self._piece = self._piece[n:]
+        return n
+
+
+def _clearing_count_total(chunks: Iterable[bytes], digest: Any) -> tuple[int, int]:
+    """Data rows and amount total (cents) of a clearing file read as a stream; its bytes go
+    through ``digest`` on the way (the whole file is read)."""
+    reader = csv.reader(
+        io.TextIOWrapper(io.BufferedReader(_Chunks(chunks, digest)), encoding="utf-8", newline="")
+    )
+    next(reader, None)  # header
+    amount = clearing.HEADER.index("amount")
+    count = 0
+
+    def amounts() -> Iterator[str]:
+        nonlocal count
+        for r in reader:
+            count += 1
+            yield r[amount]
+
+    total = amount_total_cents(amounts())
+    return count, total
 
 
 def _breaks(conn: Any, client_id: str, business_date: str) -> list[dict[str, str]]:
@@ -86,15 +131,13 @@ def _breaks(conn: Any, client_id: str, business_date: str) -> list[dict[str, str
         if prefund:
             brk("CLEARING_MISSING", data_key.rsplit("/", 1)[-1], want, "no clearing file")
         return out
-    data = out_store.get(data_key)
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))[1:]
-    amount = clearing.HEADER.index("amount")
-    got = _pair(len(rows), amount_total_cents(r[amount] for r in rows))
+    digest = hashlib.sha256()
+    count, total = _clearing_count_total(out_store.iter_chunks(data_key), digest)
+    got = _pair(count, total)
     if got != want:
         brk("CLEARING_VS_LEDGER", data_key.rsplit("/", 1)[-1], want, got)
     ctl = out_store.get(ctl_key).decode("utf-8").strip().split("|")
-    actual_ctl = f"{len(rows)}|{format_cents(amount_total_cents(r[amount] for r in rows))}|"
-    actual_ctl += hashlib.sha256(data).hexdigest()
+    actual_ctl = f"{count}|{format_cents(total)}|{digest.hexdigest()}"
     if len(ctl) != 4 or "|".join(ctl[1:]) != actual_ctl:
         brk("CLEARING_CONTROL", ctl_key.rsplit("/", 1)[-1], "|".join(ctl[1:]), actual_ctl)
     return out
