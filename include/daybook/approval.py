@@ -248,20 +248,41 @@ def assess(business_date: str) -> dict[str, int]:
     return counts
 
 
+ASSESS_PAGE = 20_000  # loan applications judged per page (memory does not grow with the day)
+
+
 def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profiles.Profile) -> dict[str, int]:
     policy = LoanPolicy.of(profile.data)
-    rows = db.run(
-        conn,
-        "select_records_to_assess",
-        {"business_date": business_date, "client_id": client_id, "file_type": "LOAN"},
-    ).all()
+    outcomes = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
+    after = ""
+    while True:
+        rows = db.run(
+            conn,
+            "select_records_to_assess",
+            {
+                "business_date": business_date,
+                "client_id": client_id,
+                "file_type": "LOAN",
+                "after": after,
+                "page": ASSESS_PAGE,
+            },
+        ).all()
+        if not rows:
+            return outcomes
+        after = rows[-1].business_no
+        _judge_loans(conn, rows, policy, profile.version, outcomes)
+
+
+def _judge_loans(
+    conn: Any, rows: list[Any], policy: LoanPolicy, rule_version: str, outcomes: dict[str, int]
+) -> None:
+    """Judge one page of loan applications and record the outcomes in one batch per kind."""
     tiers: list[dict[str, Any]] = []
     declined: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
-    outcomes = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
     for row in rows:
         outcome, reasons = judge_loan(loan_facts(json.loads(row.payload), policy), policy)
-        key = {"business_no": row.business_no, "rule_version": profile.version}
+        key = {"business_no": row.business_no, "rule_version": rule_version}
         if outcome == "DECLINE":
             declined.append({**key, "state": business_types.LOAN.final_refused})
             audits.append(
@@ -270,7 +291,7 @@ def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profil
                     "action": "policy_declined",
                     "subject": row.business_no,
                     "detail": json.dumps(
-                        {"final_code": "A_POLICY", "reasons": reasons, "rule_version": profile.version},
+                        {"final_code": "A_POLICY", "reasons": reasons, "rule_version": rule_version},
                         sort_keys=True,
                         ensure_ascii=False,
                     ),
@@ -286,7 +307,6 @@ def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profil
     if declined:
         db.run(conn, "update_record_policy_declined", declined)
         events.audit_many(conn, audits)
-    return outcomes
 
 
 def _profile_data_of_version(conn: Any, client_id: str, version: str | None) -> dict[str, Any]:

@@ -31,7 +31,8 @@ def _states(url):
     }
 
 
-def test_assess_routes_every_tier_and_policy_outcome_and_stores_the_rule_version(bank):
+def test_assess_routes_every_tier_and_policy_outcome_and_stores_the_rule_version(bank, monkeypatch):
+    monkeypatch.setattr(approval, "ASSESS_PAGE", 2)  # the five loans are judged over three pages
     _, pays = seed_file(
         bank,
         "BANKX",
