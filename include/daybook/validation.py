@@ -362,8 +362,17 @@ def _taken_refs(conn: Any, client_id: str, refs: list[str]) -> set[str]:
     if not refs:
         return set()
     name = f"select_taken_refs_{conn.dialect.name}"
-    rows = db.run(conn, name, {"client_id": client_id, "refs": json.dumps(refs, ensure_ascii=False)})
-    return {r.client_ref for r in rows}
+    params = {"client_id": client_id, "refs": json.dumps(refs, ensure_ascii=False)}
+    if conn.dialect.name != "postgresql":
+        return {r.client_ref for r in db.run(conn, name, params)}
+    # Right after a file's rows were loaded the statistics of ``records`` still describe the
+    # table before them, and PostgreSQL may then join the refs by a nested loop: a chunk of 20k
+    # refs against 100k fresh rows took 100 s. A hash join is linear whatever the statistics.
+    db.run(conn, "set_no_nestloop_postgresql")
+    try:
+        return {r.client_ref for r in db.run(conn, name, params)}
+    finally:
+        db.run(conn, "reset_nestloop_postgresql")
 
 
 def _duplicates(conn: Any, client_id: str, refs: pd.Series) -> np.ndarray:
