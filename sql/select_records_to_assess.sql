@@ -1,6 +1,5 @@
-SELECT business_no, file_type, amount_cents, payload
+SELECT business_no, file_type, amount_cents, payload, line_no
 FROM records
-WHERE business_date = :business_date AND client_id = :client_id AND state = 'VALIDATED'
-  AND file_type = :file_type AND business_no > :after
-ORDER BY business_no
+WHERE file_id = :file_id AND state = 'VALIDATED' AND line_no > :after
+ORDER BY line_no
 LIMIT :page

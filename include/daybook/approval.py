@@ -254,23 +254,20 @@ ASSESS_PAGE = 20_000  # loan applications judged per page (memory does not grow 
 def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profiles.Profile) -> dict[str, int]:
     policy = LoanPolicy.of(profile.data)
     outcomes = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
-    after = ""
-    while True:
-        rows = db.run(
-            conn,
-            "select_records_to_assess",
-            {
-                "business_date": business_date,
-                "client_id": client_id,
-                "file_type": "LOAN",
-                "after": after,
-                "page": ASSESS_PAGE,
-            },
-        ).all()
-        if not rows:
-            return outcomes
-        after = rows[-1].business_no
-        _judge_loans(conn, rows, policy, profile.version, outcomes)
+    day = {"business_date": business_date, "client_id": client_id, "file_type": "LOAN"}
+    for file_id in [r.file_id for r in db.run(conn, "select_file_ids_of_client_day_type", day)]:
+        after = 0  # keyset on (file_id, line_no): each page is an index range, whatever the day's size
+        while True:
+            rows = db.run(
+                conn,
+                "select_records_to_assess",
+                {"file_id": file_id, "after": after, "page": ASSESS_PAGE},
+            ).all()
+            if not rows:
+                break
+            after = rows[-1].line_no
+            _judge_loans(conn, rows, policy, profile.version, outcomes)
+    return outcomes
 
 
 def _judge_loans(
