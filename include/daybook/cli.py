@@ -40,6 +40,20 @@ def main(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    _local_archive_key()
+
+
+def _local_archive_key() -> None:
+    """Embedded default: the key the demo generated into DAYBOOK_HOME opens its archive for every
+    command (archive verify, replay, offboard), unless a key is configured explicitly."""
+    import os
+
+    from daybook import crypto
+    from daybook.config import settings
+
+    key_file = settings().home / "archive-key.json"
+    if not os.environ.get(crypto.ENV_VAR) and key_file.is_file():
+        os.environ[crypto.ENV_VAR] = key_file.read_text().strip()
 
 
 @main.command()
