@@ -24,6 +24,7 @@ SCHEMA_DIR = SQL_DIR / "schema"
 _FOLLOW_UP = {
     "V008__audit_chain": ("daybook.audit_chain", "chain_existing"),
     "V009__settlement_bulk_posting": ("daybook.settlement", "migrate_v009"),
+    "V011__records_bulk_load": ("daybook.validation", "migrate_v011"),
 }
 _AUTO_ID = {
     "sqlite": "INTEGER PRIMARY KEY",

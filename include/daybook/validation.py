@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text as sql_text
 
 from daybook import business_types, db, events, profiles, rowread
 from daybook.codes import CATALOGUE, FileRejection
@@ -664,6 +665,25 @@ def _ahead(items: Iterator[Any]) -> Iterator[Any]:
         while (item := pending.result()) is not _END:
             pending = pool.submit(next, items, _END)
             yield item
+
+
+def migrate_v011(conn: Any) -> None:
+    """Follow-up of schema version 11 (sql/schema/V011__records_bulk_load.sql).
+
+    PostgreSQL: drop the foreign key of records to files (a per-row trigger in the bulk load).
+    SQLite keeps it (a rowid lookup there, no measurable cost; dropping it means rebuilding the
+    table and those that refer to it).
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    names = conn.execute(
+        sql_text(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+            " AND conrelid = 'records'::regclass AND confrelid = 'files'::regclass"
+        )
+    ).scalars()
+    for name in list(names):
+        conn.execute(sql_text(f'ALTER TABLE records DROP CONSTRAINT "{name}"'))
 
 
 class _ErrorRate(Exception):
