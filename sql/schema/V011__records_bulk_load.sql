@@ -6,9 +6,8 @@
 -- Records are only ever written by validation, for the file it has just read in the same
 -- transaction (status INTAKE_OK, moved to VALIDATED in that transaction); a files row is only
 -- deleted while it is still RECEIVED, before any record of it can exist
--- (sql/delete_pending_receipt.sql). So the reference cannot break; tests/unit/test_migrations
--- checks the two facts it rests on, and reconciliation counts a file's records against its
--- control total.
+-- (sql/delete_pending_receipt.sql). So the reference cannot break;
+-- tests/integration/test_records_schema.py checks the second fact.
 --
 -- The dialect-specific part is the follow-up step of this version,
 -- daybook.validation.migrate_v011, run in the same transaction: PostgreSQL drops the
