@@ -18,7 +18,8 @@ import csv
 import hashlib
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import text
@@ -53,36 +54,148 @@ def names(client_id: str, business_date: str) -> tuple[str, str]:
 FETCH_ROWS = 20_000
 
 
+def _csv_specials() -> str:
+    """The characters that make Python's csv writer quote a field (minimal quoting, LF line
+    ends), found by asking it (they differ between Python versions)."""
+    out = ""
+    for code in range(128):
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(["a", f"x{chr(code)}y"])
+        if buf.getvalue() != f"a,x{chr(code)}y\n":
+            out += chr(code)
+    return out
+
+
+_CSV_SPECIALS = _csv_specials()
+
+
+def text_array(values: Iterable[Any]) -> Any:
+    """A column of text (or None) as an Arrow string array, built in C; other values as their
+    ``str()`` (what csv.writer writes), value by value."""
+    import pyarrow as pa
+
+    values = list(values)
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([v if v is None or v.__class__ is str else str(v) for v in values], type=pa.string())
+
+
+def cents_array(cents: Any, text: Callable[[int], str] = format_cents) -> Any:
+    """Amounts in cents (an int64 numpy array) as ``text`` writes them (``whole.frac`` for a
+    non-negative amount, as :func:`daybook.settlement.format_cents` does), as an Arrow string
+    array: numpy and Arrow kernels, or ``text`` value by value when one is negative."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.asarray(cents, dtype=np.int64)
+    if len(values) and values.min() < 0:
+        return pa.array([text(c) for c in values.tolist()], type=pa.string())
+    whole, frac = np.divmod(values, 100)
+    return pc.binary_join_element_wise(
+        pa.array(whole).cast(pa.string()), pc.utf8_lpad(pa.array(frac).cast(pa.string()), 2, "0"), "."
+    )
+
+
+def csv_lines(columns: list[Any]) -> bytes:
+    """Rows given as one Arrow string array per column (null as empty), as UTF-8 CSV lines
+    byte for byte what ``csv.writer(buf, lineterminator="\\n")`` writes for the same text:
+    minimal quoting, with Arrow's kernels on whole columns instead of a Python call per cell."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if not columns or len(columns[0]) == 0:
+        return b""
+    specials = np.frombuffer(_CSV_SPECIALS.encode("ascii"), dtype=np.uint8)
+    pattern = "[" + "".join(f"\\x{ord(c):02x}" for c in _CSV_SPECIALS) + "]"
+    cells = []
+    for column in columns:
+        text = pc.fill_null(column, "")
+        data = text.buffers()[2]
+        if data is not None and np.isin(np.frombuffer(data, dtype=np.uint8), specials).any():
+            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+            text = pc.if_else(pc.match_substring_regex(text, pattern), quoted, text)
+        cells.append(text)
+    if len(cells) == 1:  # csv.writer quotes a row's only field when it is empty
+        cells[0] = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
+    lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
+    lines = pc.binary_join_element_wise(lines, "\n", "")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return np.frombuffer(lines.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].tobytes()
+
+
+@contextmanager
+def arrow_rows(
+    conn: Any, name: str, params: dict[str, Any], ints: Collection[str] = ()
+) -> Iterator[tuple[list[str], Iterator[Any]]]:
+    """The named query's column names and its rows as Arrow record batches (int64 for the
+    columns in ``ints``, text otherwise, null for NULL), read on ``conn`` (its transaction).
+
+    On PostgreSQL with one ``COPY (query) TO STDOUT`` parsed by Arrow's CSV reader, no Python
+    object per row or value (the archive's reader, ``daybook.archive._copy_source``: the COPY
+    runs in a thread, so ``conn`` is busy until the batches are read to the end); elsewhere from
+    a streamed cursor, FETCH_ROWS rows at a time, turned into columns in C."""
+    if conn.dialect.name == "postgresql":
+        from daybook import archive
+
+        copy = archive._copy_source(conn, name, params, ints)
+        if copy is not None:
+            with copy as source:
+                yield source
+            return
+    result = conn.execute(
+        text(db.sql(name)), params, execution_options={"stream_results": True, "yield_per": FETCH_ROWS}
+    )
+    columns = list(result.keys())
+
+    def batches() -> Iterator[Any]:
+        import pyarrow as pa
+
+        while rows := result.fetchmany(FETCH_ROWS):
+            values = list(zip(*rows, strict=True))
+            del rows
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(v, type=pa.int64()) if c in ints else text_array(v)
+                    for c, v in zip(columns, values, strict=True)
+                ],
+                names=columns,
+            )
+
+    yield columns, batches()
+
+
+def int_values(column: Any) -> Any:
+    """An Arrow int64 column as a numpy array; a NULL raises (as ``int(None)`` would)."""
+    if column.null_count:
+        raise TypeError(f"NULL in an integer column: {column.null_count} values")
+    return column.to_numpy(zero_copy_only=False)
+
+
 class _Rendered:
     """The data file's bytes as a stream of pieces (one per fetched batch), with its row count,
     total in cents and sha256 taken on the way (known once the stream is consumed)."""
 
-    def __init__(self, result: Any) -> None:
-        self.result = result
+    def __init__(self, batches: Iterator[Any]) -> None:
+        self.batches = batches
         self.count = 0
         self.total_cents = 0
         self.sha256 = hashlib.sha256()
 
     def __iter__(self) -> Iterator[bytes]:
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(HEADER)
-        while rows := self.result.fetchmany(FETCH_ROWS):
-            cents = [int(r[9]) for r in rows]
-            self.count += len(rows)
-            self.total_cents += sum(cents)
-            writer.writerows(
-                (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], format_cents(c), r[10])
-                for r, c in zip(rows, cents, strict=True)
-            )
-            yield self._take(buf)
-        if buf.tell():
-            yield self._take(buf)
+        csv.writer(buf, lineterminator="\n").writerow(HEADER)
+        yield self._digest(buf.getvalue().encode("utf-8"))
+        for batch in self.batches:
+            cents = batch.column(9)
+            self.count += batch.num_rows
+            self.total_cents += sum(int_values(cents).tolist())
+            cells = list(batch.columns)
+            cells[9] = cents_array(int_values(cents))
+            yield self._digest(csv_lines(cells))
 
-    def _take(self, buf: io.StringIO) -> bytes:
-        data = buf.getvalue().encode("utf-8")
-        buf.seek(0)
-        buf.truncate()
+    def _digest(self, data: bytes) -> bytes:
         self.sha256.update(data)
         return data
 
@@ -110,13 +223,12 @@ def write(business_date: str) -> list[str]:
             if db.run(conn, "count_open_pay_of_client_day", key).scalar_one():
                 log.info("clearing file of %s %s waits: payments not final", client_id, business_date)
                 continue
-            result = conn.execute(
-                text(db.sql(f"select_clearing_rows_{conn.dialect.name}")),
-                key,
-                execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
-            )
-            data = _Rendered(result)
-            out.put_stream(data_key, data)
+            with arrow_rows(conn, f"select_clearing_rows_{conn.dialect.name}", key, ("amount_cents",)) as (
+                _columns,
+                batches,
+            ):
+                data = _Rendered(batches)
+                out.put_stream(data_key, data)
         ctl = control_line(data_key.rsplit("/", 1)[-1], data.sha256.hexdigest(), data.count, data.total_cents)
         out.put(ctl_key, ctl)
         written.append(data_key)
