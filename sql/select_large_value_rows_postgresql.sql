@@ -1,14 +1,20 @@
 -- The large-value report's rows: every settled payment of a payer whose payments of the day
--- reach the threshold of the payer's id type, with the payer's total (a window over the payer;
--- the same rule as insert_large_value_of_day). The payload is parsed once per row. Ordered on
--- the code points of payer id type, payer id and business number (COLLATE "C").
+-- reach the threshold of the payer's id type, with the payer's total (a window over the payer).
+-- The payload is parsed once per row, and this is the only statement that reads the day: the
+-- payers recorded in aml_large_value are summed from these rows as they stream (aml.py). Ordered
+-- on the code points of payer id type, payer id and business number (COLLATE "C"): the window
+-- sorts on the same three keys, so the day is sorted once and the rows come out in order.
 SELECT
     y.payer_id_type, y.payer_id_no, y.total_cents, y.business_no, y.client_ref, y.value_date,
     y.payer_name, y.payee_name, y.payee_account, y.payee_bank_code, y.amount_cents, y.currency
 FROM (
     SELECT
         x.*,
-        SUM(x.amount_cents) OVER (PARTITION BY x.payer_id_type, x.payer_id_no) AS total_cents
+        CAST(SUM(x.amount_cents) OVER (
+            PARTITION BY x.payer_id_type COLLATE "C", x.payer_id_no COLLATE "C"
+            ORDER BY x.business_no COLLATE "C"
+            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        ) AS BIGINT) AS total_cents
     FROM (
         SELECT
             r.business_no, r.client_ref, r.amount_cents, r.currency, p.payer_id_type,

@@ -1,14 +1,19 @@
 -- The large-value report's rows: every settled payment of a payer whose payments of the day
--- reach the threshold of the payer's id type, with the payer's total (a window over the payer;
--- the same rule as insert_large_value_of_day). Ordered on payer id type, payer id and business
--- number (BINARY collation: code point order).
+-- reach the threshold of the payer's id type, with the payer's total (a window over the payer).
+-- This is the only statement that reads the day: the payers recorded in aml_large_value are
+-- summed from these rows as they stream (aml.py). Ordered on payer id type, payer id and
+-- business number (BINARY collation: code point order), the window's own order.
 SELECT
     y.payer_id_type, y.payer_id_no, y.total_cents, y.business_no, y.client_ref, y.value_date,
     y.payer_name, y.payee_name, y.payee_account, y.payee_bank_code, y.amount_cents, y.currency
 FROM (
     SELECT
         x.*,
-        SUM(x.amount_cents) OVER (PARTITION BY x.payer_id_type, x.payer_id_no) AS total_cents
+        SUM(x.amount_cents) OVER (
+            PARTITION BY x.payer_id_type, x.payer_id_no
+            ORDER BY x.business_no
+            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        ) AS total_cents
     FROM (
         SELECT
             r.business_no, r.client_ref, r.amount_cents, r.currency,

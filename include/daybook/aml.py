@@ -43,7 +43,7 @@ import yaml
 from rapidfuzz import fuzz, process
 from sqlalchemy import text as sql_text
 
-from daybook import csvsafe, db, events, profiles
+from daybook import clearing, csvsafe, db, events, profiles
 from daybook.config import PROJECT_ROOT, settings
 from daybook.storage import open_store
 
@@ -456,9 +456,10 @@ def large_value_report(business_date: str) -> list[str]:
     """Write ``aml/<CLIENT>/<date>/<CLIENT>_LVR_<YYYYMMDD>.csv`` in the outputs zone per client.
 
     One row per settled payment of each reported payer, sorted; the file is rewritten
-    identically on rerun (header only when nobody reaches a threshold). The payers are found
-    and recorded in one statement; the rows are joined, ordered and streamed by the database
-    (a bounded number at a time) into the file.
+    identically on rerun (header only when nobody reaches a threshold). One statement reads the
+    day (the payload parsed once per row): the rows come joined, ordered and with the payer's
+    total from the database, a bounded number at a time, into the file; the reported payers are
+    summed from the same rows on the way and recorded in the same transaction.
     """
     db.migrate()
     out = open_store(settings().outputs)
@@ -473,36 +474,78 @@ def large_value_report(business_date: str) -> list[str]:
                 db.run(conn, "set_settlement_work_mem_postgresql")
             limits = {**key, "natural_min": t.natural_min_cents, "entity_min": t.entity_min_cents}
             db.run(conn, "delete_large_value_of_day", key)
-            payers = db.run(conn, f"insert_large_value_of_day_{dialect}", limits).rowcount
-            result = conn.execute(
-                sql_text(db.sql(f"select_large_value_rows_{dialect}")),
-                limits,
-                execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
-            )
-            out.put_stream(name, _lvr_chunks(result))
+            ints = ("total_cents", "amount_cents")
+            with clearing.arrow_rows(conn, f"select_large_value_rows_{dialect}", limits, ints) as (
+                _,
+                batches,
+            ):
+                report = _LargeValueRows(batches)
+                out.put_stream(name, report)
+            payers = report.payers
+            for i in range(0, len(payers), FETCH_ROWS):
+                db.run(
+                    conn,
+                    "insert_large_value",
+                    [
+                        {**key, "payer_id_type": t, "payer_id_no": no, "payments": n, "total_cents": total}
+                        for t, no, n, total in payers[i : i + FETCH_ROWS]
+                    ],
+                )
         written.append(name)
         if payers:
             log.info(
                 "%s %s: %d payers reported for large-value transactions",
                 client_id,
                 business_date,
-                payers,
+                len(payers),
             )
     return written
 
 
-def _lvr_chunks(result: Any) -> Iterator[bytes]:
-    """The report's bytes from the streamed rows, one encoded piece per fetched batch."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(LVR_HEADER)
-    while rows := result.fetchmany(FETCH_ROWS):
-        writer.writerows(
-            csvsafe.row((*r[:2], _cents_text(int(r[2])), *r[3:10], _cents_text(int(r[10])), r[11]))
-            for r in rows
-        )
+class _LargeValueRows:
+    """The report's bytes from the rows' Arrow batches, one piece per batch, byte for byte what
+    ``csv.writer`` with :func:`csvsafe.cell` on every cell writes (Arrow kernels on whole
+    columns). The rows come ordered by payer: each payer's id, count of payments and total are
+    taken on the way (``payers``, for aml_large_value once the rows are read)."""
+
+    def __init__(self, batches: Iterator[Any]) -> None:
+        self.batches = batches
+        self.payers: list[list[Any]] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(LVR_HEADER)
         yield buf.getvalue().encode("utf-8")
-        buf.seek(0)
-        buf.truncate()
-    if buf.tell():
-        yield buf.getvalue().encode("utf-8")
+        for batch in self.batches:
+            n = batch.num_rows
+            if not n:
+                continue
+            id_type, id_no = batch.column(0), batch.column(1)
+            totals = clearing.int_values(batch.column(2))
+            same = pc.fill_null(
+                pc.and_(
+                    pc.equal(id_type.slice(1), id_type.slice(0, n - 1)),
+                    pc.equal(id_no.slice(1), id_no.slice(0, n - 1)),
+                ),
+                False,
+            )
+            starts = np.concatenate(([0], np.flatnonzero(~same.to_numpy(zero_copy_only=False)) + 1))
+            counts = np.diff(np.append(starts, n)).tolist()
+            for t, no, count, total in zip(
+                id_type.take(starts).to_pylist(),
+                id_no.take(starts).to_pylist(),
+                counts,
+                totals[starts].tolist(),
+                strict=True,
+            ):
+                if self.payers and self.payers[-1][0] == t and self.payers[-1][1] == no:
+                    self.payers[-1][2] += count  # the payer's rows go on from the previous batch
+                else:
+                    self.payers.append([t, no, count, total])
+            cells = list(batch.columns)
+            cells[2] = clearing.cents_array(totals, _cents_text)
+            cells[10] = clearing.cents_array(clearing.int_values(batch.column(10)), _cents_text)
+            yield clearing.csv_lines([csvsafe.arrow_cells(c) for c in cells])

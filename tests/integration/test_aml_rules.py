@@ -214,9 +214,28 @@ def test_large_value_report_is_the_row_by_row_reading_of_the_day(business_db, zo
     """The report equals what a row-by-row reading of the settled payments gives (payload parsed
     in Python, payers summed, sorted by code point, every cell through csvsafe.cell), with names
     that need quoting or neutralizing and payer ids whose code-point order differs from a
-    locale's (lower case after upper case, a hyphen)."""
+    locale's (lower case after upper case, a hyphen). The rows are read in batches of a few rows
+    (cursor on SQLite, COPY blocks on PostgreSQL), so a payer's rows span batches; the payers
+    recorded in aml_large_value are the same sums."""
+    from daybook import archive, clearing
+
+    monkeypatch.setattr(clearing, "FETCH_ROWS", 7)
+    monkeypatch.setattr(archive, "FETCH_ROWS", 1)
+    monkeypatch.setattr(archive, "CHUNK_BYTES", 2048)
     write_profile(tmp_path / "p", monkeypatch, "LVRO", "100000000000.00")
-    hostile = ['=HYPERLINK("x")', "+1 555", "-12.50", "@SUM(A1)", 'a "quoted", name', "两行\n名字", "\tTAB"]
+    hostile = [
+        '=HYPERLINK("x")',
+        "+1 555",
+        "-12.50",
+        "@SUM(A1)",
+        'a "quoted", name',
+        "两行\n名字",
+        "\tTAB",
+        "CR\rinside",
+        "back\\slash\\n",
+        "",
+        "\rCR first",
+    ]
     rows = []
     for i in range(60):
         payer_id = ["b-1", "B2", "a1", "Ä9", RIC, "zz", "-3"][i % 7]
@@ -267,3 +286,9 @@ def test_large_value_report_is_the_row_by_row_reading_of_the_day(business_db, zo
     writer.writerow(aml.LVR_HEADER)
     writer.writerows([csvsafe.cell(v) for v in r] for r in expected_rows)
     assert (zones["outputs"] / key).read_bytes() == buf.getvalue().encode("utf-8")
+    counts: dict[tuple[str, str], int] = {}
+    for r in expected_rows:
+        counts[(r[0], r[1])] = counts.get((r[0], r[1]), 0) + 1
+    assert sorted(
+        query(business_db, "SELECT payer_id_type, payer_id_no, payments, total_cents FROM aml_large_value")
+    ) == sorted((*who, counts[who], cents) for who, cents in reported.items())
