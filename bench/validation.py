@@ -218,12 +218,37 @@ def stage_end_to_end(backend: str, home: Path, chunk: int) -> dict:
     results = validation.validate_client("BENCH", BD.isoformat())
     seconds = time.perf_counter() - t
     cpu = time.process_time() - c0
-    return {
+    out = {
         "rows": results[0].get("rows"),
         "status": results[0]["status"],
         "seconds": seconds,
         "cpu_seconds": cpu,
     }
+    if backend == "postgres":
+        out["server_cpu_seconds"] = _server_cpu()
+    return out
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + system) of the server processes still serving the scratch database: the
+    connections validation used stay in its pool, so this is the server's share of the run (the
+    server runs on this machine; read from /proc)."""
+    import sqlalchemy
+
+    from daybook import db
+
+    with db.engine().connect() as conn:
+        pids = conn.execute(
+            sqlalchemy.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        total = 0.0
+        for pid in list(pids):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -286,6 +311,12 @@ def main() -> None:
             if "cpu_seconds" in res:
                 extra += (
                     f", CPU {res['cpu_seconds']:.2f} s ({res['rows'] / res['cpu_seconds']:,.0f} rows/CPU-s)"
+                )
+            if "server_cpu_seconds" in res:
+                both = res["cpu_seconds"] + res["server_cpu_seconds"]
+                extra += (
+                    f"\n{'':<22} database server CPU {res['server_cpu_seconds']:.2f} s; validation + server "
+                    f"{both:.2f} s CPU ({res['rows'] / both:,.0f} rows/CPU-s; {both / res['seconds']:.2f} cores busy)"
                 )
             if "read_seconds" in res:
                 validate = res["seconds"] - res["read_seconds"]

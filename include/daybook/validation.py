@@ -14,8 +14,10 @@ import csv
 import io
 import json
 import logging
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -535,7 +537,8 @@ def _record_loader(conn: Any) -> Iterator[Callable[[Any], None]]:
     """A function that bulk-loads arrow batches of records inside the caller's transaction.
 
     PostgreSQL (psycopg 3): one ``COPY ... FROM STDIN`` (text format, :func:`_copy_text`) held open
-    for all the batches of a chunk, so the server ingests one batch while the next is built.
+    for all the batches of a chunk, written by a worker thread (:func:`_in_background`), so the
+    server ingests one batch while the next is built.
     SQLite: one ``executemany`` per batch with a prepared statement.
     """
     raw = conn.connection.driver_connection
@@ -551,8 +554,46 @@ def _record_loader(conn: Any) -> Iterator[Callable[[Any], None]]:
         if hasattr(cur, "copy_expert"):  # psycopg2: one COPY per batch
             yield lambda records: cur.copy_expert(db.sql("copy_records"), io.BytesIO(_copy_text(records)))
             return
-        with cur.copy(db.sql("copy_records")) as copy:
-            yield lambda records: copy.write(_copy_text(records))
+        with cur.copy(db.sql("copy_records")) as copy, _in_background(copy.write) as send:
+            yield lambda records: send(_copy_text(records))
+
+
+@contextmanager
+def _in_background(write: Callable[[bytes], None]) -> Iterator[Callable[[bytes], None]]:
+    """``write`` run in a worker thread, one piece at a time, at most one piece waiting.
+
+    For COPY: psycopg's ``write`` returns only once the server has taken most of the piece, so
+    without this the server idles while the next batch is built, and the batch's building waits
+    for the server. Memory: the piece being written and one waiting. An error of ``write`` is
+    raised by the next call or at the end (the pieces after it are dropped, not written).
+    """
+    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        while (piece := pieces.get()) is not None:
+            if failed:
+                continue
+            try:
+                write(piece)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                failed.append(exc)
+
+    worker = threading.Thread(target=work, name="daybook-copy", daemon=True)
+    worker.start()
+
+    def send(piece: bytes) -> None:
+        if failed:
+            raise failed[0]
+        pieces.put(piece)
+
+    try:
+        yield send
+    finally:
+        pieces.put(None)
+        worker.join()
+    if failed:
+        raise failed[0]
 
 
 def _csv_specials() -> str:
@@ -639,15 +680,23 @@ def _spool_chunks(spool: Any) -> Iterator[bytes]:
 
 
 def _judged(
-    chunks: Iterator[rowread.Chunk], runner: SuiteRunner, btype: business_types.BusinessType
+    chunks: Iterator[rowread.Chunk],
+    runner: SuiteRunner,
+    btype: business_types.BusinessType,
+    then: Callable[[], None],
 ) -> Iterator[tuple[rowread.Chunk, np.ndarray, pd.Series, pd.Series]]:
-    """Each chunk with what the suite says of it: its rows' code bits, client_refs and exact cents."""
+    """Each chunk with what the suite says of it: its rows' code bits, client_refs and exact cents.
+
+    ``then`` runs once every chunk has been judged, before the generator ends: the file's Data
+    Docs are rendered there, so that with :func:`_ahead` they are built while the last chunk's
+    rows are still being written."""
     from daybook.checks import to_cents
 
     for chunk in chunks:
         frame = chunk.frame()
         bits = runner.run(frame)
         yield chunk, bits, frame["client_ref"], to_cents(frame[btype.amount_column])
+    then()
 
 
 _END = object()
@@ -715,12 +764,21 @@ def validate_file(file_id: int) -> dict[str, Any]:
     runner = SuiteRunner(rules_for(btype.code, profile, day), receipt.stem)
     n = rejected = 0
     threshold = profile.error_rate_threshold
-    with tempfile.TemporaryFile(prefix="daybook-ack-") as spool:
+    with (
+        tempfile.TemporaryFile(prefix="daybook-ack-") as spool,
+        tempfile.TemporaryDirectory(prefix="daybook-docs-") as tmp,
+    ):
+        docs = Path(tmp)
         spool.write((",".join(ACK_HEADER) + "\n").encode("utf-8"))
         try:
             with db.begin() as conn:
                 db.run(conn, "delete_records_of_file", {"file_id": file_id})
-                judged = _judged(_chunks(open_store(s.raw), receipt, btype, encoding), runner, btype)
+                judged = _judged(
+                    _chunks(open_store(s.raw), receipt, btype, encoding),
+                    runner,
+                    btype,
+                    then=lambda: runner.write_docs(docs),
+                )
                 if conn.dialect.name == "postgresql":
                     judged = _ahead(judged)
                 for chunk, bits, refs, cents in judged:
@@ -765,12 +823,12 @@ def validate_file(file_id: int) -> dict[str, Any]:
                     rejected=rejected,
                 )
         except _ErrorRate:
-            _keep_docs(runner, receipt)
+            _publish_docs(docs, receipt.business_date, receipt.stem)
             return {
                 **_refuse(receipt, n, rejected, threshold),
                 "data_docs": data_docs_link(receipt.business_date, receipt.stem),
             }
-        _keep_docs(runner, receipt)
+        _publish_docs(docs, receipt.business_date, receipt.stem)
         open_store(settings().landing).put_stream(_ack_key(receipt), _spool_chunks(spool))
     log.info("%s: %d rows, %d rejected", receipt.name, n, rejected)
     return {
@@ -815,14 +873,8 @@ def _refuse(receipt: Any, n: int, rejected: int, threshold: Decimal) -> dict[str
     }
 
 
-def _keep_docs(runner: SuiteRunner, receipt: Any) -> None:
-    """Render the file's GX Data Docs and keep them with the day's outputs."""
-    with tempfile.TemporaryDirectory(prefix="daybook-docs-") as tmp:
-        runner.write_docs(Path(tmp))
-        _publish_docs(Path(tmp), receipt.business_date, receipt.stem)
-
-
 def _publish_docs(local: Path, business_date: str, stem: str) -> None:
+    """Keep the file's rendered GX Data Docs with the day's outputs."""
     store = open_store(settings().outputs)
     for path in sorted(p for p in local.rglob("*") if p.is_file()):
         store.put(f"{business_date}/data_docs/{stem}/{path.relative_to(local).as_posix()}", path.read_bytes())

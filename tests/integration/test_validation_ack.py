@@ -234,3 +234,41 @@ def test_error_rate_above_threshold_refuses_the_file_and_publishes_no_row(env):
     eng.dispose()
     assert per_file == {"STRICT_PAY_20261127_001": 0, "STRICT_PAY_20261127_002": 10}
     assert status["STRICT_PAY_20261127_001"] == "REJECTED"
+
+
+def test_a_load_failing_mid_file_publishes_nothing_and_a_rerun_publishes_all(env, monkeypatch):
+    """The database refuses a row of the third write batch (its business number is taken): the
+    error reaches the task on both backends (on PostgreSQL from the thread that feeds the COPY),
+    no row of the file stays, no ack is written, the file is still waiting for validation; once the
+    cause is gone a rerun publishes every row."""
+    import sqlite3
+
+    import psycopg
+    from tests.settlement_seed import execute, pay, query, seed_file
+
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(validation, "WRITE_ROWS", 3)
+    squatter = seed_file(env["url"], "VALC", [pay(100)], seq="009")[0]
+    taken = "VALC-PAY-20261127-001-000008"
+    execute(env["url"], "UPDATE records SET business_no = :t WHERE business_no = :s", t=taken, s=squatter)
+    rows = [pay_row(f"M-{i}") for i in range(10)]
+    with pytest.raises((psycopg.errors.UniqueViolation, sqlite3.IntegrityError)) as failure:
+        drop_and_validate("VALC", "001", rows)
+    assert "records" in str(failure.value)
+
+    def state() -> tuple:
+        (file_id, status), *_ = query(env["url"], "SELECT file_id, status FROM files WHERE stem = :s", s=STEM)
+        count = query(env["url"], "SELECT COUNT(*) FROM records WHERE file_id = :f", f=file_id)[0][0]
+        return status, count, (env["landing"] / "VALC" / "outbox" / f"{STEM}.ack.csv").exists()
+
+    STEM = "VALC_PAY_20261127_001"
+    assert state() == ("INTAKE_OK", 0, False)
+
+    execute(env["url"], "DELETE FROM records WHERE business_no = :t", t=taken)
+    file_id = query(env["url"], "SELECT file_id FROM files WHERE stem = :s", s=STEM)[0][0]
+    results = [r for r in validation.validate_client("VALC", DAY.isoformat()) if r["file_id"] == file_id]
+    assert [(r["status"], r["rows"], r["rejected"]) for r in results] == [("VALIDATED", 10, 0)]
+    assert state() == ("VALIDATED", 10, True)
+    assert (env["landing"] / "VALC" / "outbox" / f"{STEM}.ack.csv").read_bytes() == expected_ack(
+        STEM, [f"M-{i}" for i in range(10)], {}
+    )

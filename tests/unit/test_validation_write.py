@@ -93,3 +93,69 @@ def test_copy_text_follows_postgresqls_text_format(refs: list[str], data):
         for row in records.select(validation.RECORD_COLUMNS).to_pylist()
     )
     assert validation._copy_text(records) == expected.encode("utf-8")
+
+
+def test_in_background_writes_every_piece_in_order_before_it_ends():
+    written: list[bytes] = []
+    with validation._in_background(written.append) as send:
+        for i in range(50):
+            send(b"%d" % i)
+    assert written == [b"%d" % i for i in range(50)]
+
+
+def test_in_background_hands_a_write_error_to_the_caller_and_drops_later_pieces():
+    import pytest
+
+    written: list[bytes] = []
+
+    def write(piece: bytes) -> None:
+        if piece == b"boom":
+            raise ValueError("server said no")
+        written.append(piece)
+
+    with pytest.raises(ValueError, match="server said no"), validation._in_background(write) as send:
+        send(b"a")
+        send(b"boom")
+        send(b"after")  # may be queued before the error is seen: never written
+        send(b"later")
+    assert written == [b"a"]
+
+
+def test_in_background_holds_at_most_one_piece_waiting():
+    """While the writer is busy with one piece and one waits, a third ``send`` blocks (memory is
+    bounded by two pieces), and goes through once the writer moves on."""
+    import threading
+
+    release = threading.Event()
+    started = threading.Event()
+    written: list[bytes] = []
+
+    def write(piece: bytes) -> None:
+        started.set()
+        release.wait(10)
+        written.append(piece)
+
+    with validation._in_background(write) as send:
+        send(b"1")
+        assert started.wait(10)
+        send(b"2")  # waits in the queue
+        third = threading.Thread(target=send, args=(b"3",))
+        third.start()
+        third.join(0.3)
+        assert third.is_alive(), "a third piece was accepted while two were pending"
+        release.set()
+        third.join(10)
+        assert not third.is_alive()
+    assert written == [b"1", b"2", b"3"]
+
+
+def test_in_background_stops_its_worker_when_the_caller_fails():
+    import threading
+
+    import pytest
+
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(RuntimeError), validation._in_background(lambda piece: None) as send:
+        send(b"x")
+        raise RuntimeError("caller failed")
+    assert "daybook-copy" not in {t.name for t in threading.enumerate()} - before
