@@ -300,9 +300,9 @@ def _judge_loans(
             tiers.append({**key, "state": state, "tier": outcome})
             outcomes[outcome] += 1
     if tiers:
-        db.run(conn, "update_record_tier", tiers)
+        db.run_many(conn, "update_record_tier", tiers)
     if declined:
-        db.run(conn, "update_record_policy_declined", declined)
+        db.run_many(conn, "update_record_policy_declined", declined)
         events.audit_many(conn, audits)
 
 
@@ -585,9 +585,9 @@ def _decide_batch(
             }
         )
     if approvals:
-        db.run(conn, "insert_approval", approvals)
+        db.run_many(conn, "insert_approval", approvals)
     for name, rows in (("update_record_state", to_state), ("update_record_final", to_final)):
-        if rows and db.run(conn, name, rows).rowcount != len(rows):
+        if rows and db.run_many(conn, name, rows).rowcount != len(rows):
             raise NotPending("records changed while deciding; reload")
     if audits:
         events.audit_many(conn, audits)

@@ -130,7 +130,7 @@ def append(conn: Connection, events: Iterable[Mapping[str, str]]) -> int:
             }
             row["hash"] = head = event_hash(**row)
             rows.append(row)
-        db.run(conn, "insert_audit_event", rows)
+        db.run_many(conn, "insert_audit_event", rows)
         db.run(
             conn, "update_audit_chain_head", {"client_id": client_id, "event_count": count, "head_hash": head}
         )

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,29 @@ def sql(name: str) -> str:
 def run(conn: Connection, name: str, params: Mapping[str, Any] | list[Mapping[str, Any]] | None = None):
     """Execute the named statement; a list of parameter sets runs as one executemany."""
     return conn.execute(text(sql(name)), params if params is not None else {})
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, Decimal)):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not kept as JSON here")
+
+
+def run_many(conn: Connection, name: str, rows: list[Mapping[str, Any]]):
+    """Execute the named statement once per row of ``rows``; returns the result (``rowcount``
+    summed over the rows).
+
+    On PostgreSQL, when ``sql/<name>_json_postgresql.sql`` exists, that one statement runs
+    instead, reading the rows from a JSON array (``json_to_recordset``): one round trip and one
+    plan for the batch, not an execution per row (a page of 20,000 updates of records). SQLite
+    runs in the process: ``executemany`` of the prepared statement is its bulk path.
+    """
+    if conn.dialect.name == "postgresql" and (SQL_DIR / f"{name}_json_postgresql.sql").exists():
+        payload = json.dumps(list(rows), default=_json_value, ensure_ascii=False)
+        return conn.execute(text(sql(f"{name}_json_postgresql")), {"rows": payload})
+    return conn.execute(text(sql(name)), list(rows))
 
 
 def _statements(script: str) -> list[str]:
