@@ -1,3 +1,10 @@
+-- Apply plan rows lo..hi: each record is found at the row the plan read it from (record_tid,
+-- visited in page order, so each page of records is written once), and only if that row is
+-- still the planned record, APPROVED, with the planned amount. A record whose row moved since
+-- (updated by someone else, table rewritten) is left APPROVED here and applied by
+-- apply_settlement_chunk_by_number_postgresql in the same transaction.
+-- The ctid = ANY(ARRAY(...)) condition makes records a TID scan of exactly those rows (given
+-- only the join condition, the planner hashes the whole of records instead: another full pass).
 WITH done AS (
     UPDATE records AS r
     SET
@@ -5,14 +12,17 @@ WITH done AS (
         final_code = CASE WHEN s.outcome = 'SETTLE' THEN NULL ELSE 'H_FUNDS' END,
         final_date = :business_date
     FROM (
-        SELECT q.ctid AS rid, q.business_no, p.outcome
+        SELECT p.record_tid AS rid, p.business_no, p.amount_cents, p.outcome
         FROM settlement_plan AS p
-        INNER JOIN records AS q ON q.business_no = p.business_no
         WHERE p.client_id = :client_id AND p.business_date = :business_date AND p.ord BETWEEN :lo AND :hi
-          AND q.state = 'APPROVED' AND q.amount_cents = p.amount_cents
-        ORDER BY q.ctid
+        ORDER BY p.record_tid
     ) AS s
     WHERE r.ctid = s.rid AND r.business_no = s.business_no AND r.state = 'APPROVED'
+      AND r.amount_cents = s.amount_cents
+      AND r.ctid = ANY(ARRAY(
+          SELECT t.record_tid FROM settlement_plan AS t
+          WHERE t.client_id = :client_id AND t.business_date = :business_date AND t.ord BETWEEN :lo AND :hi
+      ))
     RETURNING r.business_no, r.client_id, r.business_date, r.amount_cents, s.outcome
 ),
 

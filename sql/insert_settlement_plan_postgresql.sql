@@ -2,9 +2,12 @@
 -- four keys compares two texts on most pairs; instead the few (value date, file) groups are
 -- ranked first, and the payments are sorted on one bigint: group rank * 2^32 + line number
 -- (line_no is an INTEGER), which gives the same order.
+-- record_tid keeps where each record was read (its ctid), so applying the plan can go to the
+-- record's row directly instead of joining the plan to the day's records again; applying checks
+-- the business number and state it finds there, and falls back to the join when a row moved.
 WITH d AS MATERIALIZED (
     SELECT
-        r.business_no, r.amount_cents, r.file_id, r.line_no,
+        r.ctid AS record_tid, r.business_no, r.amount_cents, r.file_id, r.line_no,
         CAST(r.payload AS json) ->> 'value_date' COLLATE "C" AS value_date
     FROM records AS r
     WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'
@@ -21,15 +24,17 @@ g AS (
 )
 
 INSERT INTO settlement_plan (
-    business_no, client_id, business_date, ord, value_date, amount_cents, running_cents, outcome
+    business_no, client_id, business_date, ord, value_date, amount_cents, running_cents, outcome,
+    record_tid
 )
 SELECT
     x.business_no, :client_id, :business_date, :base_ord + x.rn, x.value_date, x.amount_cents,
     x.running_cents,
-    CASE WHEN :used_cents + x.running_cents <= :limit_cents THEN 'SETTLE' ELSE 'FUNDS' END
+    CASE WHEN :used_cents + x.running_cents <= :limit_cents THEN 'SETTLE' ELSE 'FUNDS' END,
+    x.record_tid
 FROM (
     SELECT
-        d.business_no, d.amount_cents, d.value_date,
+        d.record_tid, d.business_no, d.amount_cents, d.value_date,
         ROW_NUMBER() OVER w AS rn,
         SUM(d.amount_cents) OVER w AS running_cents
     FROM d

@@ -28,6 +28,7 @@ _FOLLOW_UP = {
     "V008__audit_chain": ("daybook.audit_chain", "chain_existing"),
     "V009__settlement_bulk_posting": ("daybook.settlement", "migrate_v009"),
     "V011__records_bulk_load": ("daybook.validation", "migrate_v011"),
+    "V012__ledger_posting_indexes": ("daybook.settlement", "migrate_v012"),
 }
 _AUTO_ID = {
     "sqlite": "INTEGER PRIMARY KEY",

@@ -72,6 +72,11 @@ def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tu
     first that does not fit is FUNDS as well (no skipping ahead to smaller ones).
     """
     key = {"client_id": client_id, "business_date": business_date}
+    if conn.dialect.name == "postgresql":
+        # One planner of a client's day at a time (held to commit): a second one waits, then finds
+        # the committed plan pending and resumes it. (SQLite has one writer at a time, and its
+        # plan table keeps the primary key on (client_id, business_date, ord).)
+        db.run(conn, "lock_settlement_plan_postgresql", key)
     pending = db.run(conn, "select_plan_pending", key).one()
     if pending.lo is not None:
         return int(pending.lo), int(pending.hi)  # a retried run resumes the plan it committed
@@ -83,8 +88,10 @@ def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tu
         {**key, "base_ord": base, "used_cents": int(used or 0), "limit_cents": limit_cents},
     ).rowcount
     if planned and conn.dialect.name == "postgresql":
-        # Fresh statistics, so applying joins the plan to records by hash, not row by row.
+        # Fresh statistics for applying, and the plan's new block ranges summarized in its BRIN
+        # index (until then a query of any day's plan reads them in full).
         db.run(conn, "analyze_settlement_plan_postgresql")
+        db.run(conn, "summarize_settlement_plan_postgresql")
     return (base + 1, base + planned) if planned else None
 
 
@@ -93,14 +100,25 @@ def _apply(conn: Any, bounds: dict[str, Any]) -> tuple[int, int]:
     APPROVED -> SETTLED or RETURNED/H_FUNDS. Returns (settled, returned).
 
     PostgreSQL: one statement; the postings are made from the rows the UPDATE of records
-    returns, so a posting exists exactly for each record this statement settled. SQLite (no
+    returns, so a posting exists exactly for each record this statement settled. It goes to each
+    record at the row the plan read it from; plan rows left over (a record updated or moved
+    since) are applied by a second statement that joins on the business number. SQLite (no
     data-modifying CTE): the postings of the plan rows whose records are APPROVED, then the two
     updates, in the same transaction. Either way the postings must be two per settled record,
     or the chunk is rolled back.
     """
     if conn.dialect.name == "postgresql":
-        row = db.run(conn, "apply_settlement_chunk_postgresql", bounds).one()
-        settled, returned, postings = int(row.settled), int(row.returned), int(row.postings)
+        settled = returned = postings = 0
+        # First at the rows the plan read its records from; then, only if some plan row was not
+        # applied that way (its record changed or moved since, or the plan predates V012), by
+        # business number: that statement moves only records still APPROVED.
+        for name in ("apply_settlement_chunk_postgresql", "apply_settlement_chunk_by_number_postgresql"):
+            row = db.run(conn, name, bounds).one()
+            settled += int(row.settled)
+            returned += int(row.returned)
+            postings += int(row.postings)
+            if settled + returned == bounds["hi"] - bounds["lo"] + 1:
+                break
     else:
         postings = db.run(conn, "insert_ledger_from_plan_sqlite", bounds).rowcount
         settled = db.run(
@@ -179,6 +197,10 @@ def post_ledger(business_date: str) -> dict[str, int]:
         with db.begin() as conn:
             db.run(conn, "insert_ledger_loans", key)
             counts["DISBURSED"] += db.run(conn, "update_records_disbursed", key).rowcount
+            if conn.dialect.name == "postgresql":
+                # The BRIN index on the day (V012) covers the block ranges just filled once they
+                # are summarized; until then a query of a day reads those ranges in full.
+                db.run(conn, "summarize_ledger_day_postgresql")
             short = db.run(conn, "count_plan_funds", key).one()
             if short.n:
                 events.alert(
@@ -238,6 +260,55 @@ def migrate_v009(conn: Any) -> None:
         return
     for statement in _LEDGER_WITHOUT_FK_SQLITE:
         conn.execute(text(statement))
+
+
+# The primary key (entry_id) and the UNIQUE (business_no, leg) of V001: the only two.
+_LEDGER_KEY_POSTGRESQL = """
+SELECT c.conname, c.contype
+FROM pg_constraint AS c
+WHERE c.conrelid = 'ledger_entries'::regclass AND c.contype IN ('p', 'u')
+"""
+
+
+def migrate_v012(conn: Any) -> None:
+    """Follow-up of schema version 12 (sql/schema/V012__ledger_posting_indexes.sql).
+
+    PostgreSQL: (business_no, leg) becomes the primary key of ledger_entries (entry_id keeps its
+    values and its identity sequence, without an index, the sequence cached 1,000 ids a
+    session), ix_ledger_day becomes a BRIN index; settlement_plan gets ``record_tid`` (where the
+    plan read each record) and a BRIN index on (client_id, business_date, ord) instead of its
+    primary key (planners of a client's day take an advisory lock instead). SQLite: nothing
+    (entry_id is the rowid there, the B-tree on the day and the plan's key stay, and the SQLite
+    plan does not use record_tid).
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    names = [r.conname for r in conn.execute(text(_LEDGER_KEY_POSTGRESQL))]
+    drops = ", ".join(f'DROP CONSTRAINT "{name}"' for name in names)
+    conn.execute(
+        text(
+            f"ALTER TABLE ledger_entries {drops + ', ' if drops else ''}"
+            "ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (business_no, leg)"
+        )
+    )
+    # Each session takes entry ids 1,000 at a time instead of one nextval (a buffer lock on the
+    # sequence) per posting: ids stay unique and increasing per session, with gaps.
+    conn.execute(text("ALTER TABLE ledger_entries ALTER COLUMN entry_id SET CACHE 1000"))
+    conn.execute(text("ALTER TABLE settlement_plan ADD COLUMN record_tid tid"))
+    keys = conn.execute(
+        text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'settlement_plan'::regclass AND contype = 'p'"
+        )
+    ).scalars()
+    for name in list(keys):
+        conn.execute(text(f'ALTER TABLE settlement_plan DROP CONSTRAINT "{name}"'))
+    conn.execute(
+        text(
+            "CREATE INDEX ix_settlement_plan_day ON settlement_plan USING brin (client_id, business_date, ord)"
+        )
+    )
+    conn.execute(text("DROP INDEX ix_ledger_day"))
+    conn.execute(text("CREATE INDEX ix_ledger_day ON ledger_entries USING brin (business_date, client_id)"))
 
 
 def ledger_hash(business_date: str | None = None) -> str:

@@ -227,3 +227,37 @@ def test_a_posting_already_there_rolls_the_whole_chunk_back(business_db, tmp_pat
     execute(business_db, "DELETE FROM ledger_entries")
     assert settlement.post_ledger(DAY) == {"SETTLED": 3, "DISBURSED": 0, "RETURNED_FUNDS": 0}
     assert_balanced(business_db)
+
+
+def test_a_record_updated_after_the_plan_is_applied_by_its_number(
+    business_db, backend, tmp_path, monkeypatch
+):
+    # On PostgreSQL the plan keeps the row each record was read from (record_tid) and applying
+    # goes there; a record updated after the plan was committed (still APPROVED, same amount) is
+    # at another row by then and is applied by the second statement, which joins on the business
+    # number. The outcome is the same as a run without the crash and the update.
+    write_profile(tmp_path / "profiles", monkeypatch, "MOVEC", "700.00")
+    numbers = seed_file(business_db, "MOVEC", [pay(10000 * (i + 1)) for i in range(4)])
+    env = {"DAYBOOK_DB_URL": business_db, "DAYBOOK_PROFILES": str(tmp_path / "profiles")}
+    reference = _settle_in_subprocess(env)
+    assert reference.returncode == 0, reference.stderr
+    want_hash, want_states = ledger_digest(business_db), _states(business_db)
+    # 100 + 200 + 300 = 600 fits 700.00; 400 does not.
+    assert [s for _, s, *_ in want_states] == ["SETTLED", "SETTLED", "SETTLED", "RETURNED"]
+    _reset(business_db)
+
+    assert _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "0"}).returncode == 137
+    execute(business_db, "UPDATE records SET payload = payload WHERE business_no = :n", n=numbers[1])
+    if backend == "postgres":
+        moved = query(
+            business_db,
+            "SELECT COUNT(*) FROM settlement_plan AS p INNER JOIN records AS r ON p.business_no = r.business_no"
+            " WHERE p.record_tid <> r.ctid",
+        )
+        assert moved == [(1,)], "the updated record is no longer at the row the plan read"
+
+    retried = _settle_in_subprocess(env)
+    assert retried.returncode == 0, retried.stderr
+    assert ledger_digest(business_db) == want_hash
+    assert _states(business_db) == want_states
+    assert_balanced(business_db)

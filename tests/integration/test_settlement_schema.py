@@ -111,3 +111,38 @@ def test_upgrade_keeps_the_ledger_and_its_entry_ids(backend, business_db, tmp_pa
             with admin.connect() as conn:
                 conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def test_ledger_keyed_by_business_number_and_leg(business_db, backend):
+    """V012: on PostgreSQL (business_no, leg) is the primary key, entry_id has no index of its
+    own and the day index is BRIN; on both, entry ids are still filled in and the key is unique."""
+    if backend == "postgres":
+        key = query(
+            business_db,
+            "SELECT a.attname FROM pg_index AS i INNER JOIN pg_attribute AS a"
+            " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = 'ledger_entries'::regclass AND i.indisprimary ORDER BY a.attname",
+        )
+        assert key == [("business_no",), ("leg",)]
+        assert query(
+            business_db,
+            "SELECT indexdef LIKE '%USING brin%' FROM pg_indexes WHERE indexname = 'ix_ledger_day'",
+        ) == [(True,)]
+        assert _indexes(business_db, backend, "ledger_entries") == {"ledger_entries_pkey", "ix_ledger_day"}
+    for leg in ("D", "C"):
+        execute(
+            business_db,
+            "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+            " VALUES ('KEYC-PAY-20261127-001-000001', :l, 'KEYC', :d, 'KEYC:X', 100)",
+            l=leg,
+            d=DAY,
+        )
+    ids = query(business_db, "SELECT entry_id FROM ledger_entries ORDER BY leg DESC")
+    assert len({i for (i,) in ids}) == 2 and all(i is not None for (i,) in ids)
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        execute(
+            business_db,
+            "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+            " VALUES ('KEYC-PAY-20261127-001-000001', 'D', 'KEYC', :d, 'KEYC:X', 100)",
+            d=DAY,
+        )
