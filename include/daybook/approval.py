@@ -231,8 +231,12 @@ def assess(business_date: str) -> dict[str, int]:
         }
         with db.begin() as conn:
             profiles.record_version(conn, profile)
-            for tier in ("AUTO", "L2", "L1"):
-                counts[tier] += db.run(conn, f"update_pay_records_tier_{tier.lower()}", params).rowcount
+            if conn.dialect.name == "postgresql":  # one pass over the day
+                for tier, n in db.run(conn, "update_pay_records_tiers_postgresql", params):
+                    counts[tier] += n
+            else:
+                for tier in ("AUTO", "L2", "L1"):
+                    counts[tier] += db.run(conn, f"update_pay_records_tier_{tier.lower()}", params).rowcount
             loan = _assess_loans(conn, business_date, client_id, profile)
             for tier, n in loan.items():
                 counts[tier] += n

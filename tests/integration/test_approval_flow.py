@@ -37,7 +37,7 @@ def test_assess_routes_every_tier_and_policy_outcome_and_stores_the_rule_version
         bank,
         "BANKX",
         "PAY",
-        [pay(5_000_000), pay(5_000_001), pay(100_000_000), pay(100, "USD")],
+        [pay(5_000_000), pay(5_000_001), pay(100_000_000), pay(100, "USD"), pay(100_000_000, "USD")],
     )
     _, loans = seed_file(
         bank,
@@ -52,13 +52,14 @@ def test_assess_routes_every_tier_and_policy_outcome_and_stores_the_rule_version
         ],
     )
     counts = approval.assess(DAY)
-    assert counts == {"AUTO": 2, "L1": 3, "L2": 2, "POLICY": 2}
+    assert counts == {"AUTO": 2, "L1": 3, "L2": 3, "POLICY": 2}
     states = _states(bank)
     assert [states[n] for n in pays] == [
         ("APPROVED", "AUTO", None),
         ("PENDING_APPROVAL", "L1", None),
         ("PENDING_APPROVAL", "L2", None),
         ("PENDING_APPROVAL", "L1", None),
+        ("PENDING_APPROVAL", "L2", None),  # a review currency and two reviewers' amount: L2
     ]
     assert [states[n] for n in loans] == [
         ("APPROVED", "AUTO", None),
