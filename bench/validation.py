@@ -12,6 +12,8 @@ Prints, for the same generated file in the same run:
 - ``end-to-end`` (optional): ``validation.validate_client`` of the same file against a fresh
   SQLite file or PostgreSQL database (pyarrow read, suite, duplicate lookup, bulk load, ack
   file, Data Docs; ``--chunk`` rows per chunk); the drop and intake run first in a set-up process.
+  On PostgreSQL also the server's CPU, and the floor: a plain COPY of the records it wrote into a
+  table shaped like ``records``.
 
 Rows/s and the peak RSS of each stage are printed (each stage runs in its own subprocess so the
 peaks do not mix). About 1% of the generated rows carry a defect.
@@ -226,7 +228,35 @@ def stage_end_to_end(backend: str, home: Path, chunk: int) -> dict:
     }
     if backend == "postgres":
         out["server_cpu_seconds"] = _server_cpu()
+        out["floor_seconds"], out["floor_server_cpu_seconds"] = _records_copy_floor(home)
     return out
+
+
+def _records_copy_floor(home: Path) -> tuple[float, float]:
+    """(wall, server CPU) of a plain COPY of the records validation wrote, as ready-made COPY text,
+    into a fresh table shaped like ``records`` (same columns, indexes and fillfactor): the cost of
+    writing these rows at all, the floor of the end-to-end stage on PostgreSQL."""
+    import psycopg
+
+    url = f"postgresql://postgres@127.0.0.1:5432/{_pg_name(home)}"
+    dump = home / "records.copy"
+    with psycopg.connect(url, autocommit=True) as conn:
+        with dump.open("wb") as fh, conn.cursor().copy("COPY records TO STDOUT") as copy:
+            for block in copy:
+                fh.write(block)
+        conn.execute("CREATE TABLE records_floor (LIKE records INCLUDING ALL) WITH (fillfactor = 50)")
+        pid = conn.info.backend_pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu0 = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        t = time.perf_counter()
+        with dump.open("rb") as fh, conn.cursor().copy("COPY records_floor FROM STDIN") as copy:
+            while block := fh.read(1 << 20):
+                copy.write(block)
+        seconds = time.perf_counter() - t
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") - cpu0
+    dump.unlink()
+    return seconds, cpu
 
 
 def _server_cpu() -> float:
@@ -317,6 +347,13 @@ def main() -> None:
                 extra += (
                     f"\n{'':<22} database server CPU {res['server_cpu_seconds']:.2f} s; validation + server "
                     f"{both:.2f} s CPU ({res['rows'] / both:,.0f} rows/CPU-s; {both / res['seconds']:.2f} cores busy)"
+                )
+            if "floor_seconds" in res:
+                extra += (
+                    f"\n{'':<22} floor: plain COPY of the same records into a table shaped like records "
+                    f"{res['floor_seconds']:.2f} s ({res['rows'] / res['floor_seconds']:,.0f} rows/s, "
+                    f"server CPU {res['floor_server_cpu_seconds']:.2f} s); end to end = "
+                    f"{res['seconds'] / res['floor_seconds']:.1f}x the floor"
                 )
             if "read_seconds" in res:
                 validate = res["seconds"] - res["read_seconds"]
