@@ -105,6 +105,19 @@ def run_many(conn: Connection, name: str, rows: list[Mapping[str, Any]]):
     return conn.execute(text(sql(name)), list(rows))
 
 
+def drop_foreign_keys_postgresql(conn: Connection, table: str, referenced: str) -> None:
+    """Drop every foreign key of ``table`` to ``referenced`` (PostgreSQL; a migration step)."""
+    names = conn.execute(
+        text(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+            " AND conrelid = CAST(:table AS regclass) AND confrelid = CAST(:referenced AS regclass)"
+        ),
+        {"table": table, "referenced": referenced},
+    ).scalars()
+    for name in list(names):
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+
+
 def _statements(script: str) -> list[str]:
     body = "\n".join(line for line in script.splitlines() if not line.strip().startswith("--"))
     return [s.strip() for s in body.split(";") if s.strip()]

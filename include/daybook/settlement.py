@@ -248,14 +248,7 @@ def migrate_v009(conn: Any) -> None:
     constraint), entry ids kept.
     """
     if conn.dialect.name == "postgresql":
-        names = conn.execute(
-            text(
-                "SELECT conname FROM pg_constraint WHERE contype = 'f'"
-                " AND conrelid = 'ledger_entries'::regclass AND confrelid = 'records'::regclass"
-            )
-        ).scalars()
-        for name in list(names):
-            conn.execute(text(f'ALTER TABLE ledger_entries DROP CONSTRAINT "{name}"'))
+        db.drop_foreign_keys_postgresql(conn, "ledger_entries", "records")
         conn.execute(text("ALTER TABLE records SET (fillfactor = 50)"))
         return
     for statement in _LEDGER_WITHOUT_FK_SQLITE:

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text as sql_text
 
 from daybook import business_types, db, events, profiles, rowread
 from daybook.codes import CATALOGUE, FileRejection
@@ -723,16 +722,8 @@ def migrate_v011(conn: Any) -> None:
     SQLite keeps it (a rowid lookup there, no measurable cost; dropping it means rebuilding the
     table and those that refer to it).
     """
-    if conn.dialect.name != "postgresql":
-        return
-    names = conn.execute(
-        sql_text(
-            "SELECT conname FROM pg_constraint WHERE contype = 'f'"
-            " AND conrelid = 'records'::regclass AND confrelid = 'files'::regclass"
-        )
-    ).scalars()
-    for name in list(names):
-        conn.execute(sql_text(f'ALTER TABLE records DROP CONSTRAINT "{name}"'))
+    if conn.dialect.name == "postgresql":
+        db.drop_foreign_keys_postgresql(conn, "records", "files")
 
 
 class _ErrorRate(Exception):

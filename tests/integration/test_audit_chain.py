@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import shutil
 import threading
 from datetime import datetime
 
 import pytest
 import sqlalchemy
 from click.testing import CliRunner
+from tests.schema_upgrade import older_database
 
 from daybook import db, events
 from daybook.cli import main
@@ -266,43 +265,16 @@ def test_events_written_before_the_chain_existed_are_chained_by_the_migration(
     backend, tmp_path, monkeypatch, business_db
 ):
     """Migrate a fresh database to V007, write events the old way, then apply V008."""
-    old = tmp_path / "schema_v7"
-    old.mkdir()
-    for path in sorted(db.SCHEMA_DIR.glob("V*.sql")):
-        if int(re.match(r"V(\d+)", path.name).group(1)) < 8:
-            shutil.copy(path, old / path.name)
-    # A second database on the same backend, so the fixture's stays as it is.
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'legacy.db'}"
-    else:
-        admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
-        name = sqlalchemy.make_url(business_db).database + "_legacy"
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = sqlalchemy.make_url(business_db).set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("DAYBOOK_DB_URL", url)
-    try:
-        monkeypatch.setattr(db, "SCHEMA_DIR", old)
-        db.migrate()
+    with older_database(8, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
         _sql(
             url,
             "INSERT INTO audit_events (actor, action, subject, detail) VALUES"
             " ('a', 'x', 'BANKA/2026-11-26', '{}'), ('b', 'y', 'TRUSTB', '{}'), ('c', 'z', 'BANKA', '{}')",
         )
-        monkeypatch.undo()
-        monkeypatch.setenv("DAYBOOK_DB_URL", url)
-        assert "V008__audit_chain" in db.migrate()
+        assert "V008__audit_chain" in upgrade()
         assert [r["seq"] for r in _chain(url, "BANKA")] == [1, 2]
         with db.begin() as conn:
             events.audit(conn, "d", "w", "BANKA/2026-11-27")
         assert [r["actor"] for r in _chain(url, "BANKA")] == ["a", "c", "d"]
         result = _verify()
         assert result.exit_code == 0, result.output
-    finally:
-        db._engine_for(url).dispose()
-        if backend != "sqlite":
-            admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()

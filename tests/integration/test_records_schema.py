@@ -4,11 +4,8 @@ break."""
 
 from __future__ import annotations
 
-import re
-import shutil
-
 import pytest
-import sqlalchemy
+from tests.schema_upgrade import older_database
 from tests.settlement_seed import execute, pay, query, seed_file
 
 from daybook import db
@@ -56,39 +53,14 @@ def test_a_file_with_records_is_never_deleted(business_db):
 
 def test_upgrade_keeps_the_records(backend, business_db, tmp_path, monkeypatch):
     """Migrate a fresh database to V010, load records, then apply V011."""
-    old = tmp_path / "schema_v10"
-    old.mkdir()
-    for path in sorted(db.SCHEMA_DIR.glob("V*.sql")):
-        if int(re.match(r"V(\d+)", path.name).group(1)) < 11:
-            shutil.copy(path, old / path.name)
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'v10.db'}"
-    else:
-        admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
-        name = sqlalchemy.make_url(business_db).database + "_v10"
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = sqlalchemy.make_url(business_db).set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("DAYBOOK_DB_URL", url)
-    try:
-        monkeypatch.setattr(db, "SCHEMA_DIR", old)
-        db.migrate()
+    with older_database(11, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
         assert _foreign_keys_to_files(url, backend) == 1
         nos = seed_file(url, "UPGR", [pay(1000), pay(2000), pay(3000)])
         before = query(url, "SELECT business_no, file_id, amount_cents FROM records ORDER BY business_no")
-        monkeypatch.setattr(db, "SCHEMA_DIR", db.PROJECT_ROOT / "sql" / "schema")
-        assert "V011__records_bulk_load" in db.migrate()
+        assert "V011__records_bulk_load" in upgrade()
         assert (
             query(url, "SELECT business_no, file_id, amount_cents FROM records ORDER BY business_no")
             == before
         )
         assert [n for (n, _, _) in before] == sorted(nos)
         assert _foreign_keys_to_files(url, backend) == (1 if backend == "sqlite" else 0)
-    finally:
-        db._engine_for(url).dispose()
-        if backend == "postgres":
-            admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()

@@ -3,14 +3,10 @@ key to records, records without an index on state; an existing ledger survives t
 
 from __future__ import annotations
 
-import re
-import shutil
-
 import pytest
 import sqlalchemy
+from tests.schema_upgrade import older_database
 from tests.settlement_seed import DAY, execute, pay, query, seed_file
-
-from daybook import db
 
 pytestmark = pytest.mark.integration
 
@@ -46,24 +42,7 @@ def test_ledger_has_no_foreign_key_to_records(business_db):
 
 def test_upgrade_keeps_the_ledger_and_its_entry_ids(backend, business_db, tmp_path, monkeypatch):
     """Migrate a fresh database to V008, post the old way, then apply V009."""
-    old = tmp_path / "schema_v8"
-    old.mkdir()
-    for path in sorted(db.SCHEMA_DIR.glob("V*.sql")):
-        if int(re.match(r"V(\d+)", path.name).group(1)) < 9:
-            shutil.copy(path, old / path.name)
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'v8.db'}"
-    else:
-        admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
-        name = sqlalchemy.make_url(business_db).database + "_v8"
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = sqlalchemy.make_url(business_db).set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("DAYBOOK_DB_URL", url)
-    try:
-        monkeypatch.setattr(db, "SCHEMA_DIR", old)
-        db.migrate()
+    with older_database(9, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
         nos = seed_file(url, "UPGC", [pay(1000), pay(2000)], state="SETTLED")
         for no, cents in zip(nos, (1000, 2000), strict=True):
             for leg, account in (("D", "UPGC:PREFUND"), ("C", "UPGC:CLEARING")):
@@ -80,9 +59,7 @@ def test_upgrade_keeps_the_ledger_and_its_entry_ids(backend, business_db, tmp_pa
         # Gaps in the ids, as ON CONFLICT DO NOTHING leaves them on PostgreSQL.
         execute(url, "DELETE FROM ledger_entries WHERE business_no = :n AND leg = 'C'", n=nos[0])
         before = query(url, "SELECT * FROM ledger_entries ORDER BY entry_id")
-        monkeypatch.undo()
-        monkeypatch.setenv("DAYBOOK_DB_URL", url)
-        assert "V009__settlement_bulk_posting" in db.migrate()
+        assert "V009__settlement_bulk_posting" in upgrade()
         assert query(url, "SELECT * FROM ledger_entries ORDER BY entry_id") == before
         execute(
             url,
@@ -104,13 +81,6 @@ def test_upgrade_keeps_the_ledger_and_its_entry_ids(backend, business_db, tmp_pa
                 d=DAY,
             )
         assert "ix_ledger_day" in _indexes(url, backend, "ledger_entries")
-    finally:
-        db._engine_for(url).dispose()
-        if backend != "sqlite":
-            admin = sqlalchemy.create_engine(business_db, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def test_ledger_keyed_by_business_number_and_leg(business_db, backend):
