@@ -43,7 +43,7 @@ import yaml
 from rapidfuzz import fuzz, process
 from sqlalchemy import text as sql_text
 
-from daybook import clearing, csvsafe, db, events, profiles
+from daybook import arrowcsv, clearing, csvsafe, db, events, profiles
 from daybook.config import PROJECT_ROOT, settings
 from daybook.storage import open_store
 
@@ -548,4 +548,4 @@ class _LargeValueRows:
             cells = list(batch.columns)
             cells[2] = clearing.cents_array(totals, _cents_text)
             cells[10] = clearing.cents_array(clearing.int_values(batch.column(10)), _cents_text)
-            yield clearing.csv_lines([csvsafe.arrow_cells(c) for c in cells])
+            yield arrowcsv.lines([csvsafe.arrow_cells(c) for c in cells])

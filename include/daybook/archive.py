@@ -57,7 +57,7 @@ from typing import Any
 
 from sqlalchemy import text as sql_text
 
-from daybook import audit_chain, crypto, csvsafe, db, events
+from daybook import arrowcsv, audit_chain, crypto, csvsafe, db, events
 from daybook.config import settings
 from daybook.storage import S3Store, Store, open_store
 
@@ -436,47 +436,11 @@ def query_to_parquet(name: str, params: dict[str, Any], target: Path) -> int:
     return rows
 
 
-def _csv_specials() -> str:
-    """The characters that make Python's csv writer (the reference of every CSV member) quote a
-    field, found by asking it."""
-    out = ""
-    for code in range(128):
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(["a", f"x{chr(code)}y"])
-        if buf.getvalue() != f"a,x{chr(code)}y\n":
-            out += chr(code)
-    return out
-
-
-_CSV_SPECIALS = _csv_specials()
-
-
 def _csv_lines(batch: Any) -> bytes:
     """The batch's rows as CSV lines, byte for byte what :func:`rows_to_csv` writes for the same
     values (csv.writer, minimal quoting, LF; :func:`csvsafe.cell` on every cell), with Arrow's
     kernels on whole columns."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if batch.num_rows == 0:
-        return b""
-    specials = np.frombuffer(_CSV_SPECIALS.encode("ascii"), dtype=np.uint8)
-    pattern = "[" + "".join(f"\\x{ord(c):02x}" for c in _CSV_SPECIALS) + "]"
-    cells = []
-    for column in batch.columns:
-        text = csvsafe.arrow_cells(column if pa.types.is_string(column.type) else column.cast(pa.string()))
-        data = text.buffers()[2]
-        if data is not None and np.isin(np.frombuffer(data, dtype=np.uint8), specials).any():
-            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-            text = pc.if_else(pc.match_substring_regex(text, pattern), quoted, text)
-        cells.append(text)
-    if len(cells) == 1:  # csv.writer quotes a row's only field when it is empty
-        cells[0] = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
-    lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
-    lines = pc.binary_join_element_wise(lines, "\n", "")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
-    return np.frombuffer(lines.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].tobytes()
+    return arrowcsv.lines([csvsafe.arrow_cells(column) for column in batch.columns])
 
 
 def query_to_csv(name: str, params: dict[str, Any], target: Path) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from daybook import db
+from daybook import arrowcsv, db
 from daybook.config import settings
 from daybook.settlement import format_cents
 from daybook.storage import open_store
@@ -54,21 +54,6 @@ def names(client_id: str, business_date: str) -> tuple[str, str]:
 FETCH_ROWS = 20_000
 
 
-def _csv_specials() -> str:
-    """The characters that make Python's csv writer quote a field (minimal quoting, LF line
-    ends), found by asking it (they differ between Python versions)."""
-    out = ""
-    for code in range(128):
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(["a", f"x{chr(code)}y"])
-        if buf.getvalue() != f"a,x{chr(code)}y\n":
-            out += chr(code)
-    return out
-
-
-_CSV_SPECIALS = _csv_specials()
-
-
 def text_array(values: Iterable[Any]) -> Any:
     """A column of text (or None) as an Arrow string array, built in C; other values as their
     ``str()`` (what csv.writer writes), value by value."""
@@ -96,33 +81,6 @@ def cents_array(cents: Any, text: Callable[[int], str] = format_cents) -> Any:
     return pc.binary_join_element_wise(
         pa.array(whole).cast(pa.string()), pc.utf8_lpad(pa.array(frac).cast(pa.string()), 2, "0"), "."
     )
-
-
-def csv_lines(columns: list[Any]) -> bytes:
-    """Rows given as one Arrow string array per column (null as empty), as UTF-8 CSV lines
-    byte for byte what ``csv.writer(buf, lineterminator="\\n")`` writes for the same text:
-    minimal quoting, with Arrow's kernels on whole columns instead of a Python call per cell."""
-    import numpy as np
-    import pyarrow.compute as pc
-
-    if not columns or len(columns[0]) == 0:
-        return b""
-    specials = np.frombuffer(_CSV_SPECIALS.encode("ascii"), dtype=np.uint8)
-    pattern = "[" + "".join(f"\\x{ord(c):02x}" for c in _CSV_SPECIALS) + "]"
-    cells = []
-    for column in columns:
-        text = pc.fill_null(column, "")
-        data = text.buffers()[2]
-        if data is not None and np.isin(np.frombuffer(data, dtype=np.uint8), specials).any():
-            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-            text = pc.if_else(pc.match_substring_regex(text, pattern), quoted, text)
-        cells.append(text)
-    if len(cells) == 1:  # csv.writer quotes a row's only field when it is empty
-        cells[0] = pc.if_else(pc.equal(cells[0], ""), '""', cells[0])
-    lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
-    lines = pc.binary_join_element_wise(lines, "\n", "")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
-    return np.frombuffer(lines.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].tobytes()
 
 
 @contextmanager
@@ -193,7 +151,7 @@ class _Rendered:
             self.total_cents += sum(int_values(cents).tolist())
             cells = list(batch.columns)
             cells[9] = cents_array(int_values(cents))
-            yield self._digest(csv_lines(cells))
+            yield self._digest(arrowcsv.lines(cells))
 
     def _digest(self, data: bytes) -> bytes:
         self.sha256.update(data)

@@ -14,7 +14,7 @@ import json
 import pytest
 from tests.settlement_seed import DAY, pay, query, seed_file, write_profile
 
-from daybook import archive, clearing, settlement
+from daybook import archive, arrowcsv, clearing, settlement
 
 pytestmark = pytest.mark.integration
 CLIENT = "CLRF"
@@ -92,8 +92,8 @@ def test_csv_lines_is_the_csv_writer(tmp_path):
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     columns = [pa.array([r[k] for r in rows], type=pa.string()) for k in range(3)]
-    assert clearing.csv_lines(columns) == buf.getvalue().encode("utf-8")
+    assert arrowcsv.lines(columns) == buf.getvalue().encode("utf-8")
     one = [pa.array(["", None, "x", 'q"'], type=pa.string())]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([[v] for v in ["", None, "x", 'q"']])
-    assert clearing.csv_lines(one) == buf.getvalue().encode("utf-8")
+    assert arrowcsv.lines(one) == buf.getvalue().encode("utf-8")
