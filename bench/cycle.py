@@ -1,6 +1,7 @@
 """Benchmark: a whole business day, drop to archive, through the real DAGs, at several sizes.
 
     .venv/bin/python bench/cycle.py [--pay 100000 1000000 2000000] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+                                    [--server {stock,compose,both}]
 
 For each size N: one PAY file of N rows and one LOAN file of N/5 rows for a benchmark client
 (huge prefunding, two scripted reviewers answering the human tier), a fresh PostgreSQL business
@@ -11,6 +12,11 @@ them, in the same run: a plain PostgreSQL ``COPY`` of the same two files into sc
 Airflow and DAG loading included), the DAG run's own time from its start to its end as Airflow
 records it, the sum of its task durations, rows/s over the run time and the peak RSS; the
 pipeline total (sum of the DAG run times) and how it scales with N.
+
+``--server stock`` runs on the ``--pg`` server (the machine's stock PostgreSQL by default);
+``--server compose`` on a private server started with docker-compose.yml's production settings
+(bench/pgserver.py); ``both`` (the default) runs everything on each in turn and ends with the
+pipeline totals of the two side by side.
 """
 
 from __future__ import annotations
@@ -159,26 +165,21 @@ def run_stage(stage: str, env: dict[str, str]) -> tuple[float, float, dict[str, 
     return elapsed, times["peak_kib"] / 1024, times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--pay", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    args = parser.parse_args()
-    admin = sqlalchemy.create_engine(args.pg, isolation_level="AUTOCOMMIT")
+def measure(pg: str, sizes: list[int]) -> dict[int, float]:
+    """Every size on the server at ``pg``; the pipeline time (sum of DAG run times) per size."""
+    admin = sqlalchemy.create_engine(pg, isolation_level="AUTOCOMMIT")
     totals = {}
-    for n in args.pay:
+    for n in sizes:
         with tempfile.TemporaryDirectory(prefix="daybook-cycle-") as tmp_name:
             tmp = Path(tmp_name)
             (tmp / "profiles").mkdir()
             (tmp / "profiles" / f"{CLIENT}.yaml").write_text(PROFILE)
             files = write_files(tmp / "landing", n)
-            copy_s = copy_baseline(args.pg, files)
+            copy_s = copy_baseline(pg, files)
             db_name = f"daybook_bench_{uuid.uuid4().hex[:8]}"
             with admin.connect() as conn:
                 conn.execute(sqlalchemy.text(f'CREATE DATABASE "{db_name}"'))
-            url = sqlalchemy.make_url(args.pg).set(database=db_name).render_as_string(hide_password=False)
+            url = sqlalchemy.make_url(pg).set(database=db_name).render_as_string(hide_password=False)
             env = {
                 **os.environ,
                 "DAYBOOK_HOME": str(tmp / "home"),
@@ -226,6 +227,37 @@ def main() -> None:
             print(
                 f"  {n:>10,} PAY rows: {t:7.1f} s  ({t / totals[base_n]:.1f}x time for {n / base_n:.0f}x rows)"
             )
+    admin.dispose()
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pay", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--server",
+        choices=("stock", "compose", "both"),
+        default="both",
+        help="stock: the --pg server; compose: a private server with docker-compose.yml's settings",
+    )
+    args = parser.parse_args()
+    results: dict[str, dict[int, float]] = {}
+    if args.server in ("stock", "both"):
+        print(f"\n=== stock server ({args.pg})")
+        results["stock"] = measure(args.pg, args.pay)
+    if args.server in ("compose", "both"):
+        from pgserver import compose_server
+
+        print("\n=== compose server (a private server with docker-compose.yml's settings)")
+        with compose_server() as url:
+            results["compose"] = measure(url, args.pay)
+    if len(results) > 1:
+        print("\npipeline total (sum of DAG run times) per server:")
+        for n in args.pay:
+            print(f"  {n:>10,} PAY rows: " + "; ".join(f"{s} {r[n]:.1f} s" for s, r in results.items()))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
 """Settlement benchmark: settle N approved payments on PostgreSQL, beside a plain COPY of the same rows.
 
     .venv/bin/python bench/settlement.py [--rows 1000000] [--url postgresql://postgres@127.0.0.1:5432/postgres]
-                                         [--with-aml]
+                                         [--with-aml] [--server {stock,compose,both}]
+
+``--server stock`` measures on the ``--url`` server (the machine's stock PostgreSQL by default);
+``--server compose`` on a private server started with docker-compose.yml's production settings
+(bench/pgserver.py); ``both`` (the default) runs the whole measurement on each in turn and ends
+with a summary of the two.
 
 A scratch database is created and dropped. Set-up (not timed): one client, 10 files of N/10
-approved PAY records generated in SQL, a prefunded limit that 90% of them fit. Timed:
+approved PAY records generated in SQL, a prefunded limit that 90% of them fit, then a CHECKPOINT
+so that the set-up's WAL is not flushed inside the timed phases. Timed:
 ``settlement.post_ledger`` (plan + postings + state updates, exactly-once) and, for comparison, a
 plain ``COPY`` of the same postings (2 legs per payment) into a table shaped like
 ``ledger_entries`` (same indexes). Optionally ``aml.screen`` on the same day. Each phase prints
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -80,23 +87,18 @@ def _backend_cpu_of(engine) -> float:
         return _backend_cpu(conn)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    ap.add_argument("--with-aml", action="store_true")
-    args = ap.parse_args()
-
+def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
+    """The whole measurement on the server at ``server_url`` (in a scratch database there):
+    payments/s of settlement.post_ledger and of the plain COPY of the same postings."""
     import sqlalchemy
 
-    admin = sqlalchemy.create_engine(args.url, isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
     name = f"daybook_bench_settle_{uuid.uuid4().hex[:8]}"
     with admin.connect() as c:
         c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    url = sqlalchemy.make_url(args.url).set(database=name).render_as_string(hide_password=False)
+    url = sqlalchemy.make_url(server_url).set(database=name).render_as_string(hide_password=False)
     home = Path(tempfile.mkdtemp(prefix="daybook-bench-settle-"))
     (home / "profiles").mkdir()
-    n = args.rows
     per_file = n // 10
     avg_cents = 5_000_050  # amounts 1,000.00 .. 99,001.00 cycle: mean ~ 50,000.50
     limit = n * avg_cents * 9 // 10
@@ -156,10 +158,19 @@ def main() -> None:
                 )
             conn.execute(sqlalchemy.text("ANALYZE records"))
         print(f"set-up: {per_file * 10:,} approved payments in {time.perf_counter() - t0:.1f} s (not timed)")
+        # The set-up wrote a lot of WAL (~1 GB at 1M payments): flush it now with a checkpoint, so
+        # that the checkpoint it would trigger does not land inside the timed phases.
+        t0 = time.perf_counter()
+        with admin.connect() as c:
+            c.execute(sqlalchemy.text("CHECKPOINT"))
+        print(
+            f"CHECKPOINT after set-up: {time.perf_counter() - t0:.1f} s "
+            "(not timed: the set-up's WAL is flushed before the timed phases)"
+        )
 
         probe = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
         print(f"load average before: {_load()}")
-        if args.with_aml:
+        if with_aml:
             with _Clock(probe) as clock:
                 held = aml.screen(DAY)
             print(f"aml.screen: {per_file * 10 / clock.wall:,.0f} payments/s; {clock}; held {held}")
@@ -225,11 +236,46 @@ def main() -> None:
         probe.dispose()
         totals = settlement.ledger_totals(DAY)
         assert totals["debit_cents"] == totals["credit_cents"], totals
+        return {"settlement": rows / dt_settle, "copy": settled / dt_copy}
     finally:
         db.engine().dispose()
         with admin.connect() as c:
             c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--with-aml", action="store_true")
+    ap.add_argument(
+        "--server",
+        choices=("stock", "compose", "both"),
+        default="both",
+        help="stock: the --url server; compose: a private server with docker-compose.yml's settings",
+    )
+    args = ap.parse_args()
+
+    results: dict[str, dict[str, float]] = {}
+    if args.server in ("stock", "both"):
+        print(f"== stock server ({args.url})")
+        results["stock"] = measure(args.url, args.rows, args.with_aml)
+    if args.server in ("compose", "both"):
+        from pgserver import compose_server
+
+        if results:
+            print()
+        print("== compose server (a private server with docker-compose.yml's settings)")
+        with compose_server() as url:
+            results["compose"] = measure(url, args.rows, args.with_aml)
+    if len(results) > 1:
+        print()
+        for key, label in (("settlement", "settlement.post_ledger"), ("copy", "plain COPY")):
+            print(
+                f"{label + ' payments/s:':35s}" + "; ".join(f"{s} {r[key]:,.0f}" for s, r in results.items())
+            )
 
 
 if __name__ == "__main__":

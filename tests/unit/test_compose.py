@@ -3,6 +3,7 @@ production topology, sets every setting the code reads, and its references are c
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -48,6 +49,19 @@ PRODUCTION_SETTINGS = {
     "DAYBOOK_CALENDAR",
     "DAYBOOK_DEADLINES",
     "DAYBOOK_ARCHIVE_REQUIRE_KEY",
+}
+
+# PostgreSQL's production server settings: the postgres service's `-c name=value` arguments.
+# full_page_writes and synchronous_commit stay at their safe defaults (not set at all).
+POSTGRES_SETTINGS = {
+    "shared_buffers": "4GB",
+    "effective_cache_size": "12GB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+    "wal_buffers": "64MB",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "1GB",
+    "wal_compression": "off",
 }
 
 
@@ -105,6 +119,46 @@ def test_references_are_consistent(compose):
     }
     used = set(re.findall(r"(?<!\$)\$\{([A-Z_]+)(?::-[^}]*)?\}", (ROOT / "docker-compose.yml").read_text()))
     assert used <= env_example, f"variables without a default in .env.example: {used - env_example}"
+
+
+def _postgres_command_settings(command: list[str]) -> dict[str, str]:
+    assert command[0] == "postgres", command
+    flags, pairs = command[1::2], command[2::2]
+    assert flags == ["-c"] * len(pairs), f"postgres arguments that are not -c name=value pairs: {command}"
+    assert all("=" in p for p in pairs), pairs
+    settings = dict(p.split("=", 1) for p in pairs)
+    assert len(settings) == len(pairs), f"a setting is given twice: {pairs}"
+    return settings
+
+
+def test_postgres_runs_with_the_production_server_settings(compose):
+    command = compose["services"]["postgres"]["command"]
+    assert isinstance(command, list), "the postgres command is a list of arguments"
+    settings = _postgres_command_settings(command)
+    assert settings == POSTGRES_SETTINGS
+    for safe_default in ("full_page_writes", "synchronous_commit", "fsync"):
+        assert safe_default not in settings, f"{safe_default} stays at its safe default"
+
+
+def test_the_benchmark_server_runs_with_the_compose_settings(compose, tmp_path):
+    """bench/pgserver.py starts its private server with exactly the compose settings, so that the
+    benchmarks measure the production configuration; a drift between the two fails here."""
+    spec = importlib.util.spec_from_file_location("bench_pgserver", ROOT / "bench" / "pgserver.py")
+    pgserver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pgserver)
+    settings = _postgres_command_settings(compose["services"]["postgres"]["command"])
+    assert pgserver.compose_settings() == settings == POSTGRES_SETTINGS
+    options = pgserver.server_options(pgserver.compose_settings(), 15432, tmp_path)
+    assert options[::2] == ["-c"] * (len(options) // 2)
+    started = dict(o.split("=", 1) for o in options[1::2])
+    assert {k: started[k] for k in settings} == settings
+    assert set(started) - set(settings) == {"listen_addresses", "port", "unix_socket_directories"}
+    assert started["listen_addresses"] == "127.0.0.1"
+    # The parser follows the compose file it is given: a changed setting is read, not assumed.
+    changed = tmp_path / "docker-compose.yml"
+    text = (ROOT / "docker-compose.yml").read_text()
+    changed.write_text(text.replace("shared_buffers=4GB", "shared_buffers=2GB"))
+    assert pgserver.compose_settings(changed)["shared_buffers"] == "2GB"
 
 
 def test_image_is_built_on_official_airflow_33_with_the_lock_file():
