@@ -137,13 +137,14 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
                 conn.execute(
                     sqlalchemy.text(
                         "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                        " client_ref, amount_cents, currency, ack_status, state, payload)"
+                        " client_ref, amount_cents, currency, ack_status, state, payload, value_date)"
                         " SELECT :prefix || lpad(i::text, 6, '0'), :fid, :c, 'PAY', :d, i,"
                         " 'B' || :seq || i, 100000 + (i * 7919 % 99) * 100000, 'CNY', 'ACCEPTED', 'APPROVED',"
                         " json_build_object('value_date', CAST(:dd AS date) + (i % 3), 'payer_name', '张伟' || (i % 50),"
                         " 'payer_id_type', 'RIC', 'payer_id_no', '1101051949123' || lpad((i % 1000)::text, 5, '0'),"
                         " 'payee_name', '李娜' || (i % 70), 'payee_account', '6222020000' || i,"
-                        " 'amount', ((100000 + (i * 7919 % 99) * 100000) / 100)::text)::text"
+                        " 'amount', ((100000 + (i * 7919 % 99) * 100000) / 100)::text)::text,"
+                        " CAST(CAST(:dd AS date) + (i % 3) AS text)"  # the column validation writes (V013)
                         " FROM generate_series(1, :k) AS i"
                     ),
                     {

@@ -1,10 +1,11 @@
--- Apply plan rows lo..hi: each record is found at the row the plan read it from (record_tid,
--- visited in page order, so each page of records is written once), and only if that row is
+-- Apply the plan rows lo..hi whose records were read from the rows tid_lo <= ctid < tid_hi (a
+-- range of records pages: chunks applied at once by several connections touch disjoint pages).
+-- Each record is found at the row the plan read it from (record_tid), and only if that row is
 -- still the planned record, APPROVED, with the planned amount. A record whose row moved since
 -- (updated by someone else, table rewritten) is left APPROVED here and applied by
--- apply_settlement_chunk_by_number_postgresql in the same transaction.
--- The ctid = ANY(ARRAY(...)) condition makes records a TID scan of exactly those rows (given
--- only the join condition, the planner hashes the whole of records instead: another full pass).
+-- apply_settlement_chunk_by_number_postgresql afterwards.
+-- The ctid range condition on records makes it a TID range scan of exactly those pages (given
+-- only the join condition, the planner would hash the whole of records: another full pass).
 WITH done AS (
     UPDATE records AS r
     SET
@@ -15,14 +16,11 @@ WITH done AS (
         SELECT p.record_tid AS rid, p.business_no, p.amount_cents, p.outcome
         FROM settlement_plan AS p
         WHERE p.client_id = :client_id AND p.business_date = :business_date AND p.ord BETWEEN :lo AND :hi
-        ORDER BY p.record_tid
+          AND p.record_tid >= CAST(:tid_lo AS tid) AND p.record_tid < CAST(:tid_hi AS tid)
     ) AS s
     WHERE r.ctid = s.rid AND r.business_no = s.business_no AND r.state = 'APPROVED'
       AND r.amount_cents = s.amount_cents
-      AND r.ctid = ANY(ARRAY(
-          SELECT t.record_tid FROM settlement_plan AS t
-          WHERE t.client_id = :client_id AND t.business_date = :business_date AND t.ord BETWEEN :lo AND :hi
-      ))
+      AND r.ctid >= CAST(:tid_lo AS tid) AND r.ctid < CAST(:tid_hi AS tid)
     RETURNING r.business_no, r.client_id, r.business_date, r.amount_cents, s.outcome
 ),
 

@@ -16,8 +16,11 @@ import hashlib
 import io
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import text
@@ -42,8 +45,22 @@ class SettlementError(RuntimeError):
 
 
 def chunk_rows() -> int:
-    """Plan rows applied per transaction (``DAYBOOK_SETTLEMENT_CHUNK``, default 1,000,000)."""
+    """Plan rows applied per transaction at most (``DAYBOOK_SETTLEMENT_CHUNK``, default 1,000,000)."""
     return int(os.environ.get("DAYBOOK_SETTLEMENT_CHUNK", "").strip() or 1_000_000)
+
+
+def workers() -> int:
+    """Chunks applied at once on PostgreSQL, each by its own connection
+    (``DAYBOOK_SETTLEMENT_WORKERS``, default 2). Sized to the database server's cores: applying
+    is the server's CPU work (updating records, writing postings), not the worker's. SQLite has
+    one writer at a time: its chunks are applied one after the other."""
+    return max(1, int(os.environ.get("DAYBOOK_SETTLEMENT_WORKERS", "").strip() or 2))
+
+
+# A day is cut into chunks for parallel applying only while each chunk keeps this many plan rows
+# at least: below that, one transaction per chunk_rows() rows as before (a small day is applied
+# all or nothing).
+PARALLEL_MIN_ROWS = 100_000
 
 
 def _crash_hook(chunks_committed: int) -> None:
@@ -95,30 +112,52 @@ def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tu
     return (base + 1, base + planned) if planned else None
 
 
-def _apply(conn: Any, bounds: dict[str, Any]) -> tuple[int, int]:
-    """Apply plan rows ``lo..hi``: post both legs of each SETTLE row and move the records
-    APPROVED -> SETTLED or RETURNED/H_FUNDS. Returns (settled, returned).
+_FIRST_TID, _END_TID = "(0,0)", "(4294967295,65535)"
+
+
+def _chunks(conn: Any, key: dict[str, Any], todo: tuple[int, int]) -> list[dict[str, Any]]:
+    """The chunks (one transaction each) that apply plan rows ``todo``.
+
+    SQLite: ranges of chunk_rows() plan rows in plan order. PostgreSQL: ranges of records pages
+    (tid_lo <= record_tid < tid_hi), each holding about the same number of plan rows: at least
+    enough chunks for chunk_rows(), and two per worker for a day large enough
+    (:data:`PARALLEL_MIN_ROWS` rows a chunk), so that chunks applied at once by different
+    connections never touch the same page of records.
+    """
+    lo, hi = todo
+    size = chunk_rows()
+    if conn.dialect.name != "postgresql":
+        return [{**key, "lo": a, "hi": min(a + size - 1, hi)} for a in range(lo, hi + 1, size)]
+    rows = hi - lo + 1
+    count = max(-(-rows // size), min(2 * workers(), rows // PARALLEL_MIN_ROWS))
+    step = -(-rows // count)
+    edges = [
+        str(t)
+        for t in db.run(
+            conn, "select_plan_chunk_edges_postgresql", {**key, "lo": lo, "hi": hi, "step": step}
+        ).scalars()
+    ]
+    edges = [_FIRST_TID, *edges[1:], _END_TID]
+    return [{**key, "lo": lo, "hi": hi, "tid_lo": a, "tid_hi": b} for a, b in pairwise(edges)]
+
+
+def _apply(conn: Any, bounds: dict[str, Any], statement: str | None = None) -> tuple[int, int]:
+    """Apply one chunk of the plan in the caller's transaction: insert both legs of each settled
+    payment and move each planned record that is still APPROVED to SETTLED or RETURNED/H_FUNDS.
+    Returns (settled, returned).
 
     PostgreSQL: one statement; the postings are made from the rows the UPDATE of records
     returns, so a posting exists exactly for each record this statement settled. It goes to each
-    record at the row the plan read it from; plan rows left over (a record updated or moved
-    since) are applied by a second statement that joins on the business number. SQLite (no
-    data-modifying CTE): the postings of the plan rows whose records are APPROVED, then the two
-    updates, in the same transaction. Either way the postings must be two per settled record,
-    or the chunk is rolled back.
+    record at the row the plan read it from (``statement`` defaults to that one); plan rows left
+    over (a record updated or moved since) are applied afterwards by
+    ``apply_settlement_chunk_by_number_postgresql``, which joins on the business number and moves
+    only records still APPROVED. SQLite (no data-modifying CTE): the postings of the plan rows
+    whose records are APPROVED, then the two updates, in the same transaction. Either way the
+    postings must be two per settled record, or the chunk is rolled back.
     """
     if conn.dialect.name == "postgresql":
-        settled = returned = postings = 0
-        # First at the rows the plan read its records from; then, only if some plan row was not
-        # applied that way (its record changed or moved since, or the plan predates V012), by
-        # business number: that statement moves only records still APPROVED.
-        for name in ("apply_settlement_chunk_postgresql", "apply_settlement_chunk_by_number_postgresql"):
-            row = db.run(conn, name, bounds).one()
-            settled += int(row.settled)
-            returned += int(row.returned)
-            postings += int(row.postings)
-            if settled + returned == bounds["hi"] - bounds["lo"] + 1:
-                break
+        row = db.run(conn, statement or "apply_settlement_chunk_postgresql", bounds).one()
+        settled, returned, postings = int(row.settled), int(row.returned), int(row.postings)
     else:
         postings = db.run(conn, "insert_ledger_from_plan_sqlite", bounds).rowcount
         settled = db.run(
@@ -139,18 +178,87 @@ def _apply(conn: Any, bounds: dict[str, Any]) -> tuple[int, int]:
     return settled, returned
 
 
+class _Committer:
+    """Commits chunks one at a time and counts them, so that the crash test hook fires right after
+    exactly the n-th commit even when several connections apply chunks at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.committed = 0
+
+    def commit(self, transaction: Any) -> None:
+        with self.lock:
+            transaction.commit()
+            self.committed += 1
+            _crash_hook(self.committed)
+
+
+def _apply_chunks(
+    chunks: list[dict[str, Any]], committer: _Committer, statement: str | None = None
+) -> tuple[int, int]:
+    """Apply the chunks, each in a transaction of its own, up to :func:`workers` at once on
+    PostgreSQL (one after the other on SQLite). A chunk that fails is rolled back; chunks not
+    started yet are skipped, the ones running finish, and the first error is raised: a retry
+    resumes the committed plan (chunks already applied move nothing). Returns (settled, returned).
+    """
+    stop = threading.Event()
+
+    def one(bounds: dict[str, Any]) -> tuple[int, int]:
+        if stop.is_set():
+            return 0, 0
+        started = time.perf_counter()
+        with db.engine().connect() as conn:
+            transaction = conn.begin()
+            try:
+                _tune(conn)
+                settled, returned = _apply(conn, bounds, statement)
+                committer.commit(transaction)
+            except BaseException:
+                stop.set()
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        where = f"records rows {bounds['tid_lo']}..{bounds['tid_hi']}, " if "tid_lo" in bounds else ""
+        log.info(
+            "%s %s: plan rows %d..%d (%s%s) applied, %d settled, %d returned H_FUNDS (%.1f s)",
+            bounds["client_id"],
+            bounds["business_date"],
+            bounds["lo"],
+            bounds["hi"],
+            where,
+            statement or "at the rows read",
+            settled,
+            returned,
+            time.perf_counter() - started,
+        )
+        return settled, returned
+
+    parallel = min(workers(), len(chunks)) if db.engine().dialect.name == "postgresql" else 1
+    if parallel <= 1:
+        results = [one(bounds) for bounds in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="settle") as pool:
+            futures = [pool.submit(one, bounds) for bounds in chunks]
+            wait(futures)
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+        results = [f.result() for f in futures]
+    return sum(r[0] for r in results), sum(r[1] for r in results)
+
+
 def post_ledger(business_date: str) -> dict[str, int]:
     """Settle or disburse the day's approved records, exactly once.
 
-    Per client: plan (one transaction), then apply the plan in chunks of :func:`chunk_rows`
-    plan rows, each chunk one transaction that inserts both legs of its settled payments and
-    moves its records to SETTLED or RETURNED/H_FUNDS (:func:`_apply`); then approved loans
-    are disbursed.
+    Per client: plan (one transaction), then apply the plan in chunks (:func:`_chunks`), each
+    chunk one transaction that inserts both legs of its settled payments and moves its records
+    to SETTLED or RETURNED/H_FUNDS (:func:`_apply`), up to :func:`workers` chunks at once on
+    PostgreSQL; then approved loans are disbursed. The plan fixes every outcome before any is
+    applied, so the order chunks commit in changes nothing but which records are done first.
     """
     db.migrate()
     counts = {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
-    size = chunk_rows()
-    committed = 0
+    committer = _Committer()
     with db.begin() as conn:
         clients = [
             r.client_id
@@ -172,28 +280,24 @@ def post_ledger(business_date: str) -> dict[str, int]:
             todo,
             time.perf_counter() - started,
         )
-        _crash_hook(committed)
+        _crash_hook(committer.committed)
         if todo is not None:
-            for lo in range(todo[0], todo[1] + 1, size):
-                bounds = {**key, "lo": lo, "hi": min(lo + size - 1, todo[1])}
-                started = time.perf_counter()
-                with db.begin() as conn:
-                    _tune(conn)
-                    settled, returned = _apply(conn, bounds)
-                log.info(
-                    "%s %s: plan rows %d..%d applied, %d settled, %d returned H_FUNDS (%.1f s)",
-                    client_id,
-                    business_date,
-                    bounds["lo"],
-                    bounds["hi"],
-                    settled,
-                    returned,
-                    time.perf_counter() - started,
-                )
-                counts["SETTLED"] += settled
-                counts["RETURNED_FUNDS"] += returned
-                committed += 1
-                _crash_hook(committed)
+            with db.begin() as conn:
+                chunks = _chunks(conn, key, todo)
+            settled, returned = _apply_chunks(chunks, committer)
+            if db.engine().dialect.name == "postgresql" and settled + returned < todo[1] - todo[0] + 1:
+                # Plan rows not applied at the rows their records were read from: records
+                # updated or moved since (or already applied by the run this one resumes, or no
+                # longer APPROVED). The statement by business number moves those still APPROVED.
+                size = chunk_rows()
+                late = [
+                    {**key, "lo": lo, "hi": min(lo + size - 1, todo[1])}
+                    for lo in range(todo[0], todo[1] + 1, size)
+                ]
+                more = _apply_chunks(late, committer, "apply_settlement_chunk_by_number_postgresql")
+                settled, returned = settled + more[0], returned + more[1]
+            counts["SETTLED"] += settled
+            counts["RETURNED_FUNDS"] += returned
         with db.begin() as conn:
             db.run(conn, "insert_ledger_loans", key)
             counts["DISBURSED"] += db.run(conn, "update_records_disbursed", key).rowcount

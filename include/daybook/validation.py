@@ -402,6 +402,7 @@ RECORD_COLUMNS = [
     "reason_codes",
     "state",
     "payload",
+    "value_date",
 ]
 
 
@@ -435,11 +436,7 @@ def _records(
     digits = pc.utf8_lpad(pc.cast(line_no, pa.string()), 6, "0")
     known = accepted & cents.notna().to_numpy(dtype=bool)
     amount_cents = pa.array(cents.to_numpy(dtype=np.int64, na_value=0), pa.int64(), mask=~known)
-    if "currency" in table.column_names:
-        cells = table["currency"].combine_chunks()
-        currency = pc.if_else(is_accepted, cells, pa.scalar(None, cells.type))
-    else:
-        currency = pa.nulls(n, pa.string())
+    currency = _accepted_cells(table, "currency", is_accepted)
     return pa.table(
         {
             "business_no": pc.binary_join_element_wise(prefix, digits, ""),
@@ -455,8 +452,22 @@ def _records(
             "reason_codes": pa.array(codes, pa.string()),
             "state": pc.if_else(is_accepted, "VALIDATED", "REJECTED"),
             "payload": _json_objects(table),
+            # The value date (PAY) of accepted rows as a column too: settlement orders by it.
+            "value_date": _accepted_cells(table, "value_date", is_accepted),
         }
     )
+
+
+def _accepted_cells(table: Any, column: str, is_accepted: Any) -> Any:
+    """The column's cells of accepted rows, NULL for rejected rows (all NULL if the file type has
+    no such column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column not in table.column_names:
+        return pa.nulls(table.num_rows, pa.string())
+    cells = table[column].combine_chunks()
+    return pc.if_else(is_accepted, cells, pa.scalar(None, cells.type))
 
 
 _CONTROL_CHARS = [chr(i) for i in range(32)]

@@ -55,7 +55,10 @@ def _settle_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_killed_settlement_retried_posts_the_same_ledger(business_db, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_settlement_retried_posts_the_same_ledger(
+    business_db, backend, workers, tmp_path, monkeypatch
+):
     # 10 payments of 100.00, limit 750.00: the first 7 in plan order settle, the last 3 return H_FUNDS.
     write_profile(tmp_path / "profiles", monkeypatch, "KILLC", "750.00")
     # Value dates run backwards against line order, so the plan order is line 10, 9, ..., 1.
@@ -65,6 +68,8 @@ def test_killed_settlement_retried_posts_the_same_ledger(business_db, tmp_path, 
         "DAYBOOK_DB_URL": business_db,
         "DAYBOOK_PROFILES": str(tmp_path / "profiles"),
         "DAYBOOK_SETTLEMENT_CHUNK": "3",
+        # PostgreSQL applies up to this many chunks at once (SQLite: one at a time).
+        "DAYBOOK_SETTLEMENT_WORKERS": str(workers),
     }
 
     reference = _settle_in_subprocess(env)
@@ -77,9 +82,20 @@ def test_killed_settlement_retried_posts_the_same_ledger(business_db, tmp_path, 
 
     crashed = _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "2"})
     assert crashed.returncode == 137, crashed.stderr
-    # Two chunks of 3 committed: 6 payments posted (12 legs), nothing of the third chunk.
-    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(12,)]
-    assert query(business_db, "SELECT COUNT(*) FROM records WHERE state = 'APPROVED'") == [(4,)]
+    # Exactly two chunks of 3 committed: 6 payments final with their reference outcome, 4 still
+    # APPROVED, and two legs for each settled one (a chunk being applied by another connection
+    # when the process died left nothing).
+    done = {n: s for n, s, *_ in _states(business_db) if s != "APPROVED"}
+    assert len(done) == 6
+    assert all(want == done[n] for n, want, *_ in want_states if n in done)
+    settled_now = sum(1 for s in done.values() if s == "SETTLED")
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(2 * settled_now,)]
+    if workers == 1:
+        # One chunk at a time, so the first two chunks. SQLite cuts chunks in plan order (lines
+        # 10..8, then 7..5: all settle); PostgreSQL by records pages, i.e. line order here (lines
+        # 1..3 return H_FUNDS, 4..6 settle).
+        first_six = numbers[4:10] if backend == "sqlite" else numbers[:6]
+        assert set(done) == set(first_six)
 
     retried = _settle_in_subprocess(env)
     assert retried.returncode == 0, retried.stderr
@@ -261,3 +277,52 @@ def test_a_record_updated_after_the_plan_is_applied_by_its_number(
     assert ledger_digest(business_db) == want_hash
     assert _states(business_db) == want_states
     assert_balanced(business_db)
+
+
+def test_chunks_applied_at_once_cover_the_plan_once_and_post_the_same_ledger(
+    business_db, backend, tmp_path, monkeypatch
+):
+    if backend != "postgres":
+        pytest.skip("SQLite has one writer: its chunks are applied one after the other")
+    # 60 payments in two files, 100.00 .. 159.00 (total 7,770.00), limit 5,000.00: some return.
+    write_profile(tmp_path / "profiles", monkeypatch, "PARC", "5000.00")
+    seed_file(business_db, "PARC", [pay(10000 + 100 * i, f"2026-11-{27 + i % 3}") for i in range(30)])
+    seed_file(business_db, "PARC", [pay(13000 + 100 * i) for i in range(30)], seq="002")
+    monkeypatch.setenv("DAYBOOK_SETTLEMENT_WORKERS", "1")
+    reference = settlement.post_ledger(DAY)
+    want_hash, want_states = ledger_digest(business_db), _states(business_db)
+    assert reference["RETURNED_FUNDS"] > 0 and reference["SETTLED"] > 0
+    _reset(business_db)
+
+    # Two connections, chunks of at least 10 plan rows: 4 chunks of records pages.
+    monkeypatch.setenv("DAYBOOK_SETTLEMENT_WORKERS", "2")
+    monkeypatch.setattr(settlement, "PARALLEL_MIN_ROWS", 10)
+    seen: list[dict] = []
+    real = settlement._apply
+
+    def spy(conn, bounds, statement=None):
+        seen.append(dict(bounds))
+        return real(conn, bounds, statement)
+
+    monkeypatch.setattr(settlement, "_apply", spy)
+    assert settlement.post_ledger(DAY) == reference
+    assert ledger_digest(business_db) == want_hash
+    assert _states(business_db) == want_states
+    assert_balanced(business_db)
+
+    def tid(text: str) -> tuple[int, int]:
+        block, line = text.strip("()").split(",")
+        return int(block), int(line)
+
+    ranges = sorted(((b["tid_lo"], b["tid_hi"]) for b in seen), key=lambda r: tid(r[0]))
+    assert len(ranges) == 4, "no plan row left for the statement by business number"
+    # The page ranges follow one another from the first row to the last possible one.
+    assert ranges[0][0] == "(0,0)" and ranges[-1][1] == "(4294967295,65535)"
+    by_tid = query(
+        business_db,
+        "SELECT CAST(record_tid AS text) FROM settlement_plan ORDER BY record_tid",
+    )
+    edges = [lo for lo, _ in ranges[1:]]
+    assert all(e in {t for (t,) in by_tid} for e in edges)
+    for (_, hi), (lo, _) in zip(ranges, ranges[1:], strict=False):
+        assert hi == lo

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy
 from tests.schema_upgrade import older_database
-from tests.settlement_seed import DAY, execute, pay, query, seed_file
+from tests.settlement_seed import DAY, execute, pay, query, seed_file, write_profile
+
+from daybook import settlement
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +118,28 @@ def test_ledger_keyed_by_business_number_and_leg(business_db, backend):
             " VALUES ('KEYC-PAY-20261127-001-000001', 'D', 'KEYC', :d, 'KEYC:X', 100)",
             d=DAY,
         )
+
+
+def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
+    business_db, backend, tmp_path, monkeypatch
+):
+    # Payments written before V013 have no value_date column: the plan reads the payload's. A
+    # row with the column set is ordered by the column. Limit 250.00, three payments of 100.00:
+    # the two earliest value dates settle, the third returns H_FUNDS.
+    write_profile(tmp_path / "profiles", monkeypatch, "VDC", "250.00")
+    with older_database(13, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
+        old = seed_file(url, "VDC", [pay(10000, "2026-12-03"), pay(10000, "2026-12-01")])
+        assert upgrade() == ["V013__records_value_date"]
+        assert query(url, "SELECT COUNT(*) FROM records WHERE value_date IS NOT NULL") == [(0,)]
+        new = seed_file(url, "VDC", [pay(10000, "2026-12-09")], seq="002")
+        # Written after the upgrade, as validation writes it: the column says the 2nd (the
+        # payload's 9th is what the column replaces, so only the column can put it first).
+        execute(url, "UPDATE records SET value_date = '2026-12-02' WHERE business_no = :n", n=new[0])
+        assert settlement.post_ledger(DAY) == {"SETTLED": 2, "DISBURSED": 0, "RETURNED_FUNDS": 1}
+        got = dict(query(url, "SELECT business_no, state FROM records"))
+        assert got == {old[1]: "SETTLED", new[0]: "SETTLED", old[0]: "RETURNED"}
+        assert query(url, "SELECT business_no, value_date FROM settlement_plan ORDER BY ord") == [
+            (old[1], "2026-12-01"),
+            (new[0], "2026-12-02"),
+            (old[0], "2026-12-03"),
+        ]

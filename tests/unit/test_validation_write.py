@@ -74,6 +74,19 @@ def test_only_accepted_rows_carry_amount_and_currency():
     assert records["line_no"].to_pylist() == [5, 6, 7]
 
 
+def test_accepted_payments_carry_their_value_date_as_a_column():
+    rows = [
+        {"client_ref": "R1", "amount": "1.00", "value_date": "2026-11-30"},
+        {"client_ref": "R2", "amount": "2.00", "value_date": "2026-13-01"},
+        {"client_ref": "R3", "amount": "3.00", "value_date": "2026-11-27"},
+    ]
+    records = _batch(rows, ["", "R_DATE", ""], 1)
+    assert records["value_date"].to_pylist() == ["2026-11-30", None, "2026-11-27"]
+    # A file type without the column (a loan file): NULL throughout, not an error.
+    loans = _batch([{"client_ref": "L1", "amount": "5.00"}], [""], 1)
+    assert loans["value_date"].to_pylist() == [None]
+
+
 def _copy_text_oracle(value) -> str:
     """PostgreSQL's COPY text format for one value, written from its documentation."""
     if value is None:
