@@ -29,6 +29,7 @@ _FOLLOW_UP = {
     "V009__settlement_bulk_posting": ("daybook.settlement", "migrate_v009"),
     "V011__records_bulk_load": ("daybook.validation", "migrate_v011"),
     "V012__ledger_posting_indexes": ("daybook.settlement", "migrate_v012"),
+    "V014__ledger_key_bytewise": ("daybook.settlement", "migrate_v014"),
 }
 _AUTO_ID = {
     "sqlite": "INTEGER PRIMARY KEY",

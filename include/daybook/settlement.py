@@ -408,6 +408,22 @@ def migrate_v012(conn: Any) -> None:
     conn.execute(text("CREATE INDEX ix_ledger_day ON ledger_entries USING brin (business_date, client_id)"))
 
 
+def migrate_v014(conn: Any) -> None:
+    """Follow-up of schema version 14 (sql/schema/V014__ledger_key_bytewise.sql).
+
+    PostgreSQL: the ledger's key columns business_no and leg get the "C" collation (bytewise
+    comparisons in its primary key). SQLite: nothing (BINARY already).
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        text(
+            'ALTER TABLE ledger_entries ALTER COLUMN business_no TYPE TEXT COLLATE "C",'
+            ' ALTER COLUMN leg TYPE TEXT COLLATE "C"'
+        )
+    )
+
+
 def ledger_hash(business_date: str | None = None) -> str:
     """sha256 of the ordered postings (business_no, leg, client, date, account, amount)."""
     digest = hashlib.sha256()

@@ -129,7 +129,7 @@ def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
     write_profile(tmp_path / "profiles", monkeypatch, "VDC", "250.00")
     with older_database(13, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
         old = seed_file(url, "VDC", [pay(10000, "2026-12-03"), pay(10000, "2026-12-01")])
-        assert upgrade() == ["V013__records_value_date"]
+        assert upgrade() == ["V013__records_value_date", "V014__ledger_key_bytewise"]
         assert query(url, "SELECT COUNT(*) FROM records WHERE value_date IS NOT NULL") == [(0,)]
         new = seed_file(url, "VDC", [pay(10000, "2026-12-09")], seq="002")
         # Written after the upgrade, as validation writes it: the column says the 2nd (the
@@ -143,3 +143,43 @@ def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
             (new[0], "2026-12-02"),
             (old[0], "2026-12-03"),
         ]
+
+
+def test_v014_ledger_key_compares_bytes_and_keeps_the_postings(business_db, backend, tmp_path, monkeypatch):
+    with older_database(14, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
+        nos = seed_file(url, "COLC", [pay(1000), pay(2000)], state="SETTLED")
+        for no in nos:
+            for leg in ("D", "C"):
+                execute(
+                    url,
+                    "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account,"
+                    " amount_cents) VALUES (:n, :l, 'COLC', :d, 'COLC:X', 100)",
+                    n=no,
+                    l=leg,
+                    d=DAY,
+                )
+        before = query(url, "SELECT * FROM ledger_entries ORDER BY entry_id")
+        assert upgrade() == ["V014__ledger_key_bytewise"]
+        assert query(url, "SELECT * FROM ledger_entries ORDER BY entry_id") == before
+        if backend == "postgres":
+            collations = query(
+                url,
+                "SELECT a.attname, c.collname FROM pg_attribute AS a INNER JOIN pg_collation AS c"
+                " ON a.attcollation = c.oid WHERE a.attrelid = 'ledger_entries'::regclass"
+                " AND a.attname IN ('business_no', 'leg') ORDER BY a.attname",
+            )
+            assert collations == [("business_no", "C"), ("leg", "C")]
+        # Still the idempotency key, and still joined to records by business number.
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            execute(
+                url,
+                "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account,"
+                " amount_cents) VALUES (:n, 'D', 'COLC', :d, 'COLC:X', 100)",
+                n=nos[0],
+                d=DAY,
+            )
+        joined = query(
+            url,
+            "SELECT COUNT(*) FROM ledger_entries AS l INNER JOIN records AS r ON l.business_no = r.business_no",
+        )
+        assert joined == [(4,)]

@@ -1,0 +1,11 @@
+-- Ledger, version 14: the idempotency key compared byte by byte.
+--
+-- PostgreSQL only, done by the follow-up step of this version (daybook.settlement.migrate_v014):
+-- ledger_entries.business_no and leg get the "C" collation. Every posting inserts an entry
+-- into the primary key (business_no, leg); under the database's default collation each key
+-- comparison while descending the B-tree is a locale comparison (strcoll, both strings copied
+-- first), under "C" it is a memcmp. Business numbers and legs are ASCII, so equality is the same
+-- under both, and their order is the same under C.UTF-8 (code point order). 1.8 million
+-- postings: 5.6 s to insert with the key under C.UTF-8, 4.4 s under "C" (same run).
+-- The column type change rewrites the table and rebuilds its indexes once.
+-- SQLite compares text byte by byte already (BINARY): nothing to do there.
