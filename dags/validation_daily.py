@@ -60,7 +60,11 @@ def validation_daily():
 
     @task(outlets=[VALIDATED], trigger_rule="none_failed")
     def publish_validation(business_dates: list[str], results: list | None = None) -> dict:
+        from daybook import db
+
         files = [f for per_client in results or [] for f in per_client]
+        if files:
+            db.analyze("records")  # the day's records, for approval's queries
         summary = {
             "files": len(files),
             "rows": sum(f.get("rows", 0) for f in files),

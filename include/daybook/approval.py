@@ -248,6 +248,7 @@ def assess(business_date: str) -> dict[str, int]:
                 rule_version=profile.version,
                 loan_outcomes=loan,
             )
+    db.analyze("records")  # the day's records moved out of VALIDATED
     log.info("approval routing for %s: %s", business_date, counts)
     return counts
 

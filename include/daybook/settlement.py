@@ -318,6 +318,8 @@ def post_ledger(business_date: str) -> dict[str, int]:
                     client_id=client_id,
                     business_date=business_date,
                 )
+    if clients:
+        db.analyze("records", "ledger_entries")  # for the reports, files and reconciliation next
     log.info("settlement for %s: %s", business_date, counts)
     return counts
 
