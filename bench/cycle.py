@@ -137,7 +137,7 @@ with create_session() as session:
     slowest = sorted(
         ((ti.task_id + ("" if ti.map_index < 0 else f"[{{ti.map_index}}]"), ti.duration or 0) for ti in tis),
         key=lambda item: -item[1],
-    )[:4]
+    )[:8]
 # The process's own peak RSS (VmHWM of its address space since exec); the rusage of a child
 # also counts the parent's memory at the fork, which would hide the stage's own figure.
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))

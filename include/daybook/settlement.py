@@ -435,28 +435,29 @@ def ledger_hash(business_date: str | None = None) -> str:
     return digest.hexdigest()
 
 
-RET_FETCH_ROWS = 20_000
+def _ret_pieces(batches: Iterator[Any]) -> Iterator[bytes]:
+    """A result file's bytes, one piece per batch of rows (Arrow record batches of
+    ``select_ret_rows``): the header by Python's csv writer, the rows by
+    :func:`daybook.arrowcsv.lines` (the same bytes, whole columns at a time), amounts as
+    ``whole.frac``."""
+    from daybook import arrowcsv, clearing
 
-
-def _ret_chunks(result: Any) -> Iterator[bytes]:
-    """A result file's bytes from streamed rows, one encoded piece per fetched batch."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(RET_HEADER)
-    while rows := result.fetchmany(RET_FETCH_ROWS):
-        writer.writerows((r[0], r[1], r[2], r[3] or "", format_cents(r[4]), r[5]) for r in rows)
-        yield buf.getvalue().encode("utf-8")
-        buf.seek(0)
-        buf.truncate()
-    if buf.tell():
-        yield buf.getvalue().encode("utf-8")
+    csv.writer(buf, lineterminator="\n").writerow(RET_HEADER)
+    yield buf.getvalue().encode("utf-8")
+    for batch in batches:
+        cells = list(batch.columns)
+        cells[4] = clearing.cents_array(clearing.int_values(batch.column(4)))
+        yield arrowcsv.lines(cells)
 
 
 def write_results(business_date: str) -> list[str]:
     """Write ``<stem>.ret.csv`` for every file of the day whose accepted rows are all final.
 
-    The rows stream from the database into the file a bounded number at a time; the file is
-    marked COMPLETED in the same transaction, so a failed write leaves it to the next run."""
+    The rows stream from the database into the file a batch at a time; the file is marked
+    COMPLETED in the same transaction, so a failed write leaves it to the next run."""
+    from daybook import clearing
+
     landing = open_store(settings().landing)
     written = []
     with db.begin() as conn:
@@ -478,12 +479,14 @@ def write_results(business_date: str) -> list[str]:
                     "expected": "VALIDATED",
                 },
             )
-            result = conn.execute(
-                text(db.sql("select_ret_rows")),
-                {"file_id": f.file_id},
-                execution_options={"stream_results": True, "yield_per": RET_FETCH_ROWS},
-            )
-            landing.put_stream(key, _ret_chunks(result))
+            # Rows as Arrow batches (PostgreSQL: one COPY read by Arrow; else a streamed cursor).
+            with clearing.arrow_rows(
+                conn, "select_ret_rows", {"file_id": f.file_id}, ints=("amount_cents",)
+            ) as (
+                _,
+                batches,
+            ):
+                landing.put_stream(key, _ret_pieces(batches))
         written.append(key)
     return written
 

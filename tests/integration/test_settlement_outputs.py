@@ -35,7 +35,6 @@ def _csv(rows: list[list[str]]) -> bytes:
 def day(business_db, zones, tmp_path, monkeypatch):
     # A prefund limit that settles the first payments and returns the rest with H_FUNDS.
     write_profile(tmp_path / "p", monkeypatch, CLIENT, "9000.00")
-    monkeypatch.setattr(settlement, "RET_FETCH_ROWS", 7)
     monkeypatch.setattr(clearing, "FETCH_ROWS", 7)
     rows = [pay(10_000 + 37 * i, payer=NAMES[i % 7], payee=NAMES[(i + 2) % 7]) for i in range(80)]
     first = seed_file(business_db, CLIENT, rows[:50])
