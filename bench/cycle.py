@@ -13,6 +13,8 @@ Airflow and DAG loading included), the DAG run's own time from its start to its 
 records it, the sum of its task durations, rows/s over the run time and the peak RSS; the
 pipeline total (sum of the DAG run times) and how it scales with N.
 
+``DAYBOOK_BENCH_LOGS=<folder>`` keeps each stage's log there (the run's own folder is removed).
+
 ``--server stock`` runs on the ``--pg`` server (the machine's stock PostgreSQL by default);
 ``--server compose`` on a private server started with docker-compose.yml's production settings
 (bench/pgserver.py); ``both`` (the default) runs everything on each in turn and ends with the
@@ -155,6 +157,10 @@ def run_stage(stage: str, env: dict[str, str]) -> tuple[float, float, dict[str, 
         proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=subprocess.STDOUT)
         _, status, _ = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    if os.environ.get("DAYBOOK_BENCH_LOGS"):  # keep each stage's log (the run's folder is removed)
+        keep = Path(os.environ["DAYBOOK_BENCH_LOGS"])
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / log.name).write_bytes(log.read_bytes())
     if os.waitstatus_to_exitcode(status) != 0:
         tail = log.read_text(errors="replace").splitlines()[-40:]
         raise RuntimeError(f"{stage}_daily failed:\n" + "\n".join(tail))
