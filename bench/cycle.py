@@ -243,23 +243,11 @@ def main() -> None:
     )
     parser.add_argument("--pay", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument(
-        "--server",
-        choices=("stock", "compose", "both"),
-        default="both",
-        help="stock: the --pg server; compose: a private server with docker-compose.yml's settings",
-    )
-    args = parser.parse_args()
-    results: dict[str, dict[int, float]] = {}
-    if args.server in ("stock", "both"):
-        print(f"\n=== stock server ({args.pg})")
-        results["stock"] = measure(args.pg, args.pay)
-    if args.server in ("compose", "both"):
-        from pgserver import compose_server
+    from pgserver import add_server_argument, each_server
 
-        print("\n=== compose server (a private server with docker-compose.yml's settings)")
-        with compose_server() as url:
-            results["compose"] = measure(url, args.pay)
+    add_server_argument(parser, "--pg")
+    args = parser.parse_args()
+    results = each_server(args.server, args.pg, lambda url: measure(url, args.pay))
     if len(results) > 1:
         print("\npipeline total (sum of DAG run times) per server:")
         for n in args.pay:

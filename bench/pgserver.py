@@ -17,6 +17,7 @@ removed on exit, also after an error. Run as root, the server runs as the ``post
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import glob
 import os
@@ -25,8 +26,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -162,3 +166,28 @@ def _shown_settings(
     if not_applied:
         raise RuntimeError(f"the private server does not run with docker-compose.yml's {not_applied}: {rows}")
     return {n: rows[n][0] for n in names}, version
+
+
+def add_server_argument(parser: argparse.ArgumentParser, url_option: str) -> None:
+    """The benchmarks' ``--server {stock,compose,both}`` option (``both`` by default)."""
+    parser.add_argument(
+        "--server",
+        choices=("stock", "compose", "both"),
+        default="both",
+        help=f"stock: the {url_option} server; compose: a private server with docker-compose.yml's settings",
+    )
+
+
+def each_server(choice: str, stock_url: str, measure: Callable[[str], T]) -> dict[str, T]:
+    """``measure(url)`` on the stock server (``stock_url``), on a private server with
+    docker-compose.yml's settings, or on both in turn (``choice``), each under a heading;
+    returns the results by server name."""
+    results: dict[str, T] = {}
+    if choice in ("stock", "both"):
+        print(f"\n=== stock server ({stock_url})")
+        results["stock"] = measure(stock_url)
+    if choice in ("compose", "both"):
+        print("\n=== compose server (a private server with docker-compose.yml's settings)")
+        with compose_server() as url:
+            results["compose"] = measure(url)
+    return results

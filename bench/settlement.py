@@ -251,26 +251,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--with-aml", action="store_true")
-    ap.add_argument(
-        "--server",
-        choices=("stock", "compose", "both"),
-        default="both",
-        help="stock: the --url server; compose: a private server with docker-compose.yml's settings",
-    )
+    from pgserver import add_server_argument, each_server
+
+    add_server_argument(ap, "--url")
     args = ap.parse_args()
-
-    results: dict[str, dict[str, float]] = {}
-    if args.server in ("stock", "both"):
-        print(f"== stock server ({args.url})")
-        results["stock"] = measure(args.url, args.rows, args.with_aml)
-    if args.server in ("compose", "both"):
-        from pgserver import compose_server
-
-        if results:
-            print()
-        print("== compose server (a private server with docker-compose.yml's settings)")
-        with compose_server() as url:
-            results["compose"] = measure(url, args.rows, args.with_aml)
+    results = each_server(args.server, args.url, lambda url: measure(url, args.rows, args.with_aml))
     if len(results) > 1:
         print()
         for key, label in (("settlement", "settlement.post_ledger"), ("copy", "plain COPY")):
