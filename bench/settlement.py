@@ -9,7 +9,9 @@
 with a summary of the two.
 
 A scratch database is created and dropped. Set-up (not timed): one client, 10 files of N/10
-approved PAY records generated in SQL, a prefunded limit that 90% of them fit, then a CHECKPOINT
+approved PAY records generated in SQL, their payloads the contract's PAY columns as
+``daybook.sample`` writes them (what validation stores for a real file), a prefunded limit that
+90% of them fit, then a CHECKPOINT
 so that the set-up's WAL is not flushed inside the timed phases. Timed:
 ``settlement.post_ledger`` (plan + postings + state updates, exactly-once) and, for comparison, a
 plain ``COPY`` of the same postings (2 legs per payment) into a table shaped like
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -123,6 +127,30 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
         db.migrate()
         t0 = time.perf_counter()
         with db.begin() as conn:
+            # Payloads shaped like a real day's: the contract's PAY columns from daybook.sample's
+            # generator (the rows bench/cycle.py drops), 2,000 of them repeated; the client
+            # reference, value date and amount of each record are its own.
+            from datetime import date
+
+            from daybook import sample
+
+            rows = sample._pay_rows(random.Random(7), CLIENT, date(2026, 11, 27), 2000, ["CNY"])
+            varying = {"client_ref", "value_date", "amount"}
+            conn.execute(sqlalchemy.text("CREATE TEMPORARY TABLE bench_payload (k INTEGER, body TEXT)"))
+            conn.execute(
+                sqlalchemy.text("INSERT INTO bench_payload (k, body) VALUES (:k, :body)"),
+                [
+                    {
+                        "k": k,
+                        "body": json.dumps(
+                            {c: v for c, v in zip(sample.PAY_HEADER, row, strict=True) if c not in varying},
+                            ensure_ascii=False,
+                            separators=(",", ":"),
+                        )[1:-1],
+                    }
+                    for k, row in enumerate(rows)
+                ],
+            )
             for f in range(1, 11):
                 seq = f"{f:03d}"
                 stem = f"{CLIENT}_PAY_20261127_{seq}"
@@ -138,14 +166,15 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
                     sqlalchemy.text(
                         "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
                         " client_ref, amount_cents, currency, ack_status, state, payload, value_date)"
-                        " SELECT :prefix || lpad(i::text, 6, '0'), :fid, :c, 'PAY', :d, i,"
-                        " 'B' || :seq || i, 100000 + (i * 7919 % 99) * 100000, 'CNY', 'ACCEPTED', 'APPROVED',"
-                        " json_build_object('value_date', CAST(:dd AS date) + (i % 3), 'payer_name', '张伟' || (i % 50),"
-                        " 'payer_id_type', 'RIC', 'payer_id_no', '1101051949123' || lpad((i % 1000)::text, 5, '0'),"
-                        " 'payee_name', '李娜' || (i % 70), 'payee_account', '6222020000' || i,"
-                        " 'amount', ((100000 + (i * 7919 % 99) * 100000) / 100)::text)::text,"
-                        " CAST(CAST(:dd AS date) + (i % 3) AS text)"  # the column validation writes (V013)
-                        " FROM generate_series(1, :k) AS i"
+                        " SELECT :prefix || lpad(x.i::text, 6, '0'), :fid, :c, 'PAY', :d, x.i,"
+                        " x.ref, x.cents, 'CNY', 'ACCEPTED', 'APPROVED',"
+                        ' \'{"client_ref":"\' || x.ref || \'","value_date":"\' || x.vd || \'",\' || t.body'
+                        " || ',\"amount\":\"' || (x.cents / 100)::text || '.' || lpad((x.cents % 100)::text, 2, '0')"
+                        " || '\"}',"
+                        " x.vd"  # the column validation writes (V013)
+                        " FROM (SELECT i, 'B' || :seq || i AS ref, 100000 + (i * 7919 % 99) * 100000 AS cents,"
+                        " CAST(CAST(:dd AS date) + (i % 3) AS text) AS vd FROM generate_series(1, :k) AS i) AS x"
+                        " INNER JOIN bench_payload AS t ON t.k = x.i % 2000"
                     ),
                     {
                         "prefix": f"{CLIENT}-PAY-20261127-{seq}-",
