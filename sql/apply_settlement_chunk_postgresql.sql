@@ -25,14 +25,15 @@ WITH done AS (
 ),
 
 posted AS (
-    INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)
+    INSERT INTO ledger_transfers (
+        business_no, client_id, business_date, debit_account, credit_account, amount_cents
+    )
     SELECT
-        d.business_no, l.leg, d.client_id, d.business_date,
-        d.client_id || ':' || CASE WHEN l.leg = 'D' THEN 'PREFUND' ELSE 'CLEARING' END, d.amount_cents
+        d.business_no, d.client_id, d.business_date, d.client_id || ':' || 'PREFUND', d.client_id || ':' || 'CLEARING',
+        d.amount_cents
     FROM done AS d
-    CROSS JOIN (VALUES ('D'), ('C')) AS l (leg)
     WHERE d.outcome = 'SETTLE'
-    RETURNING leg
+    RETURNING 1
 )
 
 SELECT

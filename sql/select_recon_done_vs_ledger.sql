@@ -1,12 +1,12 @@
+-- The client's SETTLED and DISBURSED records of the day per file type, and how many of them have
+-- no posting of their own amount (one posting per record: ledger_transfers, keyed by business_no).
 SELECT
     r.file_type,
     COUNT(*) AS records,
     COALESCE(SUM(r.amount_cents), 0) AS record_cents,
-    SUM(CASE WHEN d.amount_cents = r.amount_cents AND c.amount_cents = r.amount_cents THEN 0 ELSE 1 END)
-        AS unposted
+    SUM(CASE WHEN t.amount_cents = r.amount_cents THEN 0 ELSE 1 END) AS unposted
 FROM records AS r
-LEFT JOIN ledger_entries AS d ON r.business_no = d.business_no AND d.leg = 'D'
-LEFT JOIN ledger_entries AS c ON r.business_no = c.business_no AND c.leg = 'C'
+LEFT JOIN ledger_transfers AS t ON r.business_no = t.business_no
 WHERE r.client_id = :client_id AND r.business_date = :business_date
   AND r.state IN ('SETTLED', 'DISBURSED')
 GROUP BY r.file_type

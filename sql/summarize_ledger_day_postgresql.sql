@@ -1,1 +1,1 @@
-SELECT brin_summarize_new_values('ix_ledger_day')
+SELECT brin_summarize_new_values('ix_ledger_transfers_day')

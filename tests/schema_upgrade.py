@@ -21,7 +21,8 @@ def older_database(
 ) -> Iterator[tuple[str, Callable[[], list[str]]]]:
     """Yields ``(url, upgrade)``: a fresh database (SQLite file or PostgreSQL database beside the
     fixture's) migrated with the schema files numbered below ``before``, and a function that
-    applies the rest and returns the versions it applied. ``DAYBOOK_DB_URL`` points at it inside
+    applies the rest (``upgrade(through=n)``: only those numbered up to n) and returns the
+    versions it applied. ``DAYBOOK_DB_URL`` points at it inside
     the block; a PostgreSQL database is dropped after it."""
     old = tmp_path / f"schema_before_v{before}"
     old.mkdir()
@@ -40,8 +41,16 @@ def older_database(
         admin.dispose()
         url = sqlalchemy.make_url(business_db).set(database=name).render_as_string(hide_password=False)
 
-    def upgrade() -> list[str]:
-        monkeypatch.setattr(db, "SCHEMA_DIR", real)
+    def upgrade(through: int | None = None) -> list[str]:
+        if through is None:
+            monkeypatch.setattr(db, "SCHEMA_DIR", real)
+        else:
+            upto = tmp_path / f"schema_through_v{through}"
+            upto.mkdir(exist_ok=True)
+            for path in sorted(real.glob("V*.sql")):
+                if int(re.match(r"V(\d+)", path.name).group(1)) <= through:
+                    shutil.copy(path, upto / path.name)
+            monkeypatch.setattr(db, "SCHEMA_DIR", upto)
         return db.migrate()
 
     monkeypatch.setenv("DAYBOOK_DB_URL", url)

@@ -159,3 +159,32 @@ def assert_balanced(url: str) -> None:
         " WHERE r.state NOT IN ('SETTLED', 'DISBURSED')",
     )
     assert orphans == []
+
+
+def post(
+    url: str,
+    business_no: str,
+    client: str,
+    cents: int,
+    debit: str = "PREFUND",
+    credit: str = "CLEARING",
+    day: str = DAY,
+    posted_at: str | None = None,
+) -> None:
+    """Write one posting (debit and credit of ``cents``) straight into ledger_transfers (test set-up
+    and tampering, plain SQL); ``debit``/``credit`` are account names under the client."""
+    columns = "business_no, client_id, business_date, debit_account, credit_account, amount_cents"
+    values = ":n, :c, :d, :da, :ca, :a"
+    if posted_at is not None:
+        columns, values = columns + ", posted_at", values + ", :t"
+    execute(
+        url,
+        f"INSERT INTO ledger_transfers ({columns}) VALUES ({values})",
+        n=business_no,
+        c=client,
+        d=day,
+        da=f"{client}:{debit}",
+        ca=f"{client}:{credit}",
+        a=cents,
+        t=posted_at,
+    )

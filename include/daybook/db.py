@@ -30,6 +30,14 @@ _FOLLOW_UP = {
     "V011__records_bulk_load": ("daybook.validation", "migrate_v011"),
     "V012__ledger_posting_indexes": ("daybook.settlement", "migrate_v012"),
     "V014__ledger_key_bytewise": ("daybook.settlement", "migrate_v014"),
+    "V015__ledger_transfers": ("daybook.settlement", "migrate_v015"),
+}
+# Checks run before a schema version's file, in its transaction: they refuse an upgrade that
+# cannot be done (a message saying what to correct) before anything is changed. (SQLite's driver
+# runs DDL outside the transaction, so a check made after the file's CREATE TABLE would leave the
+# table behind.)
+_PRE_CHECK = {
+    "V015__ledger_transfers": ("daybook.settlement", "check_v015"),
 }
 _AUTO_ID = {
     "sqlite": "INTEGER PRIMARY KEY",
@@ -162,6 +170,9 @@ def migrate() -> list[str]:
             ).first()
             if done:
                 continue
+            if version in _PRE_CHECK:
+                module, function = _PRE_CHECK[version]
+                getattr(importlib.import_module(module), function)(conn)
             script = re.sub(r"\bAUTO_ID\b", _AUTO_ID[dialect], path.read_text(encoding="utf-8"))
             for statement in _statements(script):
                 conn.execute(text(statement))

@@ -4,7 +4,9 @@ PAY: approved payments settle in a deterministic order (value date, file, line) 
 client's prefunded balance for the day lasts: debit ``<client>:PREFUND``, credit
 ``<client>:CLEARING``; the rest are RETURNED with H_FUNDS and an alert. LOAN: approved
 applications are disbursed: debit ``<client>:LOANS``, credit ``<client>:DISBURSEMENT``.
-The idempotency key is the business number: (business_no, leg) is unique, so a rerun or a
+A posting is one row of ``ledger_transfers`` holding both entries (debit account, credit
+account, one amount: balanced by construction); ``ledger_entries`` shows them as one row per
+entry. The idempotency key is the business number: one posting per record, so a rerun or a
 retried task never posts twice. When every accepted row of a file is final, ``<stem>.ret.csv``
 is written from the database, byte for byte the same on every rerun.
 """
@@ -142,8 +144,8 @@ def _chunks(conn: Any, key: dict[str, Any], todo: tuple[int, int]) -> list[dict[
 
 
 def _apply(conn: Any, bounds: dict[str, Any], statement: str | None = None) -> tuple[int, int]:
-    """Apply one chunk of the plan in the caller's transaction: insert both legs of each settled
-    payment and move each planned record that is still APPROVED to SETTLED or RETURNED/H_FUNDS.
+    """Apply one chunk of the plan in the caller's transaction: insert the posting of each settled
+    payment (debit and credit in one row of ledger_transfers) and move each planned record that is still APPROVED to SETTLED or RETURNED/H_FUNDS.
     Returns (settled, returned).
 
     PostgreSQL: one statement; the postings are made from the rows the UPDATE of records
@@ -170,7 +172,7 @@ def _apply(conn: Any, bounds: dict[str, Any], statement: str | None = None) -> t
             "update_records_from_plan_sqlite",
             {**bounds, "state": "RETURNED", "final_code": "H_FUNDS", "outcome": "FUNDS"},
         ).rowcount
-    if postings != 2 * settled:
+    if postings != settled:
         raise SettlementError(
             f"plan rows {bounds['lo']}..{bounds['hi']} of {bounds['client_id']} {bounds['business_date']}: "
             f"{postings} postings for {settled} settled payments"
@@ -251,7 +253,7 @@ def post_ledger(business_date: str) -> dict[str, int]:
     """Settle or disburse the day's approved records, exactly once.
 
     Per client: plan (one transaction), then apply the plan in chunks (:func:`_chunks`), each
-    chunk one transaction that inserts both legs of its settled payments and moves its records
+    chunk one transaction that inserts the postings of its settled payments and moves its records
     to SETTLED or RETURNED/H_FUNDS (:func:`_apply`), up to :func:`workers` chunks at once on
     PostgreSQL; then approved loans are disbursed. The plan fixes every outcome before any is
     applied, so the order chunks commit in changes nothing but which records are done first.
@@ -319,7 +321,7 @@ def post_ledger(business_date: str) -> dict[str, int]:
                     business_date=business_date,
                 )
     if clients:
-        db.analyze("records", "ledger_entries")  # for the reports, files and reconciliation next
+        db.analyze("records", "ledger_transfers")  # for the reports, files and reconciliation next
     log.info("settlement for %s: %s", business_date, counts)
     return counts
 
@@ -424,6 +426,108 @@ def migrate_v014(conn: Any) -> None:
             ' ALTER COLUMN leg TYPE TEXT COLLATE "C"'
         )
     )
+
+
+class LedgerUpgradeError(RuntimeError):
+    """V015 found ledger entries that are not one debit and one credit of the same posting."""
+
+
+# Entries that do not pair up into a posting: a business number without exactly one debit and one
+# credit of the same client, day and amount.
+_UNPAIRED_ENTRIES = """
+SELECT business_no, COUNT(*) AS entries
+FROM ledger_entries
+GROUP BY business_no
+HAVING COUNT(*) <> 2 OR SUM(CASE WHEN leg = 'D' THEN 1 ELSE 0 END) <> 1
+    OR MIN(amount_cents) <> MAX(amount_cents) OR MIN(client_id) <> MAX(client_id)
+    OR MIN(business_date) <> MAX(business_date)
+ORDER BY business_no
+"""
+
+_COPY_ENTRIES_AS_TRANSFERS = """
+INSERT INTO ledger_transfers (
+    transfer_id, business_no, client_id, business_date, debit_account, credit_account, amount_cents,
+    posted_at
+)
+SELECT
+    ROW_NUMBER() OVER (ORDER BY MIN(e.entry_id)), e.business_no, MIN(e.client_id), MIN(e.business_date),
+    MAX(CASE WHEN e.leg = 'D' THEN e.account END), MAX(CASE WHEN e.leg = 'C' THEN e.account END),
+    MIN(e.amount_cents), MIN(e.posted_at)
+FROM ledger_entries AS e
+GROUP BY e.business_no
+"""
+
+# One row per entry, as the table of V001-V014 was. The two branches are one per side; a query
+# that asks for one leg reads one branch (the other's constant leg does not match).
+_LEDGER_ENTRIES_VIEW = """
+CREATE VIEW ledger_entries AS
+SELECT
+    2 * t.transfer_id - 1 AS entry_id, t.business_no, 'D' AS leg, t.client_id, t.business_date,
+    t.debit_account AS account, t.amount_cents, t.posted_at
+FROM ledger_transfers AS t
+UNION ALL
+SELECT
+    2 * t.transfer_id AS entry_id, t.business_no, 'C' AS leg, t.client_id, t.business_date,
+    t.credit_account AS account, t.amount_cents, t.posted_at
+FROM ledger_transfers AS t
+"""
+
+
+def check_v015(conn: Any) -> None:
+    """Before schema version 15: every business number of ledger_entries must be one debit and
+    one credit of the same amount, client and day, or the upgrade stops here (nothing changed,
+    the version not recorded) with the business numbers to look at."""
+    unpaired = conn.execute(text(_UNPAIRED_ENTRIES)).all()
+    if unpaired:
+        shown = ", ".join(f"{r.business_no} ({r.entries} entries)" for r in unpaired[:10])
+        raise LedgerUpgradeError(
+            f"schema V015: {len(unpaired)} business numbers in ledger_entries are not one debit and one "
+            f"credit of the same amount, client and day, so they cannot become postings: {shown}"
+            f"{' ...' if len(unpaired) > 10 else ''}. Correct or remove those entries, then migrate again."
+        )
+
+
+def migrate_v015(conn: Any) -> None:
+    """Follow-up of schema version 15 (sql/schema/V015__ledger_transfers.sql).
+
+    The entries of ledger_entries (paired up: :func:`check_v015`) become postings of
+    ledger_transfers, one per business number, renumbered in the order of their first entry.
+    Then the table is replaced by the view. PostgreSQL: the posting's key is business_no under
+    collation "C" (bytewise, as V014), the id is numbered by its identity sequence 1,000 at a
+    time without an index of its own, and the day index is BRIN (as V012).
+    """
+    if conn.dialect.name == "postgresql":
+        keys = conn.execute(
+            text(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'ledger_transfers'::regclass"
+                " AND contype IN ('p', 'u')"
+            )
+        ).scalars()
+        drops = "".join(f'DROP CONSTRAINT "{name}", ' for name in list(keys))
+        conn.execute(
+            text(
+                f'ALTER TABLE ledger_transfers {drops}ALTER COLUMN business_no TYPE TEXT COLLATE "C",'
+                " ADD CONSTRAINT ledger_transfers_pkey PRIMARY KEY (business_no)"
+            )
+        )
+        conn.execute(text("ALTER TABLE ledger_transfers ALTER COLUMN transfer_id SET CACHE 1000"))
+        conn.execute(text("DROP INDEX ix_ledger_transfers_day"))
+        conn.execute(
+            text(
+                "CREATE INDEX ix_ledger_transfers_day ON ledger_transfers USING brin (business_date, client_id)"
+            )
+        )
+    conn.execute(text(_COPY_ENTRIES_AS_TRANSFERS))
+    if conn.dialect.name == "postgresql":
+        # The copied postings carry their ids: the sequence continues after them.
+        conn.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('ledger_transfers', 'transfer_id'),"
+                " COALESCE((SELECT MAX(transfer_id) FROM ledger_transfers), 0) + 1, false)"
+            )
+        )
+    conn.execute(text("DROP TABLE ledger_entries"))
+    conn.execute(text(_LEDGER_ENTRIES_VIEW))
 
 
 def ledger_hash(business_date: str | None = None) -> str:

@@ -18,6 +18,7 @@ from tests.settlement_seed import (
     execute,
     ledger_digest,
     pay,
+    post,
     query,
     seed_file,
     write_profile,
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _reset(url: str) -> None:
     """Back to 'approved, nothing posted' (test set-up, plain SQL)."""
     for sql in (
-        "DELETE FROM ledger_entries",
+        "DELETE FROM ledger_transfers",
         "DELETE FROM settlement_plan",
         "DELETE FROM alert_events",
         "UPDATE records SET state = 'APPROVED', final_code = NULL, final_date = NULL",
@@ -224,23 +225,17 @@ def test_killed_after_the_plan_posts_only_records_still_there_and_approved(
 
 
 def test_a_posting_already_there_rolls_the_whole_chunk_back(business_db, tmp_path, monkeypatch):
-    # A stray debit for an APPROVED payment: (business_no, leg) is unique, so the chunk that would
-    # post it again fails and none of its records changes state; without the stray row the same
-    # plan then settles everything.
+    # A stray posting for an APPROVED payment: the business number is the ledger's key, so the
+    # chunk that would post it again fails and none of its records changes state; without the
+    # stray row the same plan then settles everything.
     write_profile(tmp_path / "profiles", monkeypatch, "DUPC", "1000.00")
     numbers = seed_file(business_db, "DUPC", [pay(10000), pay(20000), pay(30000)])
-    execute(
-        business_db,
-        "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
-        " VALUES (:n, 'D', 'DUPC', :d, 'DUPC:PREFUND', 20000)",
-        n=numbers[1],
-        d=DAY,
-    )
+    post(business_db, numbers[1], "DUPC", 20000)
     with pytest.raises(sqlalchemy.exc.IntegrityError):
         settlement.post_ledger(DAY)
     assert query(business_db, "SELECT COUNT(*) FROM records WHERE state = 'APPROVED'") == [(3,)]
-    assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(1,)]
-    execute(business_db, "DELETE FROM ledger_entries")
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_transfers") == [(1,)]
+    execute(business_db, "DELETE FROM ledger_transfers")
     assert settlement.post_ledger(DAY) == {"SETTLED": 3, "DISBURSED": 0, "RETURNED_FUNDS": 0}
     assert_balanced(business_db)
 

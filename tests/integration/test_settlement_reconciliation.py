@@ -9,7 +9,8 @@ import io
 import json
 
 import pytest
-from tests.settlement_seed import DAY, execute, pay, query, seed_file, write_profile
+import sqlalchemy
+from tests.settlement_seed import DAY, execute, pay, post, query, seed_file, write_profile
 
 from daybook import archive, clearing, reconciliation, settlement
 
@@ -80,9 +81,11 @@ def test_inbound_total_break(day):
 
 def test_posting_that_differs_from_its_record(day):
     url, _, nos = day
-    execute(url, "UPDATE ledger_entries SET amount_cents = amount_cents + 1 WHERE business_no = :n", n=nos[0])
+    execute(
+        url, "UPDATE ledger_transfers SET amount_cents = amount_cents + 1 WHERE business_no = :n", n=nos[0]
+    )
     reconciliation.reconcile(DAY)
-    # Still balanced (both legs changed), but 300.01 posted against 300.00 settled, and the
+    # Still balanced (one amount for both entries), but 300.01 posted against 300.00 settled, and the
     # clearing file (written from the records) no longer agrees with the ledger either.
     assert _kinds(url) == [
         ("ACCEPTED_VS_LEDGER", "PAY", "2 / 300.00", "2 / 300.01 (1 unposted)"),
@@ -90,30 +93,44 @@ def test_posting_that_differs_from_its_record(day):
     ]
 
 
-def test_unbalanced_ledger(day):
+def test_a_posting_cannot_be_one_sided(day):
+    # Since V015 a posting is one row of ledger_transfers with one amount for its debit and its
+    # credit: the entries (ledger_entries, a view) cannot be changed or added one side at a time,
+    # and a posting from an account to itself or of no amount is refused; the ledger balances by
+    # construction, so reconciliation has no "unbalanced" break to find.
     url, _, nos = day
-    execute(
-        url, "UPDATE ledger_entries SET amount_cents = 10001 WHERE business_no = :n AND leg = 'C'", n=nos[1]
+    before = query(url, "SELECT * FROM ledger_entries ORDER BY entry_id")
+    with pytest.raises(sqlalchemy.exc.DBAPIError):
+        execute(
+            url,
+            "UPDATE ledger_entries SET amount_cents = 10001 WHERE business_no = :n AND leg = 'C'",
+            n=nos[1],
+        )
+    with pytest.raises(sqlalchemy.exc.DBAPIError):
+        execute(
+            url,
+            "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
+            " VALUES (:n, 'D', 'RECC', :d, 'RECC:PREFUND', 30000)",
+            n=nos[2],
+            d=DAY,
+        )
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        post(url, nos[2], CLIENT, 30000, debit="PREFUND", credit="PREFUND")
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        post(url, nos[2], CLIENT, 0)
+    assert query(url, "SELECT * FROM ledger_entries ORDER BY entry_id") == before
+    ((debits, credits),) = query(
+        url,
+        "SELECT SUM(CASE WHEN leg = 'D' THEN amount_cents END), SUM(CASE WHEN leg = 'C' THEN amount_cents END)"
+        " FROM ledger_entries",
     )
-    reconciliation.reconcile(DAY)
-    assert _kinds(url) == [
-        ("ACCEPTED_VS_LEDGER", "PAY", "2 / 300.00", "2 / 300.00 (1 unposted)"),
-        ("LEDGER_UNBALANCED", "D/C", "300.00", "300.01"),
-    ]
+    assert debits == credits == 30000
+    assert reconciliation.reconcile(DAY) == {CLIENT: 0}
 
 
 def test_posting_for_a_returned_payment(day):
     url, _, nos = day
-    for leg, account in (("D", "RECC:PREFUND"), ("C", "RECC:CLEARING")):
-        execute(
-            url,
-            "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
-            " VALUES (:n, :l, 'RECC', :d, :a, 30000)",
-            n=nos[2],
-            l=leg,
-            d=DAY,
-            a=account,
-        )
+    post(url, nos[2], CLIENT, 30000)
     reconciliation.reconcile(DAY)
     assert _kinds(url) == [
         ("ACCEPTED_VS_LEDGER", "PAY", "2 / 300.00", "3 / 600.00 (0 unposted)"),
@@ -124,20 +141,15 @@ def test_posting_for_a_returned_payment(day):
 
 
 def test_posting_whose_record_does_not_exist(day):
-    # ledger_entries has no foreign key to records (V009): a posting without its record is an orphan.
+    # The ledger has no foreign key to records (V009): a posting without its record is an orphan.
     url, _, _ = day
-    execute(
-        url,
-        "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
-        " VALUES ('RECC-PAY-20261127-009-000001', 'D', 'RECC', :d, 'RECC:PREFUND', 5000)",
-        d=DAY,
-    )
+    post(url, "RECC-PAY-20261127-009-000001", CLIENT, 5000)
     reconciliation.reconcile(DAY)
     assert _kinds(url) == [
         ("ACCEPTED_VS_LEDGER", "PAY", "2 / 300.00", "3 / 350.00 (0 unposted)"),
         ("CLEARING_VS_LEDGER", DATA, "3 / 350.00", "2 / 300.00"),
+        ("LEDGER_ORPHAN", "CLEARING/C", "0", "1"),
         ("LEDGER_ORPHAN", "PREFUND/D", "0", "1"),
-        ("LEDGER_UNBALANCED", "D/C", "350.00", "300.00"),
     ]
 
 

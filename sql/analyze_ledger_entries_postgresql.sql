@@ -1,1 +1,0 @@
-ANALYZE ledger_entries
