@@ -4,9 +4,10 @@
 
 For each size N: a fresh, uniquely named scratch PostgreSQL business database (dropped after)
 holding one finished PAY file of N records for one client and day (payloads like the sample
-day's, two ledger legs per settled row, a few approvals) and the file's original bytes (a CSV of
-N lines) in a local raw zone; an archive key is configured, so every member is sealed. Then, each
-in its own child process so the peak RSS (os.wait4 rusage) is that work's own:
+day's, one ledger posting, i.e. two entries, per settled row, a few approvals) and the file's
+original bytes (a CSV of N lines) in a local raw zone; an archive key is configured, so every
+member is sealed. Then, each in its own child process so the peak RSS (os.wait4 rusage) is that
+work's own:
 
 - baseline: ``COPY (SELECT r.* ... the package's records query) TO STDOUT`` into /dev/null, and
   (up to ``--memory-baseline-max`` rows, default 1M: it needs ~4 GiB per million rows) pyarrow
@@ -59,11 +60,11 @@ LOAD_SQL = [
                 'payee_bank_code', '102100099996', 'amount', ((10000 + (g * 7919) % 5000000) / 100.0)::text,
                 'currency', 'CNY', 'value_date', CAST(:day AS text), 'purpose', 'invoice ' || g)::text
        FROM generate_series(CAST(1 AS bigint), CAST(:n AS bigint)) AS g CROSS JOIN files AS f WHERE f.name = :name""",
-    """INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents, posted_at)
-       SELECT r.business_no, l.leg, r.client_id, r.business_date,
-              CASE l.leg WHEN 'D' THEN r.client_id || chr(58) || 'PREFUND' ELSE r.client_id || chr(58) || 'PAYEE' END,
-              r.amount_cents, '2026-11-27 18:00:00'
-       FROM records AS r CROSS JOIN (VALUES ('D'), ('C')) AS l (leg) WHERE r.state = 'SETTLED'""",
+    """INSERT INTO ledger_transfers (business_no, client_id, business_date, debit_account, credit_account,
+       amount_cents, posted_at)
+       SELECT r.business_no, r.client_id, r.business_date, r.client_id || chr(58) || 'PREFUND',
+              r.client_id || chr(58) || 'PAYEE', r.amount_cents, '2026-11-27 18:00:00'
+       FROM records AS r WHERE r.state = 'SETTLED' ORDER BY r.line_no""",
     """INSERT INTO approvals (business_no, level, decision, decided_by, opinion, rule_version, decided_at)
        SELECT business_no, 1, 'APPROVE', 'bench.reviewer.a', 'ok', 'r1', '2026-11-27 12:00:00'
        FROM records WHERE line_no % 500 = 0""",

@@ -70,12 +70,12 @@ def _seed(url: str) -> None:
             )
 
         def post(no: str, day: str, at: str) -> None:
-            for leg in ("D", "C"):
-                conn.exec_driver_sql(
-                    "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account,"
-                    " amount_cents, posted_at) VALUES (?, ?, ?, ?, 'acct', 100, ?)",
-                    (no, leg, CLIENT, day, at),
-                )
+            """One posting (its debit and credit entries) of 100 cents at ``at``."""
+            conn.exec_driver_sql(
+                "INSERT INTO ledger_transfers (business_no, client_id, business_date, debit_account,"
+                " credit_account, amount_cents, posted_at) VALUES (?, ?, ?, ?, ?, 100, ?)",
+                (no, CLIENT, day, f"{CLIENT}:PREFUND", f"{CLIENT}:CLEARING", at),
+            )
 
         # DAY: PAY at 15:30 Shanghai (on time), LOAN at 16:30 (late): on-time 1 of 2.
         file(1, "PAY", DAY, f"{DAY} 07:30:00")

@@ -89,15 +89,22 @@ def _seed() -> None:
                     "at": TIMES[i % len(TIMES)],
                 },
             )
-            for leg in ("D", "C"):
-                conn.execute(
-                    sqlalchemy.text(
-                        "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account,"
-                        " amount_cents, posted_at) VALUES (:no, :leg, 'BANKA', '2026-11-27', :account, :cents,"
-                        " :at)"
-                    ),
-                    {"no": no, "leg": leg, "account": f"BANKA:{value}", "cents": i, "at": TIMES[(i + 1) % 3]},
-                )
+            # One posting: its two entries (legs) carry the awkward value at the end of their
+            # accounts (the debit's account is the value's own, the credit's must differ).
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO ledger_transfers (business_no, client_id, business_date, debit_account,"
+                    " credit_account, amount_cents, posted_at) VALUES (:no, 'BANKA', '2026-11-27', :debit,"
+                    " :credit, :cents, :at)"
+                ),
+                {
+                    "no": no,
+                    "debit": f"BANKA:{value}",
+                    "credit": f"BANKA:PAYEE:{value}",
+                    "cents": i,
+                    "at": TIMES[(i + 1) % 3],
+                },
+            )
 
 
 def _driver_rows(name: str) -> tuple[list[str], list[tuple]]:

@@ -119,14 +119,14 @@ def _seed(zones) -> None:
                 " VALUES ('BANKA-PAY-20261127-001-000002', 1, 'DECLINE', 'alice', 'no')"
             )
         )
-        for leg, account in (("D", "BANKA:PREFUND"), ("C", "BANKA:PAYEE")):
-            conn.execute(
-                sqlalchemy.text(
-                    "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents)"
-                    " VALUES ('BANKA-PAY-20261127-001-000001', :leg, 'BANKA', :day, :acct, 1000)"
-                ),
-                {"leg": leg, "day": DAY, "acct": account},
-            )
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO ledger_transfers (business_no, client_id, business_date, debit_account,"
+                " credit_account, amount_cents) VALUES ('BANKA-PAY-20261127-001-000001', 'BANKA', :day,"
+                " 'BANKA:PREFUND', 'BANKA:PAYEE', 1000)"
+            ),
+            {"day": DAY},
+        )
         _seed_aml(conn)
     open_store(settings().outputs).put(f"aml/BANKA/{DAY}/BANKA_LVR_20261127.csv", LVR)
 

@@ -19,14 +19,14 @@ def _analyzed(url: str, table: str) -> int:
 
 def test_analyze_refreshes_the_statistics_of_the_tables_named(business_db, backend):
     if backend == "sqlite":
-        db.analyze("records", "ledger_entries")
+        db.analyze("records", "ledger_transfers")
         # Nothing was asked of SQLite: it has no statistics tables (ANALYZE would create them).
         assert query(business_db, "SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_stat%'") == []
         return
-    before = _analyzed(business_db, "records"), _analyzed(business_db, "ledger_entries")
+    before = _analyzed(business_db, "records"), _analyzed(business_db, "ledger_transfers")
     db.analyze("records")
     assert _analyzed(business_db, "records") == before[0] + 1
-    assert _analyzed(business_db, "ledger_entries") == before[1]
+    assert _analyzed(business_db, "ledger_transfers") == before[1]
 
 
 def test_routing_refreshes_the_statistics_of_records(business_db, backend, tmp_path, monkeypatch):
@@ -46,7 +46,7 @@ def test_settlement_refreshes_the_statistics_of_records_and_postings(
         pytest.skip("SQLite keeps no planner statistics")
     write_profile(tmp_path / "profiles", monkeypatch, "STATS", "1000.00")
     seed_file(business_db, "STATS", [pay(10000)])
-    records, ledger = _analyzed(business_db, "records"), _analyzed(business_db, "ledger_entries")
+    records, ledger = _analyzed(business_db, "records"), _analyzed(business_db, "ledger_transfers")
     settlement.post_ledger(DAY)
     assert _analyzed(business_db, "records") == records + 1
-    assert _analyzed(business_db, "ledger_entries") == ledger + 1
+    assert _analyzed(business_db, "ledger_transfers") == ledger + 1

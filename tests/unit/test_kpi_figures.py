@@ -45,12 +45,12 @@ def _decide(conn, no: str, at: str) -> None:
 
 
 def _post(conn, no: str, day: str, at: str) -> None:
-    for leg in ("D", "C"):
-        conn.exec_driver_sql(
-            "INSERT INTO ledger_entries (business_no, leg, client_id, business_date, account, amount_cents, posted_at)"
-            " VALUES (?, ?, 'BANKA', ?, 'acct', 100, ?)",
-            (no, leg, day, at),
-        )
+    """One posting (its debit and credit entries) of 100 cents at ``at``."""
+    conn.exec_driver_sql(
+        "INSERT INTO ledger_transfers (business_no, client_id, business_date, debit_account, credit_account,"
+        " amount_cents, posted_at) VALUES (?, 'BANKA', ?, 'BANKA:PREFUND', 'BANKA:CLEARING', 100, ?)",
+        (no, day, at),
+    )
 
 
 @pytest.fixture
