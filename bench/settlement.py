@@ -14,8 +14,8 @@ approved PAY records generated in SQL, their payloads the contract's PAY columns
 90% of them fit, then a CHECKPOINT
 so that the set-up's WAL is not flushed inside the timed phases. Timed:
 ``settlement.post_ledger`` (plan + postings + state updates, exactly-once) and, for comparison, a
-plain ``COPY`` of the same postings (2 legs per payment) into a table shaped like
-``ledger_entries`` (same indexes). Optionally ``aml.screen`` on the same day. Each phase prints
+plain ``COPY`` of the same postings (one row per settled payment, its debit and credit) into a
+table shaped like ``ledger_transfers`` (same key and indexes). Optionally ``aml.screen`` on the same day. Each phase prints
 its wall time and CPU time: this process's and the database server processes' (read from
 /proc: the server must run on this machine), and the load average before and after.
 """
@@ -221,17 +221,18 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
             f"record updates that stayed on their page (heap-only): {hot.n_tup_hot_upd:,} of {hot.n_tup_upd:,}"
         )
 
-        # The same postings, COPY'd into a table shaped like ledger_entries.
+        # The same postings, COPY'd into a table shaped like ledger_transfers (same key, indexes and
+        # defaults): what the ledger stores, one row per posting.
         with db.begin() as conn:
             postings = conn.execute(
                 sqlalchemy.text(
-                    "SELECT business_no, leg, client_id, business_date, account, amount_cents FROM ledger_entries"
-                    " ORDER BY entry_id"
+                    "SELECT business_no, client_id, business_date, debit_account, credit_account, amount_cents"
+                    " FROM ledger_transfers ORDER BY transfer_id"
                 )
             ).all()
             conn.execute(
                 sqlalchemy.text(
-                    "CREATE TABLE ledger_copy (LIKE ledger_entries INCLUDING DEFAULTS INCLUDING IDENTITY"
+                    "CREATE TABLE ledger_copy (LIKE ledger_transfers INCLUDING DEFAULTS INCLUDING IDENTITY"
                     " INCLUDING CONSTRAINTS INCLUDING INDEXES)"
                 )
             )
@@ -242,7 +243,10 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
         try:
             cur = raw.cursor()
             buf.seek(0)
-            sql = "COPY ledger_copy (business_no, leg, client_id, business_date, account, amount_cents) FROM STDIN"
+            sql = (
+                "COPY ledger_copy (business_no, client_id, business_date, debit_account, credit_account,"
+                " amount_cents) FROM STDIN"
+            )
             with _Clock(probe) as copy_clock:
                 if hasattr(cur, "copy_expert"):  # psycopg2
                     cur.copy_expert(sql, buf)
@@ -255,8 +259,8 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
             raw.close()
         settled = counts["SETTLED"]
         print(
-            f"plain COPY of the same {len(postings):,} postings ({settled:,} settled payments): "
-            f"{settled / dt_copy:,.0f} payments/s, {len(postings) / dt_copy:,.0f} postings/s; {copy_clock}"
+            f"plain COPY of the same {len(postings):,} postings (one per settled payment, each a debit and "
+            f"a credit): {settled / dt_copy:,.0f} payments/s; {copy_clock}"
         )
         print(
             f"settlement time / COPY time: {dt_settle / dt_copy:.2f}x "

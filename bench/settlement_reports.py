@@ -136,7 +136,7 @@ def seed(url: str, n: int) -> None:
     counts = settlement.post_ledger(DAY.isoformat())
     with db.begin() as conn:
         conn.execute(sqlalchemy.text("ANALYZE records"))
-        conn.execute(sqlalchemy.text("ANALYZE ledger_entries"))
+        conn.execute(sqlalchemy.text("ANALYZE ledger_transfers"))
     print(f"screened {held} and settled {counts} in {time.perf_counter() - t0:.1f} s (not timed)")
 
 
