@@ -6,6 +6,12 @@
 -- apply_settlement_chunk_by_number_postgresql afterwards.
 -- The ctid range condition on records makes it a TID range scan of exactly those pages (given
 -- only the join condition, the planner would hash the whole of records: another full pass).
+-- The plan rows are sorted by record_tid (a sort of one chunk's plan rows, in memory), so that
+-- the planner hashes the plan rows and drives the update by the scan of records: each page is
+-- read, updated and written once, in page order. Driven by the plan in its own order instead
+-- (value date first), the update went back to each page once per value date, after shared
+-- buffers had already written it out: 250,000 records, 160,000 page reads and 127,000 page
+-- writes against 58,000 and 17,000 in page order; 2.4 s against 2.0 s (EXPLAIN ANALYZE).
 WITH done AS (
     UPDATE records AS r
     SET
@@ -17,6 +23,7 @@ WITH done AS (
         FROM settlement_plan AS p
         WHERE p.client_id = :client_id AND p.business_date = :business_date AND p.ord BETWEEN :lo AND :hi
           AND p.record_tid >= CAST(:tid_lo AS tid) AND p.record_tid < CAST(:tid_hi AS tid)
+        ORDER BY p.record_tid
     ) AS s
     WHERE r.ctid = s.rid AND r.business_no = s.business_no AND r.state = 'APPROVED'
       AND r.amount_cents = s.amount_cents
