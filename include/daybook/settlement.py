@@ -115,6 +115,9 @@ def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tu
 
 
 _FIRST_TID, _END_TID = "(0,0)", "(4294967295,65535)"
+# Chunk edges are placed on a sample of about this many plan rows (every plan row up to twice
+# as many): equal chunks to within a fraction of a percent without sorting a whole large day.
+EDGE_SAMPLES = 10_000
 
 
 def _chunks(conn: Any, key: dict[str, Any], todo: tuple[int, int]) -> list[dict[str, Any]]:
@@ -132,11 +135,14 @@ def _chunks(conn: Any, key: dict[str, Any], todo: tuple[int, int]) -> list[dict[
         return [{**key, "lo": a, "hi": min(a + size - 1, hi)} for a in range(lo, hi + 1, size)]
     rows = hi - lo + 1
     count = max(-(-rows // size), min(2 * workers(), rows // PARALLEL_MIN_ROWS))
-    step = -(-rows // count)
+    sample = max(1, rows // EDGE_SAMPLES)
+    step = -(-rows // sample // count)
     edges = [
         str(t)
         for t in db.run(
-            conn, "select_plan_chunk_edges_postgresql", {**key, "lo": lo, "hi": hi, "step": step}
+            conn,
+            "select_plan_chunk_edges_postgresql",
+            {**key, "lo": lo, "hi": hi, "step": step, "sample": sample},
         ).scalars()
     ]
     edges = [_FIRST_TID, *edges[1:], _END_TID]
@@ -494,7 +500,8 @@ def migrate_v015(conn: Any) -> None:
     ledger_transfers, one per business number, renumbered in the order of their first entry.
     Then the table is replaced by the view. PostgreSQL: the posting's key is business_no under
     collation "C" (bytewise, as V014), the id is numbered by its identity sequence 1,000 at a
-    time without an index of its own, and the day index is BRIN (as V012).
+    time without an index of its own, and the day index is BRIN (as V012); settlement_plan gets
+    a BRIN index on record_tid (each chunk reads its own plan rows).
     """
     if conn.dialect.name == "postgresql":
         keys = conn.execute(
@@ -516,6 +523,12 @@ def migrate_v015(conn: Any) -> None:
             text(
                 "CREATE INDEX ix_ledger_transfers_day ON ledger_transfers USING brin (business_date, client_id)"
             )
+        )
+        # Each chunk of a plan reads its own plan rows (a range of record_tid) through this index
+        # instead of the whole plan: a plan is appended in plan order, which follows the records'
+        # pages closely enough that a block range of the plan covers a narrow range of them.
+        conn.execute(
+            text("CREATE INDEX ix_settlement_plan_record_tid ON settlement_plan USING brin (record_tid)")
         )
     conn.execute(text(_COPY_ENTRIES_AS_TRANSFERS))
     if conn.dialect.name == "postgresql":
