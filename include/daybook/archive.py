@@ -523,7 +523,7 @@ def member_sources(client_id: str, business_date: str) -> tuple[dict[str, Produc
             members[f"data_docs/{f.stem}/{key[len(docs) :]}"] = _copy_object(outputs, key)
     members[RECORDS_MEMBER] = _query_member(query_to_parquet, "select_records_of_package", params)
     members["approvals.csv"] = _query_member(query_to_csv, "select_approvals_of_package", params)
-    members["ledger.csv"] = _query_member(query_to_csv, "select_ledger_of_package", params)
+    members["ledger.csv"] = _query_member(query_to_csv, "select_ledger_entries_of_client", params)
     for name, sql in AML_PACKAGE_QUERIES.items():
         members[name] = _query_member(query_to_csv, sql, params)
     lvr = f"aml/{client_id}/{business_date}/"

@@ -126,12 +126,14 @@ def handover_sources(client_id: str) -> tuple[dict[str, archive.Producer], list[
     )
     for path, sql in (
         ("approvals.csv", "select_approvals_of_client"),
-        ("ledger.csv", "select_ledger_of_client"),
         ("audit.csv", "select_audit_events_of_client"),
         ("archives.csv", "select_archives_of_client"),
         *AML_HANDOVER_QUERIES.items(),
     ):
         members[path] = archive._query_member(archive.query_to_csv, sql, params)
+    members["ledger.csv"] = archive._query_member(
+        archive.query_to_csv, "select_ledger_entries_of_client", {**params, "business_date": None}
+    )
     outputs = open_store(s.outputs)
     for key in outputs.list(f"aml/{client_id}/"):  # aml/<CLIENT>/<date>/<name>: large-value reports
         members[f"aml/{key.split('/', 2)[2]}"] = archive._copy_object(outputs, key)

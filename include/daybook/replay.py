@@ -220,7 +220,7 @@ def _replayed_members(client_id: str, business_date: str, work: Path) -> dict[st
         out[f"returns/{path.name}"] = path.read_bytes()
     with db.begin() as conn:
         rows, cols = archive._query(
-            conn, "select_ledger_of_package", {"client_id": client_id, "business_date": business_date}
+            conn, "select_ledger_entries_of_client", {"client_id": client_id, "business_date": business_date}
         )
     out["ledger.csv"] = archive.rows_to_csv(rows, cols)
     return out

@@ -369,12 +369,20 @@ def migrate_v009(conn: Any) -> None:
         conn.execute(text(statement))
 
 
-# The primary key (entry_id) and the UNIQUE (business_no, leg) of V001: the only two.
-_LEDGER_KEY_POSTGRESQL = """
-SELECT c.conname, c.contype
-FROM pg_constraint AS c
-WHERE c.conrelid = 'ledger_entries'::regclass AND c.contype IN ('p', 'u')
-"""
+def _key_constraints(conn: Any, table: str, kinds: tuple[str, ...] = ("p", "u")) -> list[str]:
+    """PostgreSQL: the names of the table's primary key ("p") and unique ("u") constraints."""
+    rows = conn.execute(
+        text(
+            "SELECT conname, CAST(contype AS TEXT) AS kind FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
+        ),
+        {"t": table},
+    )
+    return [r.conname for r in rows if r.kind in kinds]
+
+
+def _drop_constraints(names: list[str]) -> str:
+    """The ``DROP CONSTRAINT`` clauses of an ALTER TABLE for ``names``, each followed by a comma."""
+    return "".join(f'DROP CONSTRAINT "{name}", ' for name in names)
 
 
 def migrate_v012(conn: Any) -> None:
@@ -390,24 +398,18 @@ def migrate_v012(conn: Any) -> None:
     """
     if conn.dialect.name != "postgresql":
         return
-    names = [r.conname for r in conn.execute(text(_LEDGER_KEY_POSTGRESQL))]
-    drops = ", ".join(f'DROP CONSTRAINT "{name}"' for name in names)
+    # The primary key (entry_id) and the UNIQUE (business_no, leg) of V001: the only two.
+    drops = _drop_constraints(_key_constraints(conn, "ledger_entries"))
     conn.execute(
         text(
-            f"ALTER TABLE ledger_entries {drops + ', ' if drops else ''}"
-            "ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (business_no, leg)"
+            f"ALTER TABLE ledger_entries {drops}ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (business_no, leg)"
         )
     )
     # Each session takes entry ids 1,000 at a time instead of one nextval (a buffer lock on the
     # sequence) per posting: ids stay unique and increasing per session, with gaps.
     conn.execute(text("ALTER TABLE ledger_entries ALTER COLUMN entry_id SET CACHE 1000"))
     conn.execute(text("ALTER TABLE settlement_plan ADD COLUMN record_tid tid"))
-    keys = conn.execute(
-        text(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'settlement_plan'::regclass AND contype = 'p'"
-        )
-    ).scalars()
-    for name in list(keys):
+    for name in _key_constraints(conn, "settlement_plan", ("p",)):
         conn.execute(text(f'ALTER TABLE settlement_plan DROP CONSTRAINT "{name}"'))
     conn.execute(
         text(
@@ -504,13 +506,7 @@ def migrate_v015(conn: Any) -> None:
     a BRIN index on record_tid (each chunk reads its own plan rows).
     """
     if conn.dialect.name == "postgresql":
-        keys = conn.execute(
-            text(
-                "SELECT conname FROM pg_constraint WHERE conrelid = 'ledger_transfers'::regclass"
-                " AND contype IN ('p', 'u')"
-            )
-        ).scalars()
-        drops = "".join(f'DROP CONSTRAINT "{name}", ' for name in list(keys))
+        drops = _drop_constraints(_key_constraints(conn, "ledger_transfers"))
         conn.execute(
             text(
                 f'ALTER TABLE ledger_transfers {drops}ALTER COLUMN business_no TYPE TEXT COLLATE "C",'

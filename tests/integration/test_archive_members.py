@@ -123,7 +123,7 @@ def _reference_csv(name: str) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-QUERIES = ["select_approvals_of_package", "select_ledger_of_package", "select_records_of_package"]
+QUERIES = ["select_approvals_of_package", "select_ledger_entries_of_client", "select_records_of_package"]
 
 
 @pytest.fixture
