@@ -186,6 +186,26 @@ def _apply(conn: Any, bounds: dict[str, Any], statement: str | None = None) -> t
     return settled, returned
 
 
+def _disburse(conn: Any, key: dict[str, Any]) -> int:
+    """Disburse the client's approved loans of the day in the caller's transaction: one posting
+    per loan (debit LOANS, credit DISBURSEMENT) and the loans moved to DISBURSED. PostgreSQL: one
+    statement, the postings made from the rows the update returns. SQLite: the postings, then the
+    update. A posting already there for an approved loan fails the transaction (unique key), and
+    postings and disbursed loans must agree in number, or it is rolled back. Returns the number
+    of loans disbursed."""
+    if conn.dialect.name == "postgresql":
+        row = db.run(conn, "disburse_loans_postgresql", key).one()
+        disbursed, postings = int(row.disbursed), int(row.postings)
+    else:
+        postings = db.run(conn, "insert_ledger_loans", key).rowcount
+        disbursed = db.run(conn, "update_records_disbursed", key).rowcount
+    if postings != disbursed:
+        raise SettlementError(
+            f"loans of {key['client_id']} {key['business_date']}: {postings} postings for {disbursed} disbursed loans"
+        )
+    return disbursed
+
+
 class _Committer:
     """Commits chunks one at a time and counts them, so that the crash test hook fires right after
     exactly the n-th commit even when several connections apply chunks at once."""
@@ -307,8 +327,7 @@ def post_ledger(business_date: str) -> dict[str, int]:
             counts["SETTLED"] += settled
             counts["RETURNED_FUNDS"] += returned
         with db.begin() as conn:
-            db.run(conn, "insert_ledger_loans", key)
-            counts["DISBURSED"] += db.run(conn, "update_records_disbursed", key).rowcount
+            counts["DISBURSED"] += _disburse(conn, key)
             if conn.dialect.name == "postgresql":
                 # The BRIN index on the day (V012) covers the block ranges just filled once they
                 # are summarized; until then a query of a day reads those ranges in full.

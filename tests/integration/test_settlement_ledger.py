@@ -321,3 +321,30 @@ def test_chunks_applied_at_once_cover_the_plan_once_and_post_the_same_ledger(
     assert all(e in {t for (t,) in by_tid} for e in edges)
     for (_, hi), (lo, _) in zip(ranges, ranges[1:], strict=False):
         assert hi == lo
+
+
+def test_loans_are_disbursed_once_and_a_stray_posting_stops_the_day(business_db, tmp_path, monkeypatch):
+    # Approved loans post debit LOANS / credit DISBURSEMENT and become DISBURSED; a rerun posts
+    # nothing more. A posting already there for an approved loan is not skipped: the client's
+    # day rolls back (no loan disbursed, nothing posted) until it is explained and removed.
+    write_profile(tmp_path / "profiles", monkeypatch, "LOANC", "1000.00")
+    loans = seed_file(business_db, "LOANC", [pay(50000), pay(70000)], file_type="LOAN")
+    post(business_db, loans[1], "LOANC", 70000, debit="LOANS", credit="DISBURSEMENT")
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        settlement.post_ledger(DAY)
+    assert query(business_db, "SELECT COUNT(*) FROM records WHERE state = 'APPROVED'") == [(2,)]
+    assert query(business_db, "SELECT COUNT(*) FROM ledger_transfers") == [(1,)]
+    execute(business_db, "DELETE FROM ledger_transfers")
+    assert settlement.post_ledger(DAY) == {"SETTLED": 0, "DISBURSED": 2, "RETURNED_FUNDS": 0}
+    assert settlement.post_ledger(DAY) == {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert query(
+        business_db,
+        "SELECT business_no, leg, account, amount_cents FROM ledger_entries ORDER BY business_no, leg DESC",
+    ) == [
+        (loans[0], "D", "LOANC:LOANS", 50000),
+        (loans[0], "C", "LOANC:DISBURSEMENT", 50000),
+        (loans[1], "D", "LOANC:LOANS", 70000),
+        (loans[1], "C", "LOANC:DISBURSEMENT", 70000),
+    ]
+    assert {s for _, s, *_ in _states(business_db)} == {"DISBURSED"}
+    assert_balanced(business_db)
