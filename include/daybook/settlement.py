@@ -151,8 +151,8 @@ def _chunks(conn: Any, key: dict[str, Any], todo: tuple[int, int]) -> list[dict[
 
 def _apply(conn: Any, bounds: dict[str, Any], statement: str | None = None) -> tuple[int, int]:
     """Apply one chunk of the plan in the caller's transaction: insert the posting of each settled
-    payment (debit and credit in one row of ledger_transfers) and move each planned record that is still APPROVED to SETTLED or RETURNED/H_FUNDS.
-    Returns (settled, returned).
+    payment (debit and credit in one row of ledger_transfers) and move each planned record that
+    is still APPROVED to SETTLED or RETURNED/H_FUNDS. Returns (settled, returned).
 
     PostgreSQL: one statement; the postings are made from the rows the UPDATE of records
     returns, so a posting exists exactly for each record this statement settled. It goes to each
