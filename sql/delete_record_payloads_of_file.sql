@@ -1,0 +1,1 @@
+DELETE FROM record_payloads WHERE file_id = :file_id
