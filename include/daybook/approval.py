@@ -253,7 +253,7 @@ def assess(business_date: str) -> dict[str, int]:
     return counts
 
 
-ASSESS_PAGE = 20_000  # lines of a file judged per page (memory does not grow with the day)
+ASSESS_PAGE = 20_000  # loan applications judged per page (memory does not grow with the day)
 
 
 def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profiles.Profile) -> dict[str, int]:
@@ -261,17 +261,17 @@ def _assess_loans(conn: Any, business_date: str, client_id: str, profile: profil
     outcomes = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
     day = {"business_date": business_date, "client_id": client_id, "file_type": "LOAN"}
     for file_id in [r.file_id for r in db.run(conn, "select_file_ids_of_client_day_type", day)]:
-        # Pages of ASSESS_PAGE lines: each an index range of (file_id, line_no), whatever the
-        # day's size.
-        last = db.run(conn, "select_last_line_of_file", {"file_id": file_id}).scalar() or 0
-        for after in range(0, last, ASSESS_PAGE):
+        after = 0  # keyset on (file_id, line_no): each page is an index range, whatever the day's size
+        while True:
             rows = db.run(
                 conn,
                 "select_records_to_assess",
-                {"file_id": file_id, "after": after, "until": after + ASSESS_PAGE},
+                {"file_id": file_id, "after": after, "page": ASSESS_PAGE},
             ).all()
-            if rows:
-                _judge_loans(conn, rows, policy, profile.version, outcomes)
+            if not rows:
+                break
+            after = rows[-1].line_no
+            _judge_loans(conn, rows, policy, profile.version, outcomes)
     return outcomes
 
 

@@ -63,13 +63,7 @@ def validate_client(client_id: str, business_date: str) -> list[dict[str, Any]]:
                 conn, "select_files_of_client_day", {"client_id": client_id, "business_date": business_date}
             ).all()
         ]
-    results = [validate_file(file_id) for file_id in ids]
-    if any(r.get("status") == "VALIDATED" and not r.get("rerun") for r in results):
-        # The statements that read the day's records with their payloads (AML, approval of loans,
-        # the reports) are planned with these statistics: without them a join of a million
-        # records to their payloads became a million index probes (5.2 s against 2.3 s).
-        db.analyze("records", "record_payloads")
-    return results
+    return [validate_file(file_id) for file_id in ids]
 
 
 ROW_CODES: tuple[str, ...] = tuple(c for c, (level, _) in CATALOGUE.items() if level == "row")
@@ -789,26 +783,11 @@ _V016 = (
 )
 
 
-# PostgreSQL: the number of distinct (file_id, line_no) pairs of each table, for the planner.
-# Estimated from the two columns apart, a join of a day's records to their payloads looked like
-# it would probe the same few keys again and again: with work_mem 64 MB (production) it was
-# planned as a million cached index probes that never hit (the clearing file's rows 5.9 s)
-# instead of one hash join (3.7 s).
-_V016_STATISTICS_POSTGRESQL = (
-    "CREATE STATISTICS records_file_line (ndistinct) ON file_id, line_no FROM records",
-    "CREATE STATISTICS record_payloads_file_line (ndistinct) ON file_id, line_no FROM record_payloads",
-)
-
-
 def migrate_v016(conn: Any) -> None:
     """Follow-up of schema version 16: move every record's payload to record_payloads, drop the
-    column from records and create the view ``records_with_payload`` (records and its payload);
-    on PostgreSQL, statistics of the join key."""
+    column from records and create the view ``records_with_payload`` (records and its payload)."""
     for statement in _V016:
         conn.execute(text(statement.format(value_date=_V016_VALUE_DATE[conn.dialect.name])))
-    if conn.dialect.name == "postgresql":
-        for statement in _V016_STATISTICS_POSTGRESQL:
-            conn.execute(text(statement))
 
 
 class _ErrorRate(Exception):

@@ -1,1 +1,0 @@
-ANALYZE record_payloads

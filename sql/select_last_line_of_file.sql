@@ -1,1 +1,0 @@
-SELECT MAX(line_no) FROM records WHERE file_id = :file_id
