@@ -46,14 +46,11 @@ LOAD_SQL = [
        'COMPLETED', 1, :n, 'v1')""",
     """INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,
        client_ref, amount_cents, currency, ack_status, reason_codes, state, tier, rule_version,
-       final_code, final_date)
+       final_code, final_date, payload)
        SELECT :client || '-PAY-20261127-001-' || lpad(g::text, 9, '0'), f.file_id, :client, 'PAY', :day,
               g, 'BENCHP' || lpad(g::text, 9, '0'), 10000 + (g * 7919) % 5000000, 'CNY', 'ACCEPTED', '',
               CASE WHEN g % 50 = 0 THEN 'RETURNED' ELSE 'SETTLED' END, 'AUTO', 'r1',
-              CASE WHEN g % 50 = 0 THEN 'M_PREFUND' END, :day
-       FROM generate_series(CAST(1 AS bigint), CAST(:n AS bigint)) AS g CROSS JOIN files AS f WHERE f.name = :name""",
-    """INSERT INTO record_payloads (file_id, line_no, client_id, business_date, payload)
-       SELECT f.file_id, g, :client, :day,
+              CASE WHEN g % 50 = 0 THEN 'M_PREFUND' END, :day,
               json_build_object(
                 'client_ref', 'BENCHP' || lpad(g::text, 9, '0'),
                 'payer_name', '张伟' || (g % 997), 'payer_id_type', 'RIC',

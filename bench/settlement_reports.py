@@ -103,11 +103,11 @@ def seed(url: str, n: int) -> None:
             conn.execute(
                 sqlalchemy.text(
                     "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                    " client_ref, amount_cents, currency, ack_status, reason_codes, state)"
+                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, payload)"
                     " SELECT :prefix || lpad(i::text, 9, '0'), :fid, :c, :t, :d, i, :c || :t || lpad(i::text, 9, '0'),"
                     " CASE WHEN rej THEN NULL ELSE t.cents END, CASE WHEN :t = 'PAY' THEN 'CNY' END,"
                     " CASE WHEN rej THEN 'REJECTED' ELSE 'ACCEPTED' END, CASE WHEN rej THEN 'F_AMOUNT' ELSE '' END,"
-                    " CASE WHEN rej THEN 'REJECTED' ELSE 'APPROVED' END"
+                    " CASE WHEN rej THEN 'REJECTED' ELSE 'APPROVED' END, t.payload"
                     " FROM (SELECT i, (:t = :rejected AND i % 1000 = 0) AS rej FROM generate_series(1, :k) AS i) AS g"
                     " JOIN tpl AS t ON t.file_type = :t AND t.k = g.i % 2000"
                 ),
@@ -123,14 +123,6 @@ def seed(url: str, n: int) -> None:
             )
             conn.execute(
                 sqlalchemy.text(
-                    "INSERT INTO record_payloads (file_id, line_no, client_id, business_date, payload)"
-                    " SELECT :fid, i, :c, :d, t.payload FROM generate_series(1, :k) AS i"
-                    " JOIN tpl AS t ON t.file_type = :t AND t.k = i % 2000"
-                ),
-                {"fid": file_id, "c": CLIENT, "t": file_type, "d": DAY.isoformat(), "k": rows},
-            )
-            conn.execute(
-                sqlalchemy.text(
                     "UPDATE files SET record_count = :k, amount_total_cents = (SELECT SUM(t.cents)"
                     " FROM generate_series(1, :k) AS i JOIN tpl AS t ON t.file_type = :t AND t.k = i % 2000)"
                     " WHERE file_id = :fid"
@@ -138,7 +130,6 @@ def seed(url: str, n: int) -> None:
                 {"k": rows, "t": file_type, "fid": file_id},
             )
         conn.execute(sqlalchemy.text("ANALYZE records"))
-        conn.execute(sqlalchemy.text("ANALYZE record_payloads"))
     print(f"set-up: {n:,} PAY + {n // 5:,} LOAN records in {time.perf_counter() - t0:.1f} s (not timed)")
     t0 = time.perf_counter()
     held = aml.screen(DAY.isoformat())

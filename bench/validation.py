@@ -12,8 +12,8 @@ Prints, for the same generated file in the same run:
 - ``end-to-end`` (optional): ``validation.validate_client`` of the same file against a fresh
   SQLite file or PostgreSQL database (pyarrow read, suite, duplicate lookup, bulk load, ack
   file, Data Docs; ``--chunk`` rows per chunk); the drop and intake run first in a set-up process.
-  On PostgreSQL also the server's CPU, and the floor: a plain COPY of the records it wrote (and
-  their payloads) into tables shaped like ``records`` (and ``record_payloads``).
+  On PostgreSQL also the server's CPU, and the floor: a plain COPY of the records it wrote into a
+  table shaped like ``records``.
 
 Rows/s and the peak RSS of each stage are printed (each stage runs in its own subprocess so the
 peaks do not mix). About 1% of the generated rows carry a defect.
@@ -233,40 +233,29 @@ def stage_end_to_end(backend: str, home: Path, chunk: int) -> dict:
 
 
 def _records_copy_floor(home: Path) -> tuple[float, float]:
-    """(wall, server CPU) of a plain COPY of the rows validation wrote, as ready-made COPY text,
-    into fresh tables shaped like ``records`` and ``record_payloads`` (same columns, indexes and
-    fillfactor; a record's payload is a row of its own since V016): the cost of writing these
-    rows at all, the floor of the end-to-end stage on PostgreSQL."""
+    """(wall, server CPU) of a plain COPY of the records validation wrote, as ready-made COPY text,
+    into a fresh table shaped like ``records`` (same columns, indexes and fillfactor): the cost of
+    writing these rows at all, the floor of the end-to-end stage on PostgreSQL."""
     import psycopg
 
     url = f"postgresql://postgres@127.0.0.1:5432/{_pg_name(home)}"
-    tables = ("records", "record_payloads")
+    dump = home / "records.copy"
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in tables:
-            with (
-                (home / f"{table}.copy").open("wb") as fh,
-                conn.cursor().copy(f"COPY {table} TO STDOUT") as copy,
-            ):
-                for block in copy:
-                    fh.write(block)
-            fill = " WITH (fillfactor = 50)" if table == "records" else ""  # as each table is
-            conn.execute(f"CREATE TABLE {table}_floor (LIKE {table} INCLUDING ALL){fill}")
+        with dump.open("wb") as fh, conn.cursor().copy("COPY records TO STDOUT") as copy:
+            for block in copy:
+                fh.write(block)
+        conn.execute("CREATE TABLE records_floor (LIKE records INCLUDING ALL) WITH (fillfactor = 50)")
         pid = conn.info.backend_pid
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu0 = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         t = time.perf_counter()
-        for table in tables:
-            with (
-                (home / f"{table}.copy").open("rb") as fh,
-                conn.cursor().copy(f"COPY {table}_floor FROM STDIN") as copy,
-            ):
-                while block := fh.read(1 << 20):
-                    copy.write(block)
+        with dump.open("rb") as fh, conn.cursor().copy("COPY records_floor FROM STDIN") as copy:
+            while block := fh.read(1 << 20):
+                copy.write(block)
         seconds = time.perf_counter() - t
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") - cpu0
-    for table in tables:
-        (home / f"{table}.copy").unlink()
+    dump.unlink()
     return seconds, cpu
 
 

@@ -2,15 +2,14 @@
 -- four keys compares two texts on most pairs; instead the few (value date, file) groups are
 -- ranked first, and the payments are sorted on one bigint: group rank * 2^32 + line number
 -- (line_no is an INTEGER), which gives the same order.
--- The value date is the records column (V013; filled for the open payments of earlier rows by
--- V016).
+-- The value date is the records column (V013); rows written before it read the payload's.
 -- record_tid keeps where each record was read (its ctid), so applying the plan can go to the
 -- record's row directly instead of joining the plan to the day's records again; applying checks
 -- the business number and state it finds there, and falls back to the join when a row moved.
 WITH d AS MATERIALIZED (
     SELECT
         r.ctid AS record_tid, r.business_no, r.amount_cents, r.file_id, r.line_no,
-        r.value_date COLLATE "C" AS value_date
+        COALESCE(r.value_date, CAST(r.payload AS json) ->> 'value_date') COLLATE "C" AS value_date
     FROM records AS r
     WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'
       AND r.state = 'APPROVED'

@@ -4,7 +4,7 @@ SELECT
     r.business_no, r.client_ref, p.value_date, p.payer_account, p.payer_name,
     p.payee_account_type, p.payee_account, p.payee_name, p.payee_bank_code, r.amount_cents,
     COALESCE(NULLIF(r.currency, ''), p.currency) AS currency
-FROM records_with_payload AS r
+FROM records AS r
 CROSS JOIN LATERAL json_to_record(CAST(r.payload AS json)) AS p (
     value_date text, payer_account text, payer_name text, payee_account_type text,
     payee_account text, payee_name text, payee_bank_code text, currency text

@@ -10,7 +10,7 @@ SELECT
     json_extract(r.payload, '$.payee_bank_code') AS payee_bank_code,
     r.amount_cents,
     COALESCE(NULLIF(r.currency, ''), json_extract(r.payload, '$.currency')) AS currency
-FROM records_with_payload AS r
+FROM records AS r
 WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'
   AND r.state = 'SETTLED'
 ORDER BY r.business_no

@@ -7,8 +7,7 @@ SELECT
     f.record_count,
     COUNT(r.business_no) AS published_rows,
     SUM(CASE WHEN r.state IN ('REJECTED', 'SETTLED', 'RETURNED', 'DISBURSED', 'DECLINED') THEN 1 ELSE 0 END)
-        AS final_rows,
-    (SELECT COUNT(*) FROM record_payloads AS p WHERE p.file_id = f.file_id) AS payload_rows
+        AS final_rows
 FROM files AS f
 LEFT JOIN records AS r ON f.file_id = r.file_id
 WHERE f.intake_date = :business_date

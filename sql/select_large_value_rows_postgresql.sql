@@ -20,7 +20,7 @@ FROM (
             r.business_no, r.client_ref, r.amount_cents, r.currency, p.payer_id_type,
             p.payer_id_no, p.value_date, p.payer_name, p.payee_name, p.payee_account,
             p.payee_bank_code
-        FROM records_with_payload AS r
+        FROM records AS r
         CROSS JOIN LATERAL json_to_record(CAST(r.payload AS json)) AS p (
             payer_id_type text, payer_id_no text, value_date text, payer_name text,
             payee_name text, payee_account text, payee_bank_code text

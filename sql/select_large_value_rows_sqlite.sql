@@ -24,7 +24,7 @@ FROM (
             json_extract(r.payload, '$.payee_name') AS payee_name,
             json_extract(r.payload, '$.payee_account') AS payee_account,
             json_extract(r.payload, '$.payee_bank_code') AS payee_bank_code
-        FROM records_with_payload AS r
+        FROM records AS r
         WHERE r.client_id = :client_id AND r.business_date = :business_date
           AND r.file_type = 'PAY' AND r.state = 'SETTLED'
     ) AS x

@@ -2,7 +2,7 @@
 SELECT
     r.business_no, json_extract(r.payload, '$.payer_name') AS payer_name,
     json_extract(r.payload, '$.payee_name') AS payee_name
-FROM records_with_payload AS r
+FROM records AS r
 WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'
   AND r.state = 'APPROVED'
   AND (json_extract(r.payload, '$.payer_name') IN (SELECT value FROM json_each(:names))

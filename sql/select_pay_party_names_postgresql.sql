@@ -3,7 +3,7 @@
 SELECT DISTINCT x.name
 FROM (
     SELECT j.payer_name, j.payee_name
-    FROM records_with_payload AS r
+    FROM records AS r
     CROSS JOIN LATERAL json_to_record(CAST(r.payload AS json)) AS j (payer_name text, payee_name text)
     WHERE r.client_id = :client_id AND r.business_date = :business_date AND r.file_type = 'PAY'
       AND r.state = 'APPROVED'

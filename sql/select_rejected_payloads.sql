@@ -1,4 +1,4 @@
 SELECT payload
-FROM records_with_payload
+FROM records
 WHERE file_id = :file_id AND ack_status = 'REJECTED'
 ORDER BY line_no

@@ -11,7 +11,7 @@ FROM (
             ELSE 0
         END AS is_open,
         json_extract(r.payload, '$.payer_id_type') AS payer_id_type, json_extract(r.payload, '$.payer_id_no') AS payer_id_no
-    FROM records_with_payload AS r
+    FROM records AS r
     WHERE r.client_id = :client_id AND r.business_date BETWEEN :from_date AND :business_date
       AND r.file_type = 'PAY' AND r.ack_status = 'ACCEPTED'
       AND ((r.amount_cents >= :natural_low AND r.amount_cents < :natural_min)

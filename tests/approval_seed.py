@@ -8,8 +8,6 @@ from pathlib import Path
 
 import sqlalchemy
 
-from payload_seed import add_payloads, records_hold_payload
-
 DAY = "2026-11-27"
 
 PROFILE = """\
@@ -77,22 +75,15 @@ def seed_file(
             ),
             {"c": client, "n": stem + ".csv", "s": stem, "t": file_type, "d": DAY, "q": seq, "h": stem},
         ).scalar_one()
-        # A database migrated only to a version before 16 (an upgrade test's) keeps the payload in
-        # records; from V016 on it is a row of record_payloads beside the record.
-        inline = records_hold_payload(conn)
-        insert = sqlalchemy.text(
-            "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-            " client_ref, amount_cents, currency, ack_status, state"
-            + (", payload" if inline else "")
-            + ") VALUES (:no, :f, :c, :t, :d, :i, :ref, :a, :cur, 'ACCEPTED', :state"
-            + (", :p)" if inline else ")")
-        )
-        numbers, payloads = [], []
+        numbers = []
         for i, row in enumerate(rows, start=1):
             no = f"{client}-{file_type}-{DAY.replace('-', '')}-{seq}-{i:06d}"
-            payload = json.dumps(row["payload"])
             conn.execute(
-                insert,
+                sqlalchemy.text(
+                    "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
+                    " client_ref, amount_cents, currency, ack_status, state, payload) VALUES"
+                    " (:no, :f, :c, :t, :d, :i, :ref, :a, :cur, 'ACCEPTED', :state, :p)"
+                ),
                 {
                     "no": no,
                     "f": file_id,
@@ -104,21 +95,10 @@ def seed_file(
                     "a": row["amount_cents"],
                     "cur": row["currency"],
                     "state": state,
-                    "p": payload,
+                    "p": json.dumps(row["payload"]),
                 },
             )
             numbers.append(no)
-            payloads.append(
-                {
-                    "file_id": file_id,
-                    "line_no": i,
-                    "client_id": client,
-                    "business_date": DAY,
-                    "payload": payload,
-                }
-            )
-        if not inline:
-            add_payloads(conn, payloads)
     eng.dispose()
     return file_id, numbers
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import sqlalchemy
 
-from payload_seed import add_payloads, records_hold_payload
-
 DAY = "2026-11-27"
 RIC = "11010519491231002X"  # a valid RIC check character (GB 11643), as in the contract tests
 USCC = "91350100M000100Y43"
@@ -86,24 +84,15 @@ def seed_file(
                 "tot": total,
             },
         ).scalar_one()
-        # A database migrated only to a version before 16 (an upgrade test's) keeps the payload in
-        # records, and its plan falls back to the payload's value date. From V016 on the payload is
-        # a row of record_payloads beside the record, and the record carries the value date of its
-        # payload (as validation writes it for accepted rows), which settlement orders by alone.
-        inline = records_hold_payload(conn)
-        insert = sqlalchemy.text(
-            "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-            " client_ref, amount_cents, currency, ack_status, state"
-            + (", payload" if inline else ", value_date")
-            + ") VALUES (:no, :f, :c, :t, :d, :i, :ref, :a, 'CNY', 'ACCEPTED', :state"
-            + (", :p)" if inline else ", :vd)")
-        )
-        numbers, payloads = [], []
+        numbers = []
         for i, row in enumerate(rows, start=1):
             no = f"{client}-{file_type}-{day.replace('-', '')}-{seq}-{i:06d}"
-            payload = json.dumps(row["payload"], ensure_ascii=False)
             conn.execute(
-                insert,
+                sqlalchemy.text(
+                    "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
+                    " client_ref, amount_cents, currency, ack_status, state, payload) VALUES"
+                    " (:no, :f, :c, :t, :d, :i, :ref, :a, 'CNY', 'ACCEPTED', :state, :p)"
+                ),
                 {
                     "no": no,
                     "f": file_id,
@@ -114,22 +103,10 @@ def seed_file(
                     "ref": f"R{day.replace('-', '')}{seq}{i:06d}",
                     "a": row["amount_cents"],
                     "state": state,
-                    "p": payload,
-                    "vd": row["payload"].get("value_date"),
+                    "p": json.dumps(row["payload"], ensure_ascii=False),
                 },
             )
             numbers.append(no)
-            payloads.append(
-                {
-                    "file_id": file_id,
-                    "line_no": i,
-                    "client_id": client,
-                    "business_date": day,
-                    "payload": payload,
-                }
-            )
-        if not inline:
-            add_payloads(conn, payloads)
     eng.dispose()
     return numbers
 

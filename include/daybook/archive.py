@@ -965,7 +965,7 @@ def purge_staging(client_id: str, as_of: str) -> list[str]:
     with db.begin() as conn:
         for d in days:
             params = {"client_id": client_id, "business_date": d}
-            n = db.run(conn, "update_record_payloads_purged", params).rowcount
+            n = db.run(conn, "update_records_payload_purged", params).rowcount
             db.run(conn, "update_archive_purged", params)
             events.audit(conn, "archive", "staging_purged", package_prefix(client_id, d), records=n)
     return days

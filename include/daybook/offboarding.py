@@ -322,7 +322,7 @@ def purge_live_data(
         _delete_all(outputs, f"{f.intake_date}/data_docs/{f.stem}/", "outputs", deleted)
     _delete_all(outputs, f"aml/{client_id}/", "outputs", deleted)
     with db.begin() as conn:
-        payloads = db.run(conn, "update_record_payloads_purged_of_client", {"client_id": client_id}).rowcount
+        payloads = db.run(conn, "update_records_payload_purged_of_client", {"client_id": client_id}).rowcount
         aml_deleted = {
             table: db.run(conn, sql, {"client_id": client_id}).rowcount for table, sql in AML_DELETES
         }

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
 
 from daybook import business_types, db, events, profiles, rowread
 from daybook.codes import CATALOGUE, FileRejection
@@ -402,13 +401,9 @@ RECORD_COLUMNS = [
     "ack_status",
     "reason_codes",
     "state",
+    "payload",
     "value_date",
 ]
-# The columns of record_payloads (V016): the row as the client sent it, beside its record.
-PAYLOAD_COLUMNS = ["file_id", "line_no", "client_id", "business_date", "payload"]
-# What a batch of records is written to: each table with its columns (sql/copy_<table>.sql,
-# sql/insert_<table>.sql).
-_TABLES = (("records", RECORD_COLUMNS), ("record_payloads", PAYLOAD_COLUMNS))
 
 
 WRITE_ROWS = 100_000  # rows per batch written to records and the ack: bounds payload text and driver buffers
@@ -527,15 +522,15 @@ def _bytes_of(arr: Any) -> np.ndarray:
 _COPY_ESCAPES = [("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
 
 
-def _copy_text(records: Any, columns: list[str] = RECORD_COLUMNS) -> bytes:
-    """The batch's ``columns`` in PostgreSQL's COPY text format: tab-separated, ``\\N`` for NULL, and backslash,
+def _copy_text(records: Any) -> bytes:
+    """The batch in PostgreSQL's COPY text format: tab-separated, ``\\N`` for NULL, and backslash,
     LF, CR and tab inside a value written as ``\\\\``, ``\\n``, ``\\r``, ``\\t``. Built with arrow
     kernels; a column is only rewritten when its bytes hold one of those characters."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cells = []
-    for name in columns:
+    columns = []
+    for name in RECORD_COLUMNS:
         arr = records[name].combine_chunks()
         if not pa.types.is_large_string(arr.type):
             arr = pc.cast(arr, pa.large_string())
@@ -543,54 +538,38 @@ def _copy_text(records: Any, columns: list[str] = RECORD_COLUMNS) -> bytes:
         if ((data == 0x5C) | (data < 0x20)).any():  # backslash or a control character (LF, CR, tab)
             for char, escaped in _COPY_ESCAPES:
                 arr = pc.replace_substring(arr, char, escaped)
-        cells.append(arr.fill_null("\\N") if arr.null_count else arr)
-    return _joined_bytes(pc.binary_join_element_wise(*cells, pa.scalar("\t", pa.large_string())))
+        columns.append(arr.fill_null("\\N") if arr.null_count else arr)
+    return _joined_bytes(pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string())))
 
 
 @contextmanager
 def _record_loader(conn: Any) -> Iterator[Callable[[Any], None]]:
-    """A function that bulk-loads arrow batches of records inside the caller's transaction: each
-    batch's rows of ``records`` (:data:`RECORD_COLUMNS`) and their payloads, rows of
-    ``record_payloads`` (:data:`PAYLOAD_COLUMNS`).
+    """A function that bulk-loads arrow batches of records inside the caller's transaction.
 
-    PostgreSQL: per batch a ``COPY ... FROM STDIN`` of each table (text format,
-    :func:`_copy_text`; one connection holds one COPY at a time), written by a worker thread
-    (:func:`_in_background`), so the server ingests one batch while the next is built.
-    SQLite: one ``executemany`` per batch and table with a prepared statement.
+    PostgreSQL (psycopg 3): one ``COPY ... FROM STDIN`` (text format, :func:`_copy_text`) held open
+    for all the batches of a chunk, written by a worker thread (:func:`_in_background`), so the
+    server ingests one batch while the next is built.
+    SQLite: one ``executemany`` per batch with a prepared statement.
     """
     raw = conn.connection.driver_connection
     if conn.dialect.name != "postgresql":
 
         def insert(records: Any) -> None:
-            for table, columns in _TABLES:
-                cells = [records[c].to_pylist() for c in columns]
-                raw.executemany(db.sql(f"insert_{table}"), zip(*cells, strict=True))
+            columns = [records[c].to_pylist() for c in RECORD_COLUMNS]
+            raw.executemany(db.sql("insert_records"), zip(*columns, strict=True))
 
         yield insert
         return
     with raw.cursor() as cur:
-        if hasattr(cur, "copy_expert"):  # psycopg2
-
-            def copy_both(records: Any) -> None:
-                for table, columns in _TABLES:
-                    cur.copy_expert(db.sql(f"copy_{table}"), io.BytesIO(_copy_text(records, columns)))
-
-            yield copy_both
+        if hasattr(cur, "copy_expert"):  # psycopg2: one COPY per batch
+            yield lambda records: cur.copy_expert(db.sql("copy_records"), io.BytesIO(_copy_text(records)))
             return
-
-        def write(pieces: list[tuple[str, bytes]]) -> None:
-            for name, data in pieces:
-                with cur.copy(db.sql(name)) as copy:
-                    copy.write(data)
-
-        with _in_background(write) as send:
-            yield lambda records: send(
-                [(f"copy_{t}", _copy_text(records, columns)) for t, columns in _TABLES]
-            )
+        with cur.copy(db.sql("copy_records")) as copy, _in_background(copy.write) as send:
+            yield lambda records: send(_copy_text(records))
 
 
 @contextmanager
-def _in_background(write: Callable[[Any], None]) -> Iterator[Callable[[Any], None]]:
+def _in_background(write: Callable[[bytes], None]) -> Iterator[Callable[[bytes], None]]:
     """``write`` run in a worker thread, one piece at a time, at most one piece waiting.
 
     For COPY: psycopg's ``write`` returns only once the server has taken most of the piece, so
@@ -598,7 +577,7 @@ def _in_background(write: Callable[[Any], None]) -> Iterator[Callable[[Any], Non
     for the server. Memory: the piece being written and one waiting. An error of ``write`` is
     raised by the next call or at the end (the pieces after it are dropped, not written).
     """
-    pieces: queue.Queue[Any] = queue.Queue(maxsize=1)
+    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
     failed: list[BaseException] = []
 
     def work() -> None:
@@ -613,7 +592,7 @@ def _in_background(write: Callable[[Any], None]) -> Iterator[Callable[[Any], Non
     worker = threading.Thread(target=work, name="daybook-copy", daemon=True)
     worker.start()
 
-    def send(piece: Any) -> None:
+    def send(piece: bytes) -> None:
         if failed:
             raise failed[0]
         pieces.put(piece)
@@ -758,38 +737,6 @@ def migrate_v011(conn: Any) -> None:
         db.drop_foreign_keys_postgresql(conn, "records", "files")
 
 
-# Follow-up of schema version 16 (sql/schema/V016__record_payloads.sql), after its file created
-# record_payloads: statements per dialect (the JSON functions differ), in order.
-_V016_VALUE_DATE = {
-    "postgresql": "CAST(payload AS json) ->> 'value_date'",
-    "sqlite": "json_extract(payload, '$.value_date')",
-}
-_V016 = (
-    # The settlement plan orders by records.value_date alone from now on: fill it from the payload
-    # for the accepted payments written before V013 that are not final yet.
-    "UPDATE records SET value_date = {value_date} WHERE value_date IS NULL AND file_type = 'PAY'"
-    " AND ack_status = 'ACCEPTED' AND state NOT IN ('REJECTED', 'SETTLED', 'RETURNED', 'DISBURSED', 'DECLINED')",
-    "INSERT INTO record_payloads (file_id, line_no, client_id, business_date, payload)"
-    " SELECT file_id, line_no, client_id, business_date, payload FROM records",
-    "ALTER TABLE records DROP COLUMN payload",
-    # Joined on the client and day as well as the key: a filter on records' client or day then
-    # applies to record_payloads too (its index on the day), on both databases. An inner join:
-    # the planner may then hash the narrower side (a day's records), not the payloads (1M rows:
-    # 5.5 s against 6.4-6.9 s for the clearing file's rows). Every record has its payload:
-    # validation writes both in one transaction, and nothing deletes one without the other.
-    "CREATE VIEW records_with_payload AS SELECT r.*, p.payload FROM records AS r"
-    " INNER JOIN record_payloads AS p ON p.file_id = r.file_id AND p.line_no = r.line_no"
-    " AND p.business_date = r.business_date AND p.client_id = r.client_id",
-)
-
-
-def migrate_v016(conn: Any) -> None:
-    """Follow-up of schema version 16: move every record's payload to record_payloads, drop the
-    column from records and create the view ``records_with_payload`` (records and its payload)."""
-    for statement in _V016:
-        conn.execute(text(statement.format(value_date=_V016_VALUE_DATE[conn.dialect.name])))
-
-
 class _ErrorRate(Exception):
     """Raised inside the staging transaction to roll back every row of a refused file."""
 
@@ -828,7 +775,6 @@ def validate_file(file_id: int) -> dict[str, Any]:
         try:
             with db.begin() as conn:
                 db.run(conn, "delete_records_of_file", {"file_id": file_id})
-                db.run(conn, "delete_record_payloads_of_file", {"file_id": file_id})
                 judged = _judged(
                     _chunks(open_store(s.raw), receipt, btype, encoding),
                     runner,

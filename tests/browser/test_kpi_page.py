@@ -22,7 +22,6 @@ import pytest
 import sqlalchemy
 
 from approval_seed import PROFILE
-from payload_seed import add_payloads
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 CLIENT = "BANKK"
@@ -58,21 +57,9 @@ def _seed(url: str) -> None:
         def rec(no: str, file_id: int, ftype: str, day: str, ack: str, codes: str = "", tier=None) -> None:
             conn.exec_driver_sql(
                 "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                " client_ref, ack_status, reason_codes, state, tier)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'X', ?)",
+                " client_ref, ack_status, reason_codes, state, tier, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'X', ?, '{}')",
                 (no, file_id, CLIENT, ftype, day, int(no[1:]), no, ack, codes, tier),
-            )
-            add_payloads(
-                conn,
-                [
-                    {
-                        "file_id": file_id,
-                        "line_no": int(no[1:]),
-                        "client_id": CLIENT,
-                        "business_date": day,
-                        "payload": "{}",
-                    }
-                ],
             )
 
         def decide(no: str, at: str) -> None:

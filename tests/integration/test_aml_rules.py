@@ -255,7 +255,7 @@ def test_large_value_report_is_the_row_by_row_reading_of_the_day(business_db, zo
 
     settled = query(
         business_db,
-        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records_with_payload"
+        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records"
         " WHERE client_id = 'LVRO' AND state = 'SETTLED' AND file_type = 'PAY'",
     )
     assert len(settled) == 60

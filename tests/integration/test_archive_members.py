@@ -61,9 +61,9 @@ def _seed() -> None:
             conn.execute(
                 sqlalchemy.text(
                     "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, tier)"
+                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, tier, payload)"
                     " VALUES (:no, :fid, 'BANKA', 'PAY', '2026-11-27', :line, :ref, :cents, 'CNY', 'ACCEPTED',"
-                    " :codes, 'SETTLED', :tier)"
+                    " :codes, 'SETTLED', :tier, :payload)"
                 ),
                 {
                     "no": no,
@@ -73,14 +73,8 @@ def _seed() -> None:
                     "cents": None if i % 5 == 0 else (-1) ** i * 100 * i,
                     "codes": value,
                     "tier": None if i % 3 == 0 else value,
+                    "payload": '{"purpose": "' + value + '"}',
                 },
-            )
-            conn.execute(
-                sqlalchemy.text(
-                    "INSERT INTO record_payloads (file_id, line_no, client_id, business_date, payload)"
-                    " VALUES (:fid, :line, 'BANKA', '2026-11-27', :payload)"
-                ),
-                {"fid": file_id, "line": i, "payload": '{"purpose": "' + value + '"}'},
             )
             conn.execute(
                 sqlalchemy.text(

@@ -96,9 +96,9 @@ def _seed(zones) -> None:
             conn.execute(
                 sqlalchemy.text(
                     "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, final_code, final_date)"
-                    " VALUES (:no, :fid, 'BANKA', 'PAY', :day, :line, :ref, :cents, 'CNY', :ack, '',"
-                    " :state, :final, :day)"
+                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, final_code, final_date,"
+                    " payload) VALUES (:no, :fid, 'BANKA', 'PAY', :day, :line, :ref, :cents, 'CNY', :ack, '',"
+                    " :state, :final, :day, :payload)"
                 ),
                 {
                     "no": f"BANKA-PAY-20261127-001-{line:06d}",
@@ -110,18 +110,6 @@ def _seed(zones) -> None:
                     "ack": ack,
                     "state": state,
                     "final": final,
-                },
-            )
-            # The row as the client sent it, beside its record (V016).
-            conn.execute(
-                sqlalchemy.text(
-                    "INSERT INTO record_payloads (file_id, line_no, client_id, business_date, payload)"
-                    " VALUES (:fid, :line, 'BANKA', :day, :payload)"
-                ),
-                {
-                    "fid": file_id,
-                    "line": line,
-                    "day": DAY,
                     "payload": json.dumps({"payer_name": "张伟", "client_ref": ref}),
                 },
             )
@@ -193,14 +181,10 @@ def seeded(business_db, intake_zones):
 
 
 def _payloads(url: str) -> list[str]:
-    """Every record's payload (record_payloads, V016), in business number order; None if missing."""
     eng = sqlalchemy.create_engine(url)
     with eng.connect() as conn:
         out = [
-            r[0]
-            for r in conn.execute(
-                sqlalchemy.text("SELECT payload FROM records_with_payload ORDER BY business_no")
-            )
+            r[0] for r in conn.execute(sqlalchemy.text("SELECT payload FROM records ORDER BY business_no"))
         ]
     eng.dispose()
     return out
@@ -320,7 +304,7 @@ def test_a_verified_package_lets_staging_payloads_older_than_the_window_be_purge
     seeded, archive_key, business_db, monkeypatch
 ):
     archive.build_package(CLIENT, DAY)  # default window 90 days: today's rows stay
-    assert all(p is not None and p != "{}" for p in _payloads(business_db))
+    assert all(p != "{}" for p in _payloads(business_db))
     monkeypatch.setenv("DAYBOOK_PURGE_AFTER_DAYS", "30")
     assert archive.purge_staging(CLIENT, "2026-12-26") == []  # 29 days later: inside the window
     assert archive.purge_staging(CLIENT, "2026-12-27") == [DAY]

@@ -52,7 +52,7 @@ def test_clearing_file_is_the_row_by_row_rendering_in_small_batches(
 
     settled = query(
         business_db,
-        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records_with_payload"
+        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records"
         " WHERE state = 'SETTLED' ORDER BY business_no",
     )
     assert len(settled) == 45

@@ -307,9 +307,7 @@ def test_sql_metacharacters_in_text_fields_are_stored_as_sent(val_env, tmp_path)
         payloads = [
             json.loads(r.payload)
             for r in conn.execute(
-                sqlalchemy.text(
-                    "SELECT payload FROM records_with_payload WHERE client_id = 'HOSTILE' ORDER BY line_no"
-                )
+                sqlalchemy.text("SELECT payload FROM records WHERE client_id = 'HOSTILE' ORDER BY line_no")
             )
         ]
         assert conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM files")).scalar_one() == 1

@@ -80,18 +80,11 @@ def _seed_other_client_aml() -> None:
         conn.execute(
             sqlalchemy.text(
                 "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                " client_ref, amount_cents, currency, ack_status, state) SELECT :no, file_id, 'TRUSTB',"
-                " 'PAY', :day, 1, 'T1', 500, 'CNY', 'ACCEPTED', 'AML_HOLD' FROM files"
+                " client_ref, amount_cents, currency, ack_status, state, payload) SELECT :no, file_id, 'TRUSTB',"
+                " 'PAY', :day, 1, 'T1', 500, 'CNY', 'ACCEPTED', 'AML_HOLD', :payload FROM files"
                 " WHERE folder = 'TRUSTB'"
             ),
-            {"no": OTHER_NO, "day": DAY},
-        )
-        conn.execute(
-            sqlalchemy.text(
-                "INSERT INTO record_payloads (file_id, line_no, client_id, business_date, payload)"
-                " SELECT file_id, 1, 'TRUSTB', :day, :payload FROM files WHERE folder = 'TRUSTB'"
-            ),
-            {"day": DAY, "payload": OTHER_PAYLOAD},
+            {"no": OTHER_NO, "day": DAY, "payload": OTHER_PAYLOAD},
         )
         conn.execute(
             sqlalchemy.text(
@@ -206,9 +199,7 @@ def test_purge_refuses_and_deletes_nothing_when_an_archive_package_is_damaged(ar
         offboarding.purge_live_data(CLIENT, AS_OF, approved_by="carol")
     assert archived.landing.get("BANKA/outbox/BANKA_PAY_20261127_001.ret.csv") == RET
     assert archived.raw.get("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv") == PAY_CSV
-    assert all(
-        p is not None and p != "{}" for (p,) in _db(business_db, "SELECT payload FROM records_with_payload")
-    )
+    assert all(p != "{}" for (p,) in _db(business_db, "SELECT payload FROM records"))
     assert _db(business_db, "SELECT COUNT(*) FROM deletion_certificates") == [(0,)]
 
 
@@ -345,12 +336,8 @@ def test_offboarding_dag_hands_over_waits_for_sign_off_purges_and_certifies(
     from daybook.storage import open_store
 
     assert open_store(settings().outputs).list(f"{DAY}/data_docs/") == []
-    assert _db(
-        business_db, "SELECT DISTINCT payload FROM records_with_payload WHERE client_id = 'BANKA'"
-    ) == [("{}",)]
-    assert _db(business_db, "SELECT payload FROM records_with_payload WHERE client_id = 'TRUSTB'") == [
-        (OTHER_PAYLOAD,)
-    ]
+    assert _db(business_db, "SELECT DISTINCT payload FROM records WHERE client_id = 'BANKA'") == [("{}",)]
+    assert _db(business_db, "SELECT payload FROM records WHERE client_id = 'TRUSTB'") == [(OTHER_PAYLOAD,)]
     # BANKA's AML rows and large-value report are gone (they are in the handover and the
     # archive); TRUSTB's stay.
     assert _aml_rows(business_db) == {
@@ -405,8 +392,6 @@ def test_a_rejected_sign_off_deletes_nothing(archived, business_db, airflow_db, 
     assert state == "success"  # the run ends; the purge was skipped
     assert archived.raw.get("BANKA/2026-11-27/BANKA_PAY_20261127_001.csv") == PAY_CSV
     assert archived.landing.get("BANKA/outbox/BANKA_PAY_20261127_001.ret.csv") == RET
-    assert all(
-        p is not None and p != "{}" for (p,) in _db(business_db, "SELECT payload FROM records_with_payload")
-    )
+    assert all(p != "{}" for (p,) in _db(business_db, "SELECT payload FROM records"))
     assert _db(business_db, "SELECT COUNT(*) FROM deletion_certificates") == [(0,)]
     assert _aml_rows(business_db)["aml_cases"] == [("BANKA", 1), ("TRUSTB", 1)]

@@ -41,8 +41,8 @@ def _listed_names(url: str) -> list[tuple[str, str]]:
     by screening) and on no other approved payment of the day, as payer or payee."""
     rows = query(
         url,
-        "SELECT business_no, client_id, payload FROM records_with_payload WHERE file_type = 'PAY'"
-        " AND state = 'APPROVED' ORDER BY business_no",
+        "SELECT business_no, client_id, payload FROM records WHERE file_type = 'PAY' AND state = 'APPROVED'"
+        " ORDER BY business_no",
     )
     parties = [(no, client, json.loads(p)) for no, client, p in rows]
     seen = Counter(n for _, _, p in parties for n in (p.get("payer_name"), p.get("payee_name")) if n)

@@ -258,7 +258,7 @@ def test_a_record_updated_after_the_plan_is_applied_by_its_number(
     _reset(business_db)
 
     assert _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "0"}).returncode == 137
-    execute(business_db, "UPDATE records SET client_ref = client_ref WHERE business_no = :n", n=numbers[1])
+    execute(business_db, "UPDATE records SET payload = payload WHERE business_no = :n", n=numbers[1])
     if backend == "postgres":
         moved = query(
             business_db,

@@ -74,7 +74,7 @@ def test_clearing_file_and_control_are_the_settled_payments_in_business_number_o
     assert clearing.write(DAY) == [f"clearing/{CLIENT}/{CLIENT}_CLR_20261127_001.csv"]
     settled = query(
         url,
-        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records_with_payload"
+        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records"
         " WHERE state = 'SETTLED' ORDER BY business_no",
     )
     assert 10 < len(settled) < 80

@@ -13,7 +13,6 @@ import sqlalchemy
 from tests.settlement_seed import DAY, execute, pay, post, query, seed_file, write_profile
 
 from daybook import archive, clearing, reconciliation, settlement
-from payload_seed import add_payloads
 
 pytestmark = pytest.mark.integration
 CLIENT = "RECC"
@@ -28,30 +27,15 @@ def day(business_db, zones, tmp_path, monkeypatch):
     # A rejected fourth line with an amount of three decimals: the control total counts it
     # as 12.345, so the file's control says 4 rows and 600.00 + 12.345 = 612.345 -> 612.35.
     (file_id,) = query(business_db, "SELECT file_id FROM files")[0]
-    eng = sqlalchemy.create_engine(business_db)
-    with eng.begin() as conn:
-        conn.execute(
-            sqlalchemy.text(
-                "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                " client_ref, amount_cents, ack_status, reason_codes, state) VALUES"
-                " ('RECC-PAY-20261127-001-000004', :f, 'RECC', 'PAY', :d, 4, 'BAD4', NULL, 'REJECTED',"
-                " 'R_AMOUNT', 'REJECTED')"
-            ),
-            {"f": file_id, "d": DAY},
-        )
-        add_payloads(
-            conn,
-            [
-                {
-                    "file_id": file_id,
-                    "line_no": 4,
-                    "client_id": "RECC",
-                    "business_date": DAY,
-                    "payload": json.dumps({"amount": "12.345"}),
-                }
-            ],
-        )
-    eng.dispose()
+    execute(
+        business_db,
+        "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no, client_ref,"
+        " amount_cents, ack_status, reason_codes, state, payload) VALUES ('RECC-PAY-20261127-001-000004', :f,"
+        " 'RECC', 'PAY', :d, 4, 'BAD4', NULL, 'REJECTED', 'R_AMOUNT', 'REJECTED', :p)",
+        f=file_id,
+        d=DAY,
+        p=json.dumps({"amount": "12.345"}),
+    )
     execute(business_db, "UPDATE files SET record_count = 4, amount_total_cents = 61235")
     settlement.post_ledger(DAY)
     settlement.write_results(DAY)

@@ -130,34 +130,22 @@ def test_ledger_keyed_by_business_number(business_db, backend):
 def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
     business_db, backend, tmp_path, monkeypatch
 ):
-    # Payments written before V013 have no value_date column: V013 leaves it empty, and V016
-    # fills it from the payload for the payments not final yet (the plan reads only the column
-    # from then on). A row with the column set is ordered by the column. Limit 250.00, three
-    # payments of 100.00: the two earliest value dates settle, the third returns H_FUNDS.
+    # Payments written before V013 have no value_date column: the plan reads the payload's. A
+    # row with the column set is ordered by the column. Limit 250.00, three payments of 100.00:
+    # the two earliest value dates settle, the third returns H_FUNDS.
     write_profile(tmp_path / "profiles", monkeypatch, "VDC", "250.00")
     with older_database(13, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
-        # The schema before V016: the payload is a column of records.
         old = seed_file(url, "VDC", [pay(10000, "2026-12-03"), pay(10000, "2026-12-01")])
-        assert upgrade(through=15) == [
+        assert upgrade() == [
             "V013__records_value_date",
             "V014__ledger_key_bytewise",
             "V015__ledger_transfers",
         ]
         assert query(url, "SELECT COUNT(*) FROM records WHERE value_date IS NOT NULL") == [(0,)]
         new = seed_file(url, "VDC", [pay(10000, "2026-12-09")], seq="002")
-        # Written after V013, as validation writes it: the column says the 2nd (the payload's
-        # 9th is what the column replaces, so only the column can put it first; V016 must not
-        # overwrite it with the payload's).
+        # Written after the upgrade, as validation writes it: the column says the 2nd (the
+        # payload's 9th is what the column replaces, so only the column can put it first).
         execute(url, "UPDATE records SET value_date = '2026-12-02' WHERE business_no = :n", n=new[0])
-        payloads = dict(query(url, "SELECT business_no, payload FROM records"))
-        assert upgrade() == ["V016__record_payloads"]
-        assert dict(query(url, "SELECT business_no, value_date FROM records")) == {
-            old[0]: "2026-12-03",
-            old[1]: "2026-12-01",
-            new[0]: "2026-12-02",
-        }
-        # The payloads moved, unchanged, to record_payloads (read through the view).
-        assert dict(query(url, "SELECT business_no, payload FROM records_with_payload")) == payloads
         assert settlement.post_ledger(DAY) == {"SETTLED": 2, "DISBURSED": 0, "RETURNED_FUNDS": 1}
         got = dict(query(url, "SELECT business_no, state FROM records"))
         assert got == {old[1]: "SETTLED", new[0]: "SETTLED", old[0]: "RETURNED"}
@@ -243,7 +231,7 @@ def test_v015_turns_each_pair_of_entries_into_one_posting(business_db, backend, 
         first_of_each = [
             r[0] for r in query(url, "SELECT business_no FROM ledger_entries ORDER BY entry_id")
         ][::2]
-        assert upgrade() == ["V015__ledger_transfers", "V016__record_payloads"]
+        assert upgrade() == ["V015__ledger_transfers"]
         assert sorted(_legs(url)) == before
         assert query(url, "SELECT COUNT(*) FROM ledger_transfers") == [(3,)]
         # Renumbered in the order of each posting's first entry: debit 2n - 1, credit 2n.
@@ -301,6 +289,6 @@ def test_v015_refuses_entries_that_do_not_pair_up(business_db, backend, tmp_path
             n=nos[1],
             d=DAY,
         )
-        assert upgrade() == ["V015__ledger_transfers", "V016__record_payloads"]
+        assert upgrade() == ["V015__ledger_transfers"]
         assert query(url, "SELECT COUNT(*) FROM ledger_transfers") == [(2,)]
         assert_balanced(url)

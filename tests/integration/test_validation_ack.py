@@ -180,7 +180,7 @@ def test_every_defect_kind_gets_exactly_its_codes_and_reruns_reproduce_the_ack(e
     with eng.connect() as conn:
         got = conn.execute(
             sqlalchemy.text(
-                "SELECT r.line_no, r.ack_status, r.amount_cents, r.currency, r.payload FROM records_with_payload r "
+                "SELECT r.line_no, r.ack_status, r.amount_cents, r.currency, r.payload FROM records r "
                 "JOIN files f ON f.file_id = r.file_id WHERE f.stem = :stem ORDER BY r.line_no"
             ),
             {"stem": stem},

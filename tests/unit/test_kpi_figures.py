@@ -8,7 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from daybook import db, kpi
-from payload_seed import add_payloads
 
 D1, D2 = "2026-03-02", "2026-03-03"
 
@@ -32,20 +31,8 @@ def _rec(
 ):
     conn.exec_driver_sql(
         "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no, client_ref,"
-        " ack_status, reason_codes, state, tier) VALUES (?, ?, 'BANKA', ?, ?, ?, ?, ?, ?, 'X', ?)",
+        " ack_status, reason_codes, state, tier, payload) VALUES (?, ?, 'BANKA', ?, ?, ?, ?, ?, ?, 'X', ?, '{}')",
         (no, file_id, ftype, day, int(no[1:]), no, ack, codes, tier),
-    )
-    add_payloads(
-        conn,
-        [
-            {
-                "file_id": file_id,
-                "line_no": int(no[1:]),
-                "client_id": "BANKA",
-                "business_date": day,
-                "payload": "{}",
-            }
-        ],
     )
 
 

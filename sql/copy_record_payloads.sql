@@ -1,1 +1,0 @@
-COPY record_payloads (file_id, line_no, client_id, business_date, payload) FROM STDIN

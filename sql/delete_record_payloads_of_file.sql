@@ -1,1 +1,0 @@
-DELETE FROM record_payloads WHERE file_id = :file_id
