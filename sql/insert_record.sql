@@ -1,7 +1,0 @@
-INSERT INTO records (
-    business_no, file_id, client_id, file_type, business_date, line_no, client_ref, amount_cents,
-    currency, ack_status, reason_codes, state, payload
-) VALUES (
-    :business_no, :file_id, :client_id, :file_type, :business_date, :line_no, :client_ref, :amount_cents,
-    :currency, :ack_status, :reason_codes, :state, :payload
-)
