@@ -468,7 +468,7 @@ def _checked(user: str, decision: str, opinion: str) -> tuple[str, str]:
     return decision, opinion
 
 
-DECIDE_BATCH = 1000  # records per transaction in decide_many (bound to SQLite's parameter limit)
+DECIDE_BATCH = 1000  # records per transaction in decide_many
 
 
 def decide_many(
@@ -509,11 +509,12 @@ def _decide_batch(
     conn: Any, batch: list[str], user: str, decision: str, opinion: str
 ) -> tuple[dict[str, str], dict[str, DecisionRefused]]:
     """Judge and record ``batch`` inside ``conn``: (state after per decided record, refusals)."""
-    from sqlalchemy import bindparam, text
+    numbers = json.dumps(batch)
 
     def select(name: str) -> Any:
-        stmt = text(db.sql(name)).bindparams(bindparam("business_nos", expanding=True))
-        return conn.execute(stmt, {"business_nos": batch})
+        # The batch as one JSON array parameter: an IN list of 1,000 placeholders cost more to
+        # build and send than the statement took (1.5 s of 7.1 s for 65,600 decisions at 1M).
+        return db.run(conn, f"{name}_{conn.dialect.name}", {"business_nos": numbers})
 
     records = {r.business_no: r for r in select("select_records_for_decision")}
     deciders: dict[str, list[str]] = {}

@@ -1,0 +1,4 @@
+-- Who already decided on each record of a batch; the business numbers come as one JSON array.
+SELECT business_no, decided_by
+FROM approvals
+WHERE business_no IN (SELECT json_array_elements_text(CAST(:business_nos AS json)))
