@@ -608,16 +608,20 @@ def demo_decide(business_date: str) -> int:
         return 0
     reviewers = names if len(names) >= 2 else [names[0], f"{names[0]}-second"]
     decided = 0
+    # The queue is read once (a scan of the day's records); each record's levels done are then
+    # counted on as the reviewers decide. A record someone else decides meanwhile is refused by
+    # decide_many (not pending, or that level taken), never decided twice.
+    levels = {
+        item["business_no"]: [item["levels_done"], LEVELS_NEEDED[item["tier"]]] for item in pending(business_date)
+    }
     # Level by level, each reviewer approving everything waiting for their level at once.
     for level, reviewer in enumerate(reviewers[: max(LEVELS_NEEDED.values())]):
-        waiting = [
-            item["business_no"]
-            for item in pending(business_date)
-            if item["levels_done"] == level and level < LEVELS_NEEDED[item["tier"]]
-        ]
+        waiting = [no for no, (done, needed) in levels.items() if done == level < needed]
         done, refused = decide_many(waiting, reviewer, "APPROVE", "approved by the demo reviewer")
         for business_no, why in refused.items():
             log.warning("demo reviewer %s could not decide %s: %s", reviewer, business_no, why)
+        for business_no in done:
+            levels[business_no][0] = level + 1
         decided += len(done)
     return decided
 
@@ -633,7 +637,7 @@ def cutoff(profile: profiles.Profile, business_date: str) -> datetime:
 def decisions_complete(business_date: str, now: datetime | None = None) -> bool:
     """True when no record of the day waits for a person, or every waiting client is past its cutoff."""
     now = now or datetime.now(BUSINESS_TZ)
-    waiting = {item["client_id"] for item in pending(business_date)}
+    waiting = _clients(business_date, "PENDING_APPROVAL")
     return all(now >= cutoff(profiles.load(c), business_date) for c in waiting)
 
 

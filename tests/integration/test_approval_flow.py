@@ -193,3 +193,34 @@ def test_a_batch_decision_applies_every_rule_of_a_single_decision(bank, monkeypa
         ("li.wei", "approval_decline", 2, "RETURNED"),
     ]
     assert file_id != other_file
+
+
+def test_demo_reviewers_take_each_record_through_exactly_the_levels_its_tier_needs(bank, monkeypatch):
+    # Two L1 payments, two L2 payments (one already approved at level 1 by a person), one AUTO.
+    file_id, (l1_a, l1_b, l2_a, l2_b, auto) = seed_file(
+        bank,
+        "BANKX",
+        "PAY",
+        [pay(6_000_000), pay(7_000_000), pay(150_000_000), pay(160_000_000), pay(100)],
+    )
+    approval.assess(DAY)
+    approval.submit(file_id, "op.zhang")
+    assert approval.decide(l2_b, "li.wei", "APPROVE", "payee checked") == "PENDING_APPROVAL"
+    monkeypatch.setenv("DAYBOOK_DEMO_APPROVER", "demo.first,demo.second")
+
+    assert approval.demo_decide(DAY) == 5  # l1_a, l1_b, l2_a at level 1; l2_a, l2_b at level 2
+    assert query(bank, "SELECT business_no, level, decided_by FROM approvals ORDER BY business_no, level") == sorted(
+        [
+            (l1_a, 1, "demo.first"),
+            (l1_b, 1, "demo.first"),
+            (l2_a, 1, "demo.first"),
+            (l2_a, 2, "demo.second"),
+            (l2_b, 1, "li.wei"),
+            (l2_b, 2, "demo.second"),
+        ]
+    )
+    assert {n: s for n, (s, _, _) in _states(bank).items()} == dict.fromkeys(
+        (l1_a, l1_b, l2_a, l2_b, auto), "APPROVED"
+    )
+    assert approval.decisions_complete(DAY, now=datetime(2026, 11, 27, 9, 0, tzinfo=SH)) is True
+    assert approval.demo_decide(DAY) == 0  # nothing left waiting
