@@ -47,7 +47,6 @@ import json
 import logging
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -211,13 +210,11 @@ def _text_array(values: tuple[Any, ...]) -> Any:
     return pa.array(_str_column(values), type=pa.string())
 
 
-# PostgreSQL types whose COPY text is what str() gives of the value the driver returns (integers,
-# text, dates); timestamps too once the fraction is padded to microseconds (see _from_copy).
+# PostgreSQL types whose values _bulk_rows gives as the text str() gives of the value the driver
+# returns: text and integers as they are, dates and timestamps formatted as Python does.
 _PG_TEXT_OIDS = {19, 25, 1042, 1043, 1082}  # name, text, bpchar, varchar, date
 _PG_INT_OIDS = {20, 21, 23}  # int8, int2, int4
 _PG_TIMESTAMP_OID = 1114  # timestamp without time zone
-# COPY's text format escapes (PostgreSQL never writes octal or hex ones when copying out).
-_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
 @contextmanager
@@ -228,10 +225,10 @@ def _arrow_rows(
     columns in ``ints``, otherwise the text Python's ``str()`` gives of the value the database
     driver returns (null for NULL), so both ways below produce the same batches.
 
-    On PostgreSQL the rows come from one ``COPY (query) TO STDOUT`` (text format) run by a
-    thread into a pipe and parsed there by Arrow's CSV reader in 1 MiB blocks: no Python object
-    per row or value. Elsewhere (SQLite), and for column types whose text could differ from
-    Python's, from a streamed cursor FETCH_ROWS rows at a time, turned into columns in C."""
+    On PostgreSQL the rows come from the ADBC driver (one binary COPY decoded into Arrow
+    columns in C++, :func:`_copy_source`): no Python object per row or value. Elsewhere
+    (SQLite), and for column types whose text could differ from Python's, from a streamed
+    cursor FETCH_ROWS rows at a time, turned into columns in C."""
     with db.begin() as conn:
         copy = _copy_source(conn, name, params, ints) if conn.dialect.name == "postgresql" else None
         if copy is not None:
@@ -269,9 +266,17 @@ def _arrow_schema(columns: list[str], ints: Collection[str]) -> Any:
 
 
 def _copy_source(conn: Any, name: str, params: dict[str, Any], ints: Collection[str]) -> Any:
-    """A context giving (columns, Arrow batches) of the query from ``COPY ... TO STDOUT``, or
-    None when this driver or one of the query's column types is not handled (then the caller
-    reads a cursor)."""
+    """A context giving (columns, Arrow batches) of the query read by the ADBC PostgreSQL driver,
+    or None when this driver or one of the query's column types is not handled (then the caller
+    reads a cursor).
+
+    The driver runs the query as ``COPY (query) TO STDOUT (FORMAT binary)`` on a connection of
+    its own and decodes the rows into Arrow columns in C++: no Python object per row or value,
+    and no Python loop per COPY row (a psycopg COPY loop holds the interpreter for each of a
+    day's million rows, which starved the thread writing the member). The statement is the
+    named query with its parameters bound by ``conn``'s driver (client-side, as it would send
+    them); read committed, like a statement of ``conn``'s own transaction, it sees what is
+    committed when it starts."""
     raw = conn.connection.driver_connection
     if conn.dialect.paramstyle != "pyformat" or not hasattr(raw, "cursor"):
         return None
@@ -279,13 +284,14 @@ def _copy_source(conn: Any, name: str, params: dict[str, Any], ints: Collection[
     query = compiled.string.strip().rstrip(";")
     bound = compiled.construct_params(params)
     with raw.cursor() as cur:
-        cur.execute("SET LOCAL DateStyle TO 'ISO'")
         cur.execute(f"SELECT * FROM (\n{query}\n) AS q LIMIT 0", bound)
         described = [(d.name, d.type_code) for d in cur.description]
-        statement = f"COPY (\n{query}\n) TO STDOUT (FORMAT text, ENCODING 'UTF8')"
-        copy_psycopg2 = hasattr(cur, "copy_expert")
-        if copy_psycopg2:
-            statement = cur.mogrify(statement, bound).decode("utf-8")
+        if hasattr(cur, "mogrify") and not hasattr(raw, "pgconn"):  # psycopg2
+            statement = cur.mogrify(query, bound).decode("utf-8")
+        else:  # psycopg 3: its client-side cursor binds as the server would
+            import psycopg
+
+            statement = psycopg.ClientCursor(raw).mogrify(query, bound)
     columns = [c for c, _ in described]
     kinds: list[str] = []
     for column, oid in described:
@@ -299,98 +305,46 @@ def _copy_source(conn: Any, name: str, params: dict[str, Any], ints: Collection[
             return None
     if len(set(columns)) != len(columns):
         return None
-
-    def copy_out(sink: Any) -> None:
-        with raw.cursor() as cur:
-            if copy_psycopg2:
-                cur.copy_expert(statement, sink, size=CHUNK_BYTES)
-            else:
-                with cur.copy(statement, bound) as copy:
-                    for data in copy:
-                        sink.write(data)
-
-    return _piped_copy(copy_out, columns, kinds, ints)
+    uri = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return _bulk_rows(uri, statement, columns, kinds, ints)
 
 
 @contextmanager
-def _piped_copy(
-    copy_out: Callable[[Any], None], columns: list[str], kinds: list[str], ints: Collection[str]
+def _bulk_rows(
+    uri: str, statement: str, columns: list[str], kinds: list[str], ints: Collection[str]
 ) -> Iterator[tuple[list[str], Iterator[Any]]]:
-    """Run ``copy_out`` (which writes COPY's text output to a file) in a thread into a pipe and
-    parse the other end with Arrow's CSV reader, batch by batch. The COPY's own failure is raised
-    once the batches end, so a COPY cut short never passes for a complete result."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
+    """The rows of ``statement`` as batches of the schema :func:`_arrow_schema` gives, read with
+    the ADBC PostgreSQL driver from the server at ``uri`` (a libpq URI). A read that fails
+    midway raises from the batches: a result cut short never passes for a complete one."""
+    import adbc_driver_postgresql.dbapi as adbc
 
     schema = _arrow_schema(columns, ints)
-    read_fd, write_fd = os.pipe()
-    source = os.fdopen(read_fd, "rb", buffering=0)
-    failures: list[BaseException] = []
+    with adbc.connect(uri) as bulk, bulk.cursor() as cur:
+        cur.execute(statement)
+        reader = cur.fetch_record_batch()
 
-    def produce() -> None:
-        try:
-            with os.fdopen(write_fd, "wb", buffering=CHUNK_BYTES) as sink:
-                copy_out(sink)
-        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
-            failures.append(exc)
+        def batches() -> Iterator[Any]:
+            for batch in reader:
+                yield _as_text(batch, kinds, schema)
 
-    thread = threading.Thread(target=produce, name="daybook-archive-copy", daemon=True)
-    thread.start()
-
-    def batches() -> Iterator[Any]:
-        try:
-            reader = pcsv.open_csv(
-                source,
-                read_options=pcsv.ReadOptions(column_names=columns, block_size=CHUNK_BYTES),
-                parse_options=pcsv.ParseOptions(
-                    delimiter="\t",
-                    quote_char=False,
-                    double_quote=False,
-                    escape_char=False,
-                    newlines_in_values=False,
-                    ignore_empty_lines=False,
-                ),
-                convert_options=pcsv.ConvertOptions(
-                    column_types=schema,
-                    null_values=["\\N"],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            if "Empty CSV file" not in str(exc):
-                raise
-            reader = iter(())  # no rows at all (a failed COPY is raised below)
-        for batch in _grouped(reader, FETCH_ROWS):  # blocks of 1 MiB: a few thousand rows each
-            yield _from_copy(batch, kinds, schema)
-        thread.join()
-        if failures:
-            raise failures[0]
-
-    try:
         yield columns, batches()
-    finally:
-        source.close()  # a COPY still writing gets a broken pipe and stops
-        thread.join()
 
 
-def _from_copy(batch: Any, kinds: list[str], schema: Any) -> Any:
-    """A batch as parsed from COPY's text format, turned into what the cursor path gives:
-    escapes decoded, timestamps with Python's six fraction digits."""
-    import numpy as np
+def _as_text(batch: Any, kinds: list[str], schema: Any) -> Any:
+    """A batch as the driver decoded it, turned into what the cursor path gives: int64 for
+    "int", otherwise the text of Python's ``str()`` (a timestamp without its fraction when that
+    is zero, as ``datetime`` prints it)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     arrays = []
     for column, kind in zip(batch.columns, kinds, strict=True):
-        if kind == "text" and len(column) and column.buffers()[2] is not None:
-            if (np.frombuffer(column.buffers()[2], dtype=np.uint8) == 0x5C).any():  # a backslash
-                column = pc.replace_substring(column, "\\\\", "\x00")  # text never holds NUL
-                for escape, char in _COPY_ESCAPES.items():
-                    column = pc.replace_substring(column, "\\" + escape, char)
-                column = pc.replace_substring(column, "\x00", "\\")
-        elif kind == "timestamp":  # PostgreSQL trims trailing zeros of the fraction, Python does not
-            column = pc.if_else(pc.match_substring(column, "."), pc.utf8_rpad(column, 26, "0"), column)
+        if kind == "int":
+            column = column.cast(pa.int64())
+        elif kind == "timestamp":
+            column = pc.replace_substring_regex(column.cast(pa.string()), r"\.000000$", "")
+        elif column.type != pa.string():
+            column = column.cast(pa.string())
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

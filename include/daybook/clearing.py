@@ -90,10 +90,12 @@ def arrow_rows(
     """The named query's column names and its rows as Arrow record batches (int64 for the
     columns in ``ints``, text otherwise, null for NULL), read on ``conn`` (its transaction).
 
-    On PostgreSQL with one ``COPY (query) TO STDOUT`` parsed by Arrow's CSV reader, no Python
-    object per row or value (the archive's reader, ``daybook.archive._copy_source``: the COPY
-    runs in a thread, so ``conn`` is busy until the batches are read to the end); elsewhere from
-    a streamed cursor, FETCH_ROWS rows at a time, turned into columns in C."""
+    On PostgreSQL with the ADBC driver (the archive's reader, ``daybook.archive._copy_source``:
+    one binary COPY decoded into Arrow columns in C++ on a connection of its own, no Python
+    object per row or value; ``conn`` binds the parameters and describes the columns, and the
+    rows are what is committed when the read starts, as for a statement of ``conn`` under read
+    committed); elsewhere from a streamed cursor, FETCH_ROWS rows at a time, turned into
+    columns in C."""
     if conn.dialect.name == "postgresql":
         from daybook import archive
 

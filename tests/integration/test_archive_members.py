@@ -2,8 +2,8 @@
 
 The day's rows carry the awkward values (formula prefixes, quotes, commas, tabs, newlines,
 backslashes, ``\\N``, empty text beside NULL, timestamps with and without a fraction). On
-PostgreSQL the members are read with ``COPY ... TO STDOUT`` (psycopg 3 and psycopg2), elsewhere
-from a cursor; every way must give what Python's csv writer gives for the values the database
+PostgreSQL the members are read with the ADBC driver (the statement bound by psycopg 3 or
+psycopg2), elsewhere from a cursor; every way must give what Python's csv writer gives for the values the database
 driver returns, with csvsafe's rule on each cell (computed here with the csv module), and the
 same Parquet file.
 """
@@ -167,14 +167,14 @@ def test_records_parquet_holds_the_driver_values_in_row_groups_of_batch_rows(day
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-def test_on_postgresql_copy_with_either_driver_and_the_cursor_give_the_same_members(
+def test_on_postgresql_adbc_with_either_driver_binding_and_the_cursor_give_the_same_members(
     day, tmp_path, monkeypatch
 ):
     copies = []
-    piped = archive._piped_copy
-    monkeypatch.setattr(archive, "_piped_copy", lambda *a: copies.append(a[1]) or piped(*a))
+    bulk = archive._bulk_rows
+    monkeypatch.setattr(archive, "_bulk_rows", lambda *a: copies.append(a[1]) or bulk(*a))
     by_copy = _members(tmp_path, "psycopg")
-    assert len(copies) == len(QUERIES) + 1, "PostgreSQL members are read with COPY"
+    assert len(copies) == len(QUERIES) + 1, "PostgreSQL members are read with the ADBC driver"
     monkeypatch.setenv("DAYBOOK_DB_URL", day.replace("postgresql://", "postgresql+psycopg2://", 1))
     assert _members(tmp_path, "psycopg2") == by_copy
     assert len(copies) == 2 * (len(QUERIES) + 1)
@@ -189,3 +189,39 @@ def test_the_same_day_gives_the_same_records_parquet_on_sqlite_and_postgresql(da
     db.migrate()
     _seed()
     assert _members(tmp_path, "sqlite")["records.parquet"] == on_postgres
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_bulk_read_that_fails_midway_raises_instead_of_ending_the_member_early(day):
+    """Rows of a read that breaks off (here: division by zero at row 60,001) must not pass for
+    the whole result."""
+    uri = sqlalchemy.make_url(day).set(drivername="postgresql").render_as_string(hide_password=False)
+    statement = "SELECT g, CAST(10 / (g - 60001) AS TEXT) AS t FROM generate_series(1, 120000) AS g"
+    read = []
+    with (
+        pytest.raises(Exception, match="division by zero"),
+        archive._bulk_rows(uri, statement, ["g", "t"], ["int", "text"], {"g"}) as (_, batches),
+    ):
+        for batch in batches:
+            read.append(batch.num_rows)
+    assert sum(read) < 120000
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_bulk_read_of_no_rows_gives_no_rows_and_types_become_the_text_python_prints(day):
+    uri = sqlalchemy.make_url(day).set(drivername="postgresql").render_as_string(hide_password=False)
+    columns = ["n", "d", "at", "s"]
+    kinds = ["text", "text", "timestamp", "int"]
+    empty = "SELECT 1 AS n, DATE '2026-11-27' AS d, TIMESTAMP '2026-11-27 10:00:00' AS at, 2 AS s WHERE false"
+    with archive._bulk_rows(uri, empty, columns, kinds, {"s"}) as (_, batches):
+        assert sum(b.num_rows for b in batches) == 0
+    values = (
+        "SELECT CAST(7 AS SMALLINT) AS n, DATE '2026-11-27' AS d, TIMESTAMP '2026-11-27 10:00:00' AS at, 2 AS s"
+        " UNION ALL SELECT NULL, NULL, TIMESTAMP '2026-11-27 10:00:00.5', NULL"
+    )
+    with archive._bulk_rows(uri, values, columns, kinds, {"s"}) as (_, batches):
+        rows = [r for b in batches for r in b.to_pylist()]
+    assert rows == [
+        {"n": "7", "d": "2026-11-27", "at": "2026-11-27 10:00:00", "s": 2},
+        {"n": None, "d": None, "at": "2026-11-27 10:00:00.500000", "s": None},
+    ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 
 import pyarrow as pa
 import pytest
@@ -90,45 +89,3 @@ MIXED = st.one_of(
 @given(st.one_of(st.lists(MIXED, max_size=8), st.lists(st.one_of(st.none(), st.text()), max_size=8)))
 def test_python_values_become_the_text_str_gives(values):
     assert archive._text_array(tuple(values)).to_pylist() == [None if v is None else str(v) for v in values]
-
-
-def _lines(sink, lines: list[bytes], then: BaseException | None = None) -> None:
-    for line in lines:
-        sink.write(line)
-    if then is not None:
-        raise then
-
-
-def test_a_copy_that_fails_midway_raises_instead_of_ending_the_member_early():
-    """Rows of a COPY that breaks off must not pass for the whole result."""
-    copy_out = lambda sink: _lines(sink, [b"1\ta\n", b"2\tb\n"], then=RuntimeError("connection lost"))  # noqa: E731
-    with (
-        archive._piped_copy(copy_out, ["n", "t"], ["int", "text"], {"n"}) as (_, batches),
-        pytest.raises(RuntimeError, match="connection lost"),
-    ):
-        list(batches)
-
-
-def test_copy_text_escapes_and_nulls_are_decoded():
-    """PostgreSQL's COPY text format: \\N is NULL, backslash escapes stand for the characters."""
-    copy_out = lambda sink: _lines(sink, [b"1\ta\\tb\\\\n\\n\n", b"2\t\\N\n", b"3\t\n"])  # noqa: E731
-    with archive._piped_copy(copy_out, ["n", "t"], ["int", "text"], {"n"}) as (_, batches):
-        rows = [r for b in batches for r in b.to_pylist()]
-    assert rows == [{"n": 1, "t": "a\tb\\n\n"}, {"n": 2, "t": None}, {"n": 3, "t": ""}]
-
-
-def test_a_reader_that_fails_stops_the_copy_thread():
-    """Lines the reader cannot parse end the read; the COPY writing into the pipe is stopped
-    (broken pipe) instead of blocking for ever."""
-    endless = lambda sink: _lines(sink, [b"1\tx\tsurplus\n"] * 200_000)  # noqa: E731
-    with (
-        pytest.raises(pa.ArrowInvalid),
-        archive._piped_copy(endless, ["n", "t"], ["int", "text"], {"n"}) as (_, batches),
-    ):
-        list(batches)
-    assert not [t for t in threading.enumerate() if t.name == "daybook-archive-copy"]
-
-
-def test_a_copy_of_no_rows_gives_no_batches():
-    with archive._piped_copy(lambda sink: None, ["n", "t"], ["int", "text"], {"n"}) as (_, batches):
-        assert list(batches) == []
