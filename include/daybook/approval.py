@@ -612,7 +612,8 @@ def demo_decide(business_date: str) -> int:
     # counted on as the reviewers decide. A record someone else decides meanwhile is refused by
     # decide_many (not pending, or that level taken), never decided twice.
     levels = {
-        item["business_no"]: [item["levels_done"], LEVELS_NEEDED[item["tier"]]] for item in pending(business_date)
+        item["business_no"]: [item["levels_done"], LEVELS_NEEDED[item["tier"]]]
+        for item in pending(business_date)
     }
     # Level by level, each reviewer approving everything waiting for their level at once.
     for level, reviewer in enumerate(reviewers[: max(LEVELS_NEEDED.values())]):

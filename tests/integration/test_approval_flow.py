@@ -209,7 +209,9 @@ def test_demo_reviewers_take_each_record_through_exactly_the_levels_its_tier_nee
     monkeypatch.setenv("DAYBOOK_DEMO_APPROVER", "demo.first,demo.second")
 
     assert approval.demo_decide(DAY) == 5  # l1_a, l1_b, l2_a at level 1; l2_a, l2_b at level 2
-    assert query(bank, "SELECT business_no, level, decided_by FROM approvals ORDER BY business_no, level") == sorted(
+    assert query(
+        bank, "SELECT business_no, level, decided_by FROM approvals ORDER BY business_no, level"
+    ) == sorted(
         [
             (l1_a, 1, "demo.first"),
             (l1_b, 1, "demo.first"),

@@ -11,7 +11,6 @@ import csv
 import io
 
 import pyarrow as pa
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
