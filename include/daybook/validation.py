@@ -10,7 +10,6 @@ nothing published) or all its rows are written and published in one transaction 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -606,23 +605,18 @@ def _in_background(write: Callable[[bytes], None]) -> Iterator[Callable[[bytes],
         raise failed[0]
 
 
-def _csv_specials() -> str:
-    """The characters that make Python's csv writer (the ack's reference) quote a field."""
-    out = ""
-    for ch in ',"\r\n\t ;':
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(["a", f"x{ch}y"])
-        if buf.getvalue() != f"a,x{ch}y\n":
-            out += ch
-    return out
-
-
-_ACK_QUOTE = _csv_specials()
+# RFC 4180 (2.6): a field holding a comma, a double quote or a line break is quoted. A bare CR is
+# a line break too: unquoted, it ends the record for a CSV reader (and for the contract's own
+# parser), so the ack would lose a row. Python 3.11's csv writer with LF line ends leaves a bare CR
+# unquoted, so the set is written here, not asked of it.
+_ACK_QUOTE = ',"\r\n'
 
 
 def _ack_lines(records: Any) -> bytes:
-    """The batch's rows of ``<stem>.ack.csv`` (contract section 5), byte for byte what Python's csv
-    writer gives (the rerun path's ``to_csv``): only ``client_ref`` can need quoting."""
+    """The batch's rows of ``<stem>.ack.csv`` (contract section 5): RFC 4180 minimal quoting, LF line
+    ends. Only ``client_ref`` can need quoting (a rejected row echoes whatever the client sent); it is
+    quoted when it holds a comma, a quote, a CR or an LF. The first run and the rerun
+    (:func:`write_ack`) both write through here, so a rerun reproduces the ack byte for byte."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -655,8 +649,15 @@ def _joined_bytes(lines: Any) -> bytes:
     return _bytes_of(arr).tobytes()
 
 
-def _ack_frame_bytes(frame: pd.DataFrame, header: bool) -> bytes:
-    return frame.to_csv(index=False, header=header, lineterminator="\n").encode("utf-8")
+ACK_COLUMNS = ("client_ref", "business_no", "ack_status", "reason_codes")  # text columns of select_ack_rows
+
+
+def _ack_table(columns: dict[str, Any]) -> Any:
+    """Rows of ``select_ack_rows`` (one sequence per column) as the arrow table :func:`_ack_lines` reads."""
+    import pyarrow as pa
+
+    text = {k: pa.array(columns[k], pa.string()).fill_null("") for k in ACK_COLUMNS}
+    return pa.table({"line_no": pa.array(columns["line_no"], pa.int64()), **text})
 
 
 def write_ack(file_id: int) -> str:
@@ -671,8 +672,7 @@ def write_ack(file_id: int) -> str:
             keys = list(result.keys())
             while rows := result.fetchmany(CHUNK_ROWS):
                 columns = zip(*rows, strict=True)  # transpose in C: no per-row Python
-                frame = pd.DataFrame(dict(zip(keys, columns, strict=True)), dtype=object)
-                yield _ack_frame_bytes(frame, header=False)
+                yield _ack_lines(_ack_table(dict(zip(keys, columns, strict=True))))
 
     key = _ack_key(receipt)
     open_store(settings().landing).put_stream(key, chunks())

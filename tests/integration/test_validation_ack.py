@@ -96,9 +96,11 @@ def env(business_db, zones, tmp_path: Path, monkeypatch):
     return {"url": business_db, **zones}
 
 
-def drop_and_validate(client: str, seq: str, rows: list[list[str]], header=PAY_HEADER) -> list[dict]:
+def drop_and_validate(
+    client: str, seq: str, rows: list[list[str]], header=PAY_HEADER, crlf: bool = False
+) -> list[dict]:
     name = f"{client}_PAY_{DAY:%Y%m%d}_{seq}.csv"
-    data = sample.csv_bytes(header, rows)
+    data = sample.csv_bytes(header, rows, crlf=crlf)
     landing = LocalStore(os.environ["DAYBOOK_LANDING"])
     landing.put(f"{client}/inbox/{name}", data)
     landing.put(
@@ -272,3 +274,29 @@ def test_a_load_failing_mid_file_publishes_nothing_and_a_rerun_publishes_all(env
     assert (env["landing"] / "VALC" / "outbox" / f"{STEM}.ack.csv").read_bytes() == expected_ack(
         STEM, [f"M-{i}" for i in range(10)], {}
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+def test_ack_is_rfc4180_for_any_client_ref_and_a_rerun_writes_the_same_bytes(env):
+    """Rejected rows echo the client_ref as sent: one holding a bare CR, a CRLF, an LF, a comma or a
+    quote is quoted (RFC 4180), so a CSV reader, and the contract's own parser, read one ack row
+    per data row with the ref as sent. The rerun (ack rewritten from the database) is identical."""
+    from daybook.fileformat import parse_csv
+
+    refs = ["A\rB", "C\r\nD", "E\nF", "G,H", 'I"J', " K", "OK-1"]
+    # CRLF line ends: Python's csv writer then quotes a bare CR in a field, as a client must.
+    (result,) = drop_and_validate("VALC", "001", [pay_row(r) for r in refs], crlf=True)
+    assert (result["status"], result["rows"]) == ("VALIDATED", len(refs))
+    ack_path = env["landing"] / "VALC" / "outbox" / "VALC_PAY_20261127_001.ack.csv"
+    first = ack_path.read_bytes()
+    text = first.decode("utf-8")
+    read = list(csv.reader(io.StringIO(text, newline="")))
+    assert read[0] == ACK_HEADER
+    assert [r[1] for r in read[1:]] == refs
+    assert [r[3] for r in read[1:]] == ["REJECTED"] * 6 + ["ACCEPTED"]
+    header, rows = parse_csv(text)
+    assert header == ACK_HEADER and [r[1] for r in rows] == refs
+    assert b'1,"A\rB",VALC-PAY-20261127-001-000001,REJECTED,R_FORMAT\n' in first
+    ack_path.unlink()
+    assert validation.validate_client("VALC", DAY.isoformat())[-1].get("rerun") is True
+    assert ack_path.read_bytes() == first

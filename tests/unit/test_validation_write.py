@@ -1,7 +1,8 @@
 """The rows validation writes are built with arrow kernels; they must equal the standard library's.
 
-- ack lines (contract section 5): byte for byte what Python's csv writer gives for the same values
-  (the reference the integration test and the rerun path use), for any client_ref a client sends;
+- ack lines (contract section 5): RFC 4180 minimal quoting (a field with a comma, quote, CR or LF is
+  quoted; the reference is Python's csv writer with CRLF line ends, which quotes a bare CR too, each
+  line end then written as LF), for any client_ref a client sends, and read back as sent;
 - the records' JSON payload: ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))``.
 """
 
@@ -46,12 +47,26 @@ def test_ack_lines_equal_pythons_csv_writer(refs: list[str], first_line: int, da
     codes = [data.draw(st.sampled_from(CODES)) for _ in refs]
     rows = [{"client_ref": r, "amount": "1.00", "currency": "CNY"} for r in refs]
     got = validation._ack_lines(_batch(rows, codes, first_line))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    expected = []
     for i, (ref, c) in enumerate(zip(refs, codes, strict=True)):
         line = first_line + i
-        w.writerow([line, ref, f"BANKA-PAY-20261127-007-{line:06d}", "REJECTED" if c else "ACCEPTED", c])
-    assert got == buf.getvalue().encode("utf-8")
+        buf = io.StringIO()
+        row = [line, ref, f"BANKA-PAY-20261127-007-{line:06d}", "REJECTED" if c else "ACCEPTED", c]
+        csv.writer(buf, lineterminator="\r\n").writerow(row)
+        expected.append(buf.getvalue().removesuffix("\r\n") + "\n")
+    assert got == "".join(expected).encode("utf-8")
+    back = list(csv.reader(io.StringIO(got.decode("utf-8"), newline="")))
+    assert [r[1] for r in back] == refs, "every ref reads back as sent, one line per row"
+
+
+def test_ack_quotes_a_client_ref_holding_a_bare_cr():
+    """An unquoted CR ends a CSV record: the ack would show two broken lines for one row."""
+    rows = [{"client_ref": r, "amount": "1.00", "currency": "CNY"} for r in ["A\rB", "C"]]
+    got = validation._ack_lines(_batch(rows, ["R_FORMAT", ""], 1))
+    assert got == (
+        b'1,"A\rB",BANKA-PAY-20261127-007-000001,REJECTED,R_FORMAT\n'
+        b"2,C,BANKA-PAY-20261127-007-000002,ACCEPTED,\n"
+    )
 
 
 @settings(max_examples=200, deadline=None)
