@@ -33,8 +33,10 @@ __all__ = [
     "parse_iso_date",
     "plain_decimal",
     "plain_integer",
+    "ric_form_ok",
     "ric_ok",
     "to_cents",
+    "uscc_form_ok",
     "uscc_ok",
 ]
 
@@ -418,6 +420,23 @@ def date_in_window(s: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
 # --------------------------------------------------------------------------- identity numbers
 
 
+_RIC_FORM = r"[0-9]{17}[0-9X]"
+
+
+def ric_form_ok(s: pd.Series) -> pd.Series:
+    """The form of a resident identity card number: 17 ASCII digits then a digit or uppercase ``X``.
+
+    A number of another length or with another character (a lowercase ``x`` included) does not have
+    the required form (R_FORMAT); :func:`ric_ok` judges the check character, birth date and province.
+    """
+    return _full(s, _RIC_FORM)
+
+
+def uscc_form_ok(s: pd.Series) -> pd.Series:
+    """The form of a unified social credit code: 18 characters of ``USCC_ALPHABET`` (R_FORMAT otherwise)."""
+    return _full(s, rf"{_USCC_CLASS}{{18}}")
+
+
 def ric_ok(s: pd.Series, business_date: dt.date) -> pd.Series:
     """PRC resident identity card (GB 11643), 18 characters.
 
@@ -428,7 +447,7 @@ def ric_ok(s: pd.Series, business_date: dt.date) -> pd.Series:
     province level are not checked (contract section 4).
     """
     s = _as_str(s)
-    mask = _full(s, r"[0-9]{17}[0-9X]").to_numpy()
+    mask = ric_form_ok(s).to_numpy()
     sub = s[mask]
     if len(sub) == 0:
         return pd.Series(False, index=s.index)
@@ -453,7 +472,7 @@ def uscc_ok(s: pd.Series) -> pd.Series:
     No further structure (registering authority, entity type, region) is checked.
     """
     s = _as_str(s)
-    mask = _full(s, rf"{_USCC_CLASS}{{18}}").to_numpy()
+    mask = uscc_form_ok(s).to_numpy()
     sub = s[mask]
     if len(sub) == 0:
         return pd.Series(False, index=s.index)

@@ -35,7 +35,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "F_TOO_LARGE": ("file", "above the configured size limit"),
     "R_REQUIRED": ("row", "required value missing"),
     "R_FORMAT": ("row", "value does not have the required form"),
-    "R_ID_CHECKSUM": ("row", "identity number invalid for its type"),
+    "R_ID_CHECKSUM": (
+        "row",
+        "identity number invalid for its type: check character, embedded birth date or province prefix",
+    ),
     "R_ACCOUNT": ("row", "account or card number invalid (length, digits, Luhn)"),
     "R_BANK_CODE": ("row", "CNAPS code invalid"),
     "R_AMOUNT": ("row", "amount not > 0, too many decimals, or too large"),

@@ -26,7 +26,12 @@ def _date(value: str) -> dt.date:
 
 
 def _ric(s: pd.Series, business_date: str) -> pd.Series:
-    return checks.ric_ok(s, _date(business_date))
+    # Only numbers of the right form are judged here; the form is R_FORMAT's business.
+    return ~checks.ric_form_ok(s) | checks.ric_ok(s, _date(business_date))
+
+
+def _uscc(s: pd.Series) -> pd.Series:
+    return ~checks.uscc_form_ok(s) | checks.uscc_ok(s)
 
 
 def _card(s: pd.Series, luhn_off_prefixes: list[str]) -> pd.Series:
@@ -64,8 +69,10 @@ CHECKS: dict[str, tuple[Callable[..., pd.Series], tuple[str, ...]]] = {
     "card_number": (_card, ("luhn_off_prefixes",)),
     "cnaps_code": (checks.cnaps_ok, ()),
     "mainland_mobile": (checks.mobile_ok, ()),
+    "resident_id_form": (checks.ric_form_ok, ()),
     "resident_id": (_ric, ("business_date",)),
-    "social_credit_code": (checks.uscc_ok, ()),
+    "social_credit_code_form": (checks.uscc_form_ok, ()),
+    "social_credit_code": (_uscc, ()),
     "decimal_amount": (checks.amount_ok, ("max_cents",)),
     "plain_decimal": (checks.plain_decimal, ()),
     "plain_integer": (checks.plain_integer, ()),

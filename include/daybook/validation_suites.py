@@ -30,8 +30,12 @@ def _ref_rules() -> list[Rule]:
 
 
 def _id_rules(type_col: str, no_col: str, business_date: date) -> list[Rule]:
+    """Contract section 7: a number without its type's form (length, alphabet) is R_FORMAT; one of
+    the right form is R_ID_CHECKSUM when its check character, birth date or province prefix fails."""
     return [
         Rule("R_ENUM", type_col, "in_list", {"allowed": ["RIC", "USCC"]}),
+        Rule("R_FORMAT", no_col, "resident_id_form", when=f'{type_col} == "RIC"'),
+        Rule("R_FORMAT", no_col, "social_credit_code_form", when=f'{type_col} == "USCC"'),
         Rule(
             "R_ID_CHECKSUM",
             no_col,
@@ -149,9 +153,12 @@ def _describe(rule: Rule) -> str:
         "card_number": "16-19 ASCII digits passing Luhn (Luhn skipped for the client's relaxed prefixes)",
         "cnaps_code": "12 ASCII digits",
         "mainland_mobile": "`1[3-9]` then 9 ASCII digits",
-        "resident_id": "GB 11643: 17 digits + check character (`X` allowed), birth date 1900-01-01 to "
-        "the business date, existing province prefix",
-        "social_credit_code": "GB 32100: 18 characters of its alphabet with the check character",
+        "resident_id_form": "18 characters: 17 ASCII digits, then a digit or `X`",
+        "resident_id": "when of that form, GB 11643: the check character, a birth date 1900-01-01 to "
+        "the business date, an existing province prefix",
+        "social_credit_code_form": "18 characters of the GB 32100 alphabet (digits and `A-Z` without "
+        "`I`, `O`, `S`, `V`, `Z`)",
+        "social_credit_code": "when of that form, GB 32100: the check character",
         "plain_decimal": "plain decimal `-?[0-9]+(\\.[0-9]+)?`",
         "plain_integer": "plain integer `-?[0-9]+`",
     }[rule.check]

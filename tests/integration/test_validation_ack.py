@@ -167,6 +167,8 @@ def test_every_defect_kind_gets_exactly_its_codes_and_reruns_reproduce_the_ack(e
             "R_REQUIRED;R_CURRENCY;R_ENUM",
         ),
         (pay_row("D-23", payer_name="", payee_name="x" * 101), "R_REQUIRED;R_FORMAT"),
+        (pay_row("D-24", payer_id_no=RIC[:17]), "R_FORMAT"),  # not the form of a RIC: 17 characters
+        (pay_row("D-25", payer_id_no=RIC[:17] + "x"), "R_FORMAT"),  # lowercase x is outside the alphabet
     ]
     rows = [r for r, _ in rows_and_codes]
     codes = {i: c for i, (_, c) in enumerate(rows_and_codes, start=1) if c}

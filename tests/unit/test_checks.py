@@ -62,7 +62,9 @@ ALL_PREDICATES = [
     lambda s: checks.mobile_ok(s),
     lambda s: checks.date_in_window(s, dt.date(2025, 1, 1), dt.date(2025, 12, 31)),
     lambda s: checks.ric_ok(s, BD),
+    lambda s: checks.ric_form_ok(s),
     lambda s: checks.uscc_ok(s),
+    lambda s: checks.uscc_form_ok(s),
     lambda s: checks.max_chars(s, 5),
     lambda s: checks.len_between(s, 1, 5),
     lambda s: checks.client_ref_ok(s),
@@ -599,6 +601,43 @@ def test_date_in_window_leap_day():
 )
 def test_ric_ok(value, expected):
     assert one(checks.ric_ok, value, BD) is expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("11010519491231002X", True),
+        ("110105194912310021", True),  # wrong check character, but the form of a RIC
+        (ric_with_check("99010519900101123"), True),  # unknown province: still the form
+        ("11010519491231002x", False),  # lowercase x is outside the alphabet
+        ("11010519491231002", False),
+        ("11010519491231002X0", False),
+        ("110105194912310X2X", False),
+        ("\uff11" + "1010519491231002X", False),
+        (" 11010519491231002X", False),
+        ("", False),
+    ],
+)
+def test_ric_form_ok(value, expected):
+    """Contract section 7: length and alphabet are the form (R_FORMAT), not R_ID_CHECKSUM's checks."""
+    assert one(checks.ric_form_ok, value) is expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("91110000600037341L", True),
+        ("91110000600037341M", True),  # wrong check character, but the form of a USCC
+        ("I1110000600037341L", False),  # I, O, S, V, Z are not in the alphabet
+        ("9111000060003734OL", False),
+        ("91110000600037341l", False),  # lowercase
+        ("91110000600037341", False),
+        ("91110000600037341L0", False),
+        ("", False),
+    ],
+)
+def test_uscc_form_ok(value, expected):
+    assert one(checks.uscc_form_ok, value) is expected
 
 
 def test_ric_check_character_by_hand():
