@@ -16,6 +16,9 @@ Decisions where the contract is silent (documented in the functions and covered 
 - Encoding: a UTF-8 BOM followed by invalid UTF-8 is F_ENCODING (the BOM declares UTF-8, so no fallback
   to GB18030). A leading U+FEFF in GB18030 text (bytes ``84 31 95 33``) is dropped as a BOM too.
   UTF-8 is tried first, so a GBK text whose bytes happen to be valid UTF-8 is read as UTF-8.
+  UTF-16 or UTF-32 without a byte order mark decodes as UTF-8 or GB18030 (NUL bytes are valid in
+  both), so a text whose first KiB is at least a quarter NUL bytes is F_ENCODING: it is one of those
+  encodings, not UTF-8 or GB18030 text. A lone NUL in a text stays F_MALFORMED (CSV cannot carry it).
 - CSV speed: text without quotes is split with C-level str methods; lines that are whole records are
   checked by a regular expression and split by the C ``csv`` reader; only records with a quoted field
   spanning lines (and errors) go through the Python state machine. The garbage collector is paused
@@ -351,7 +354,10 @@ def detect_encoding(data: bytes) -> tuple[str, str]:
     """Return ``(encoding, text)``: ``utf-8-sig`` (BOM dropped), ``utf-8`` or ``gb18030``; else F_ENCODING.
 
     Pure ASCII is UTF-8. UTF-8 is tried before GB18030, so GBK bytes that are also valid UTF-8 read as UTF-8.
+    UTF-16 or UTF-32 without a byte order mark (see :func:`_looks_wide`) is F_ENCODING.
     """
+    if _looks_wide(data[:_WIDE_HEAD]):
+        raise _wide_rejection()
     if data.startswith(codecs.BOM_UTF8):
         try:
             return "utf-8-sig", data[len(codecs.BOM_UTF8) :].decode("utf-8")
@@ -377,6 +383,35 @@ def detect_encoding(data: bytes) -> tuple[str, str]:
         f"the file is neither UTF-8 (byte 0x{data[utf8_offset]:02X} at offset {utf8_offset}) "
         f"nor GB18030 (byte 0x{data[gb_offset]:02X} at offset {gb_offset}); save it as UTF-8",
     )
+
+
+_WIDE_HEAD = 1024  # bytes looked at for UTF-16/UTF-32 without a byte order mark
+
+
+def _looks_wide(head: bytes) -> bool:
+    """Whether the first bytes of a data file are UTF-16 or UTF-32 text without a byte order mark.
+
+    Those encode the ASCII of a CSV header (and of numbers, dates, codes) with one or three NUL
+    bytes beside each character: valid UTF-8 and GB18030 byte for byte, but not text in either.
+    A quarter of NUL bytes cannot come from a UTF-8 or GB18030 CSV file, where a NUL is a stray.
+    With a UTF-16/UTF-32 byte order mark (FF FE, FE FF) the bytes are not valid UTF-8 or GB18030
+    anyway: those are refused by the decoders, with the offending byte named.
+    """
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return len(head) >= 2 and head.count(0) * 4 >= len(head)
+
+
+def _wide_rejection() -> FileRejection:
+    return FileRejection(
+        "F_ENCODING",
+        "the file looks like UTF-16 or UTF-32 (NUL bytes between the characters), "
+        "not UTF-8 or GB18030; save it as UTF-8",
+    )
+
+
+class _WideText(Exception):
+    """The data stream starts like UTF-16 or UTF-32 text (see :func:`_looks_wide`)."""
 
 
 def _malformed(message: str) -> FileRejection:
@@ -758,8 +793,10 @@ def _with_encoding(open_raw, compressed: bool, limit: int | None, consume) -> tu
     bom = [False]
 
     def utf8_texts() -> Iterator[str]:
-        chunks = _coalesce_head(_data_chunks(open_raw, compressed, limit))
+        chunks = _coalesce_head(_data_chunks(open_raw, compressed, limit), _WIDE_HEAD)
         for chunk in chunks:
+            if _looks_wide(chunk[:_WIDE_HEAD]):
+                raise _WideText
             bom[0] = chunk.startswith(codecs.BOM_UTF8)
             yield from iter_decoded(itertools.chain((chunk,), chunks), "utf-8")
             return
@@ -769,6 +806,11 @@ def _with_encoding(open_raw, compressed: bool, limit: int | None, consume) -> tu
         return ("utf-8-sig" if bom[0] else "utf-8"), result
     except _BadBytes as bad:
         utf8_bad = bad
+    except _WideText:
+        if compressed:  # gzip framing and the size limit speak before F_ENCODING
+            for _ in _data_chunks(open_raw, compressed, limit):
+                pass
+        raise _wide_rejection() from None
     gb_bad: _BadBytes | None = None
     if not utf8_bad.bom:
         try:

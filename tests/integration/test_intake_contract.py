@@ -300,6 +300,21 @@ def case_encoding_latin1(landing):
     return NAME, drop(landing, NAME, data, count=1, total="1.00")
 
 
+def case_encoding_utf16le_without_bom(landing):
+    # Valid UTF-8 byte for byte (ASCII with a NUL after each character), but UTF-16 text.
+    return NAME, drop(landing, NAME, pay_csv(["1.00"]).encode("utf-16-le"), count=1, total="1.00")
+
+
+def case_encoding_utf16be_without_bom(landing):
+    # The Chinese names make it invalid UTF-8 but valid GB18030 byte for byte: still UTF-16.
+    return NAME, drop(landing, NAME, pay_csv(["1.00"]).encode("utf-16-be"), count=1, total="1.00")
+
+
+def case_encoding_utf32le_without_bom_gz(landing):
+    name = f"{STEM}.csv.gz"
+    return name, drop(landing, name, gz(pay_csv(["1.00"]).encode("utf-32-le")), count=1, total="1.00")
+
+
 def case_malformed_ragged(landing):
     text = pay_csv(["1.00", "2.00"]).replace("2.00,CNY", "2.00,CNY,extra")
     return NAME, drop(landing, NAME, text.encode(), count=2, total="3.00")
@@ -488,6 +503,9 @@ CODE_CASES = [
     ("F_ENCODING", case_encoding_utf16),
     ("F_ENCODING", case_encoding_bom_then_gbk),
     ("F_ENCODING", case_encoding_latin1),
+    ("F_ENCODING", case_encoding_utf16le_without_bom),
+    ("F_ENCODING", case_encoding_utf16be_without_bom),
+    ("F_ENCODING", case_encoding_utf32le_without_bom_gz),
     ("F_MALFORMED", case_malformed_ragged),
     ("F_MALFORMED", case_malformed_short_row),
     ("F_MALFORMED", case_malformed_unclosed_quote),

@@ -450,8 +450,8 @@ def test_iter_gunzip_chunked_and_large_output() -> None:
         (b"M\xfcller\n", "gb18030", "M黮ler\n"),
         # Surprise: GBK text can be valid UTF-8 (楼 = C2 A5, 隆 = C2 A1); UTF-8 is tried first and wins.
         ("楼隆".encode("gbk"), "utf-8", "¥¡"),
-        # NUL bytes are valid in both encodings (UTF-16 without BOM of ASCII text decodes as UTF-8).
-        ("a,b".encode("utf-16-le"), "utf-8", "a\x00,\x00b\x00"),
+        # A stray NUL is valid in both encodings: the text is UTF-8 (the CSV parser refuses the NUL).
+        (b"client_ref,amount\nR1,1\x00\n", "utf-8", "client_ref,amount\nR1,1\x00\n"),
     ],
 )
 def test_detect_encoding(data: bytes, encoding: str, text: str) -> None:
@@ -477,6 +477,25 @@ def test_detect_encoding(data: bytes, encoding: str, text: str) -> None:
 def test_detect_encoding_rejects(data: bytes) -> None:
     message = rejection("F_ENCODING", detect_encoding, data)
     assert "UTF-8" in message and "offset" in message
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("text", ["client_ref,amount\nR1,1.00\n", "client_ref,payer_name\nR1,王伟\n"])
+def test_utf16_and_utf32_without_bom_are_f_encoding(codec: str, text: str) -> None:
+    """Contract section 4: UTF-8 or GB18030, anything else is F_ENCODING. These bytes decode as
+    UTF-8 or GB18030 (NUL is valid in both), but the text is UTF-16/UTF-32, not CSV in either."""
+    data = text.encode(codec)
+    assert "UTF-16 or UTF-32" in rejection("F_ENCODING", detect_encoding, data)
+    for size in (1, 7, len(data)):
+        message = rejection("F_ENCODING", fileformat.stream_encoding, _chunks(data, size), False)
+        assert "UTF-16 or UTF-32" in message
+    rejection("F_ENCODING", fileformat.scan_table, _chunks(data, 5), False, "amount")
+    rejection("F_ENCODING", fileformat.scan_table, _chunks(gzip.compress(data), 5), True, "amount")
+
+
+def test_a_stray_nul_is_still_f_malformed_not_f_encoding() -> None:
+    data = b"client_ref,amount\nR1,1.00\nR2,2\x00.00\n"
+    assert "NUL" in rejection("F_MALFORMED", fileformat.scan_table, _chunks(data, 4), False, "amount")
 
 
 def test_bom_then_invalid_utf8_would_be_valid_gb18030() -> None:
