@@ -32,6 +32,7 @@ from daybook.fileformat import (
     check_header,
     iter_csv,
     iter_decoded,
+    iter_gunzip,
     parse_control,
     parse_name,
     scan_table,
@@ -322,8 +323,6 @@ def iter_frames(
     encoding = stream_encoding(open_raw, compressed)
     chunks = open_raw()
     if compressed:
-        from daybook.fileformat import iter_gunzip
-
         chunks = iter_gunzip(chunks)
     header: list[str] = []
     pending: list[list[str]] = []
@@ -352,6 +351,19 @@ def iter_frames(
             pending = pending[chunk_rows:]
     if pending or not emitted:
         yield frame(pending)
+
+
+def _refuse_expansion(raw: Store, key: str, limit: int) -> None:
+    """Raise F_TOO_LARGE if the gzip stream at ``key`` expands beyond ``limit`` bytes (stopping there).
+
+    Only the size speaks here: a corrupt or truncated stream is F_MALFORMED, which comes after
+    F_DATE in section 6, so it is left to the later checks."""
+    try:
+        for _ in iter_gunzip(raw.iter_chunks(key), limit=limit):
+            pass
+    except FileRejection as rejection:
+        if rejection.code == "F_TOO_LARGE":
+            raise
 
 
 def _judge(receipt: Any, fn: FileName, raw: Store) -> tuple[FileRejection | None, dict[str, Any]]:
@@ -387,6 +399,8 @@ def _judge(receipt: Any, fn: FileName, raw: Store) -> tuple[FileRejection | None
                 "F_TOO_LARGE", f"file has {receipt.size_bytes} bytes, the limit is {limit} bytes"
             )
         if not is_open(fn.business_date):
+            if fn.compressed:  # a .csv.gz that expands beyond the limit is F_TOO_LARGE, before F_DATE
+                _refuse_expansion(raw, receipt.raw_key, limit)
             raise FileRejection(
                 "F_DATE",
                 f"business date {fn.business_date.isoformat()} is not open for processing "

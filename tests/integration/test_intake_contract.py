@@ -459,6 +459,21 @@ def case_prec_too_large_over_date(landing, monkeypatch):
     return name, drop(landing, name, two_rows(), count=2, total="123.45")
 
 
+def case_prec_too_large_gz_expansion_over_date(landing, monkeypatch):
+    monkeypatch.setenv("DAYBOOK_MAX_FILE_BYTES", "2000")
+    name = f"{CLIENT}_PAY_20261128_001.csv.gz"  # a Saturday
+    plain = pay_csv(["1.00"] * 100).encode()
+    data = gz(plain)
+    assert len(data) < 2000 < len(plain), "small as dropped, too large once expanded"
+    return name, drop(landing, name, data, count=100, total="100.00")
+
+
+def case_prec_date_over_truncated_gz(landing):
+    name = f"{CLIENT}_PAY_20261128_001.csv.gz"  # a Saturday; F_MALFORMED comes after F_DATE
+    packed = gz(pay_csv(["1.00"] * 50).encode())
+    return name, drop(landing, name, packed[: len(packed) // 2], count=50, total="50.00")
+
+
 def case_prec_date_over_encoding(landing):
     name = f"{CLIENT}_PAY_20261128_001.csv"
     return name, drop(landing, name, pay_csv(["1.00"]).encode("utf-16"), count=1, total="1.00")
@@ -533,6 +548,8 @@ CODE_CASES = [
     ("F_CONTROL", case_prec_control_over_checksum),
     ("F_CHECKSUM", case_prec_checksum_over_malformed),
     ("F_TOO_LARGE", case_prec_too_large_over_date),
+    ("F_TOO_LARGE", case_prec_too_large_gz_expansion_over_date),
+    ("F_DATE", case_prec_date_over_truncated_gz),
     ("F_DATE", case_prec_date_over_encoding),
     ("F_ENCODING", case_prec_encoding_over_malformed),
     ("F_MALFORMED", case_prec_malformed_over_header),
