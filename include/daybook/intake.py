@@ -143,13 +143,30 @@ def _scan_inbox(business_date: str) -> tuple[list[Drop], list[tuple[str, str, da
             if fn.kind == "control":
                 continue  # answered together with its data file
             control = f"{fn.stem}.ctl"
-            if control not in present:
+            if control not in present or _control_owner(landing, folder, fn, present) != name:
                 waiting.append((folder, name, fn.business_date))
                 continue
             if fn.business_date != day and is_open(fn.business_date):
                 continue
             drops.append(Drop(folder, name, control))
     return drops, waiting
+
+
+def _control_owner(landing: Store, folder: str, fn: FileName, present: set[str]) -> str:
+    """Which data file of the stem the control file ``<stem>.ctl`` completes.
+
+    Normally the one data file of the stem. When both ``<stem>.csv`` and ``<stem>.csv.gz`` are in
+    the inbox, it is the one the control file names (its first field); if it names neither, the
+    ``.csv`` (which is then refused F_CONTROL). The other data file has no control file: it is
+    incomplete and waits (alerted at the intake cutoff), instead of being paired with a control
+    file the first one's answer moves away.
+    """
+    plain, packed = f"{fn.stem}.csv", f"{fn.stem}.csv.gz"
+    if not (plain in present and packed in present):
+        return packed if fn.compressed else plain
+    head = landing.read_head(f"{folder}/{INBOX}/{fn.stem}.ctl", CONTROL_MAX_BYTES)
+    named = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].split(b"|", 1)[0]
+    return packed if named == packed.encode("utf-8") else plain
 
 
 def list_drops(business_date: str) -> list[dict[str, Any]]:
@@ -458,6 +475,9 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
     stem = fn.stem if fn else stem_of(safe_name(name))
 
     if landing.exists(inbox_key):
+        if control_name and not landing.exists(f"{folder}/{INBOX}/{control_name}"):
+            # The control file was taken by another answer since the listing: incomplete again.
+            return {"folder": folder, "name": name, "status": "WAITING"}
         sha, size = _hash(landing, inbox_key)
         raw_key = f"{folder}/{sha}/{safe_name(name)}"
         if not raw.exists(raw_key):

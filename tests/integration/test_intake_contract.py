@@ -777,3 +777,27 @@ def test_other_open_date_waits_for_its_own_day(business_db, intake_zones):
     assert z.landing.exists(f"{CLIENT}/inbox/{name}")
     (result,) = run_intake("2026-11-30")
     assert result["status"] == "INTAKE_OK"
+
+
+@pytest.mark.parametrize("named", [f"{STEM}.csv", f"{STEM}.csv.gz"])
+def test_csv_and_csv_gz_of_one_stem_the_control_file_completes_the_one_it_names(
+    business_db, intake_zones, named
+):
+    """Section 3: a data file is complete only when its control file exists. With both
+    ``<stem>.csv`` and ``<stem>.csv.gz`` in the inbox and one ``<stem>.ctl``, the control file
+    completes the file it names, which is answered; the other is incomplete and waits untouched
+    (it used to be paired with the control file too, and its turn failed once that was moved)."""
+    z = intake_zones
+    plain = two_rows()
+    files = {f"{STEM}.csv": plain, f"{STEM}.csv.gz": gz(plain)}
+    for name, data in files.items():
+        z.landing.put(f"{CLIENT}/inbox/{name}", data)
+    z.landing.put(f"{CLIENT}/inbox/{STEM}.ctl", ctl(named, 2, "123.45", files[named]))
+    (other,) = set(files) - {named}
+    (result,) = run_intake()
+    assert (result["name"], result["status"]) == (named, "INTAKE_OK")
+    encoding = "utf-8"
+    assert_accepted(z, named, files[named], 2, 12345, encoding)
+    assert z.landing.list(f"{CLIENT}/inbox") == [f"{CLIENT}/inbox/{other}"]
+    assert z.landing.get(f"{CLIENT}/inbox/{other}") == files[other]
+    assert run_intake() == [], "the other file waits for a control file of its own"
