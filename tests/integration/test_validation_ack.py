@@ -302,3 +302,19 @@ def test_ack_is_rfc4180_for_any_client_ref_and_a_rerun_writes_the_same_bytes(env
     ack_path.unlink()
     assert validation.validate_client("VALC", DAY.isoformat())[-1].get("rerun") is True
     assert ack_path.read_bytes() == first
+
+
+def test_columns_in_any_order_are_judged_by_their_names(env):
+    """Section 4: the header names the columns, in any order; each rule reads its own column."""
+    header = list(reversed(PAY_HEADER))
+    rows = [
+        list(reversed(pay_row("ORD-1"))),
+        list(reversed(pay_row("ORD-2", payer_account="1234567"))),
+        list(reversed(pay_row("ORD-3", amount="0", purpose="x" * 141))),
+    ]
+    (result,) = drop_and_validate("VALC", "001", rows, header=header)
+    assert (result["status"], result["rows"], result["rejected"]) == ("VALIDATED", 3, 2)
+    ack = (env["landing"] / "VALC" / "outbox" / "VALC_PAY_20261127_001.ack.csv").read_bytes()
+    assert ack == expected_ack(
+        "VALC_PAY_20261127_001", ["ORD-1", "ORD-2", "ORD-3"], {2: "R_ACCOUNT", 3: "R_FORMAT;R_AMOUNT"}
+    )
