@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -215,6 +216,13 @@ def assess(business_date: str) -> dict[str, int]:
 
     PAY is set-based SQL; LOAN applies the credit policy per application in Python (Decimal
     arithmetic on the row's own values), then updates in one batch per outcome.
+
+    On PostgreSQL the two run at once: the PAY statement is the database server's work and the
+    loans mostly this process's, so the payments are routed on a connection of their own (one
+    statement, committed on its own) while the loans are judged in the client's transaction.
+    Each moves only records still VALIDATED, so a run that fails between the two commits is
+    completed by a rerun, and no record is routed twice. SQLite (one writer at a time): one
+    after the other in one transaction.
     """
     db.migrate()
     counts = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
@@ -231,13 +239,16 @@ def assess(business_date: str) -> dict[str, int]:
         }
         with db.begin() as conn:
             profiles.record_version(conn, profile)
-            if conn.dialect.name == "postgresql":  # one pass over the day
-                for tier, n in db.run(conn, "update_pay_records_tiers_postgresql", params):
+        with db.begin() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="route") as pool:
+            if conn.dialect.name == "postgresql":  # one pass over the day, beside the loans
+                routed = pool.submit(_route_payments, params)
+                loan = _assess_loans(conn, business_date, client_id, profile)
+                for tier, n in routed.result().items():
                     counts[tier] += n
             else:
                 for tier in ("AUTO", "L2", "L1"):
                     counts[tier] += db.run(conn, f"update_pay_records_tier_{tier.lower()}", params).rowcount
-            loan = _assess_loans(conn, business_date, client_id, profile)
+                loan = _assess_loans(conn, business_date, client_id, profile)
             for tier, n in loan.items():
                 counts[tier] += n
             events.audit(
@@ -251,6 +262,13 @@ def assess(business_date: str) -> dict[str, int]:
     db.analyze("records")  # the day's records moved out of VALIDATED
     log.info("approval routing for %s: %s", business_date, counts)
     return counts
+
+
+def _route_payments(params: dict[str, Any]) -> dict[str, int]:
+    """PostgreSQL: route the client's VALIDATED payments of the day in one statement, in a
+    transaction of its own (committed when it returns). Returns the count per tier."""
+    with db.begin() as conn:
+        return {tier: int(n) for tier, n in db.run(conn, "update_pay_records_tiers_postgresql", params)}
 
 
 ASSESS_PAGE = 20_000  # loan applications judged per page (memory does not grow with the day)

@@ -78,6 +78,79 @@ def test_assess_routes_every_tier_and_policy_outcome_and_stores_the_rule_version
     assert _states(bank) == states
 
 
+def _routing_events(url):
+    return [
+        json.loads(detail)["loan_outcomes"]
+        for (detail,) in query(
+            url, "SELECT detail FROM audit_events WHERE action = 'rules_applied' ORDER BY event_id"
+        )
+    ]
+
+
+@pytest.mark.parametrize("failing", ["loans", "payments"])
+def test_routing_that_fails_halfway_is_completed_by_a_rerun_without_routing_anything_twice(
+    bank, monkeypatch, failing
+):
+    """On PostgreSQL the day's payments are routed on a connection of their own while the loans
+    are judged; a failure in either half leaves every record either routed or still VALIDATED
+    (never half-applied), and a rerun routes exactly what is left."""
+    _, pays = seed_file(bank, "BANKX", "PAY", [pay(5_000_000), pay(100_000_000), pay(6_000_000)])
+    _, loans = seed_file(
+        bank,
+        "BANKX",
+        "LOAN",
+        [loan("120000.00", 60, "120000.00", 750), loan("120000.00", 60, "120000.00", 599)],
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"{failing} broke")
+
+    with monkeypatch.context() as patch:
+        if failing == "loans":
+            patch.setattr(approval, "judge_loan", broken)
+        elif bank.startswith("sqlite"):
+            patch.setattr(approval.db, "run", _failing_on("update_pay_records_tier_auto", approval.db.run))
+        else:
+            patch.setattr(approval, "_route_payments", broken)
+        with pytest.raises(RuntimeError, match=f"{failing} broke"):
+            approval.assess(DAY)
+    states = _states(bank)
+    assert {states[n][0] for n in loans} == {"VALIDATED"}  # the loans' transaction rolled back
+    assert _routing_events(bank) == []
+    if failing == "loans" and not bank.startswith("sqlite"):
+        # The payments' statement committed on its own connection.
+        assert [states[n][:2] for n in pays] == [
+            ("APPROVED", "AUTO"),
+            ("PENDING_APPROVAL", "L2"),
+            ("PENDING_APPROVAL", "L1"),
+        ]
+        rerun = {"AUTO": 1, "L1": 0, "L2": 0, "POLICY": 1}
+    else:
+        # SQLite routes both in one transaction; on PostgreSQL a failed payment statement
+        # fails the run before the loans' transaction commits.
+        assert {states[n][0] for n in pays} == {"VALIDATED"}
+        rerun = {"AUTO": 2, "L1": 1, "L2": 1, "POLICY": 1}
+    assert approval.assess(DAY) == rerun
+    states = _states(bank)
+    assert [states[n][:2] for n in pays] == [
+        ("APPROVED", "AUTO"),
+        ("PENDING_APPROVAL", "L2"),
+        ("PENDING_APPROVAL", "L1"),
+    ]
+    assert [states[n] for n in loans] == [("APPROVED", "AUTO", None), ("DECLINED", "POLICY", "A_POLICY")]
+    assert _routing_events(bank) == [{"AUTO": 1, "L1": 0, "L2": 0, "POLICY": 1}]
+    assert approval.assess(DAY) == {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
+
+
+def _failing_on(name, run):
+    def wrapped(conn, statement, *args, **kwargs):
+        if statement == name:
+            raise RuntimeError("payments broke")
+        return run(conn, statement, *args, **kwargs)
+
+    return wrapped
+
+
 def test_backlog_alert_before_the_cutoff_then_expiry_at_it(bank):
     seed_file(bank, "BANKX", "PAY", [pay(6_000_000), pay(7_000_000), pay(200_000_000)])
     approval.assess(DAY)  # 60000 and 70000: L1; 2000000: L2. Cutoff 18:00, alert 30 min before.
