@@ -281,8 +281,11 @@ def post_ledger(business_date: str) -> dict[str, int]:
     Per client: plan (one transaction), then apply the plan in chunks (:func:`_chunks`), each
     chunk one transaction that inserts the postings of its settled payments and moves its records
     to SETTLED or RETURNED/H_FUNDS (:func:`_apply`), up to :func:`workers` chunks at once on
-    PostgreSQL; then approved loans are disbursed. The plan fixes every outcome before any is
-    applied, so the order chunks commit in changes nothing but which records are done first.
+    PostgreSQL; approved loans are disbursed (:func:`_disburse`), on PostgreSQL in a transaction
+    of their own on a connection of their own while the payments are planned and applied (they
+    touch other records and other accounts, and planning keeps one server core busy), on SQLite
+    after the payments. The plan fixes every outcome before any is applied, so the order chunks
+    commit in changes nothing but which records are done first.
     """
     db.migrate()
     counts = {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
@@ -297,58 +300,74 @@ def post_ledger(business_date: str) -> dict[str, int]:
     for client_id in clients:
         profile = profiles.load(client_id)
         key = {"client_id": client_id, "business_date": business_date}
-        started = time.perf_counter()
-        with db.begin() as conn:
-            _tune(conn)
-            todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents)
-        log.info(
-            "%s %s: plan rows %s to apply (%.1f s)",
-            client_id,
-            business_date,
-            todo,
-            time.perf_counter() - started,
-        )
-        _crash_hook(committer.committed)
-        if todo is not None:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disburse") as pool:
+            loans = pool.submit(_disburse_alone, key) if db.engine().dialect.name == "postgresql" else None
+            _settle_payments(key, profile, committer, counts)
             with db.begin() as conn:
-                chunks = _chunks(conn, key, todo)
-            settled, returned = _apply_chunks(chunks, committer)
-            if db.engine().dialect.name == "postgresql" and settled + returned < todo[1] - todo[0] + 1:
-                # Plan rows not applied at the rows their records were read from: records
-                # updated or moved since (or already applied by the run this one resumes, or no
-                # longer APPROVED). The statement by business number moves those still APPROVED.
-                size = chunk_rows()
-                late = [
-                    {**key, "lo": lo, "hi": min(lo + size - 1, todo[1])}
-                    for lo in range(todo[0], todo[1] + 1, size)
-                ]
-                more = _apply_chunks(late, committer, "apply_settlement_chunk_by_number_postgresql")
-                settled, returned = settled + more[0], returned + more[1]
-            counts["SETTLED"] += settled
-            counts["RETURNED_FUNDS"] += returned
-        with db.begin() as conn:
-            counts["DISBURSED"] += _disburse(conn, key)
-            if conn.dialect.name == "postgresql":
-                # The BRIN index on the day (V012) covers the block ranges just filled once they
-                # are summarized; until then a query of a day reads those ranges in full.
-                db.run(conn, "summarize_ledger_day_postgresql")
-            short = db.run(conn, "count_plan_funds", key).one()
-            if short.n:
-                events.alert(
-                    conn,
-                    "PREFUND_SHORT",
-                    f"{short.n} payments of {client_id} ({format_cents(int(short.cents))}) returned "
-                    f"H_FUNDS on {business_date}: prefunded balance "
-                    f"{format_cents(profile.prefund_limit_cents)} exhausted",
-                    dedup_key=f"prefund-short:{client_id}:{business_date}",
-                    severity="critical",
-                    client_id=client_id,
-                    business_date=business_date,
-                )
+                counts["DISBURSED"] += loans.result() if loans is not None else _disburse(conn, key)
+                if conn.dialect.name == "postgresql":
+                    # The BRIN index on the day (V012) covers the block ranges just filled once
+                    # they are summarized; until then a query of a day reads those ranges in full.
+                    db.run(conn, "summarize_ledger_day_postgresql")
+                short = db.run(conn, "count_plan_funds", key).one()
+                if short.n:
+                    events.alert(
+                        conn,
+                        "PREFUND_SHORT",
+                        f"{short.n} payments of {client_id} ({format_cents(int(short.cents))}) returned "
+                        f"H_FUNDS on {business_date}: prefunded balance "
+                        f"{format_cents(profile.prefund_limit_cents)} exhausted",
+                        dedup_key=f"prefund-short:{client_id}:{business_date}",
+                        severity="critical",
+                        client_id=client_id,
+                        business_date=business_date,
+                    )
     if clients:
         db.analyze("records", "ledger_transfers")  # for the reports, files and reconciliation next
     log.info("settlement for %s: %s", business_date, counts)
     return counts
+
+
+def _disburse_alone(key: dict[str, Any]) -> int:
+    """:func:`_disburse` in a transaction of its own (committed when it returns)."""
+    with db.begin() as conn:
+        return _disburse(conn, key)
+
+
+def _settle_payments(
+    key: dict[str, Any], profile: profiles.Profile, committer: _Committer, counts: dict[str, int]
+) -> None:
+    """Plan the client's approved payments of the day and apply the plan (see :func:`post_ledger`)."""
+    client_id, business_date = key["client_id"], key["business_date"]
+    started = time.perf_counter()
+    with db.begin() as conn:
+        _tune(conn)
+        todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents)
+    log.info(
+        "%s %s: plan rows %s to apply (%.1f s)",
+        client_id,
+        business_date,
+        todo,
+        time.perf_counter() - started,
+    )
+    _crash_hook(committer.committed)
+    if todo is not None:
+        with db.begin() as conn:
+            chunks = _chunks(conn, key, todo)
+        settled, returned = _apply_chunks(chunks, committer)
+        if db.engine().dialect.name == "postgresql" and settled + returned < todo[1] - todo[0] + 1:
+            # Plan rows not applied at the rows their records were read from: records
+            # updated or moved since (or already applied by the run this one resumes, or no
+            # longer APPROVED). The statement by business number moves those still APPROVED.
+            size = chunk_rows()
+            late = [
+                {**key, "lo": lo, "hi": min(lo + size - 1, todo[1])}
+                for lo in range(todo[0], todo[1] + 1, size)
+            ]
+            more = _apply_chunks(late, committer, "apply_settlement_chunk_by_number_postgresql")
+            settled, returned = settled + more[0], returned + more[1]
+        counts["SETTLED"] += settled
+        counts["RETURNED_FUNDS"] += returned
 
 
 _LEDGER_WITHOUT_FK_SQLITE = (

@@ -348,3 +348,46 @@ def test_loans_are_disbursed_once_and_a_stray_posting_stops_the_day(business_db,
     ]
     assert {s for _, s, *_ in _states(business_db)} == {"DISBURSED"}
     assert_balanced(business_db)
+
+
+def test_payments_and_loans_each_post_once_when_the_other_half_fails(business_db, tmp_path, monkeypatch):
+    # On PostgreSQL the loans are disbursed on a connection of their own while the payments are
+    # planned and applied: payments failing leaves the loans disbursed (committed on their own),
+    # and a rerun settles the payments without posting a loan twice. On SQLite the loans come
+    # after the payments, so a failure in the payments leaves both undone. Prefunding 1000.00:
+    # 300.00 and 400.00 settle.
+    write_profile(tmp_path / "profiles", monkeypatch, "MIXC", "1000.00")
+    pays = seed_file(business_db, "MIXC", [pay(30000), pay(40000)])
+    loans = seed_file(business_db, "MIXC", [pay(50000)], seq="002", file_type="LOAN")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("planning failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(settlement, "_plan", broken)
+        with pytest.raises(RuntimeError, match="planning failed"):
+            settlement.post_ledger(DAY)
+    states = {no: state for no, state, *_ in _states(business_db)}
+    assert [states[n] for n in pays] == ["APPROVED", "APPROVED"]
+    on_pg = business_db.startswith("postgresql")
+    assert states[loans[0]] == ("DISBURSED" if on_pg else "APPROVED")
+    assert_balanced(business_db)
+
+    assert settlement.post_ledger(DAY) == {
+        "SETTLED": 2,
+        "DISBURSED": 0 if on_pg else 1,
+        "RETURNED_FUNDS": 0,
+    }
+    assert settlement.post_ledger(DAY) == {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert query(
+        business_db,
+        "SELECT business_no, debit_account, credit_account, amount_cents FROM ledger_transfers ORDER BY business_no",
+    ) == sorted(
+        [
+            (pays[0], "MIXC:PREFUND", "MIXC:CLEARING", 30000),
+            (pays[1], "MIXC:PREFUND", "MIXC:CLEARING", 40000),
+            (loans[0], "MIXC:LOANS", "MIXC:DISBURSEMENT", 50000),
+        ]
+    )
+    assert {s for _, s, *_ in _states(business_db)} == {"SETTLED", "DISBURSED"}
+    assert_balanced(business_db)
