@@ -48,6 +48,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -442,7 +443,51 @@ def _bytes(data: bytes) -> Producer:
 
 
 def _query_member(writer: Callable[[str, dict[str, Any], Path], int], name: str, params: dict[str, Any]):
-    return lambda target: writer(name, params, target)
+    def produce(target: Path) -> None:
+        writer(name, params, target)
+
+    produce.from_database = True  # type: ignore[attr-defined]
+    return produce
+
+
+# Members read from the database are produced this many at a time, each on a connection of its
+# own: their time is the database server's (one core each), not this process's.
+DATABASE_PRODUCERS = 2
+# Other members (copies of stored objects) are produced at most this many ahead of the one being
+# sealed and written: temporary files stay a few members, whatever the day's size.
+LOOKAHEAD = 2
+
+
+def _produced(sources: dict[str, Producer], folder: Path) -> Iterator[tuple[str, Path]]:
+    """Each member's path and a local file holding its plaintext, in path order, produced ahead
+    of the caller: the members read from the database all at once from the start
+    (:data:`DATABASE_PRODUCERS` at a time), the others one at a time at most :data:`LOOKAHEAD`
+    ahead. The caller seals and stores one member while the next ones are produced. Each file is
+    deleted once the caller has moved on; an error of a producer is raised when its member's
+    turn comes (the members after it are not produced further)."""
+    order = sorted(sources)
+    position = {path: i for i, path in enumerate(order)}
+    targets = {path: folder / f"member-{i}" for i, path in enumerate(order)}
+    from_db = [path for path in order if getattr(sources[path], "from_database", False)]
+    others = [path for path in order if not getattr(sources[path], "from_database", False)]
+    with (
+        ThreadPoolExecutor(max_workers=DATABASE_PRODUCERS, thread_name_prefix="archive-db") as db_pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-copy") as copy_pool,
+    ):
+        futures = {path: db_pool.submit(sources[path], targets[path]) for path in from_db}
+        submitted = 0
+        try:
+            for i, path in enumerate(order):
+                while submitted < len(others) and position[others[submitted]] <= i + LOOKAHEAD:
+                    nxt = others[submitted]
+                    futures[nxt] = copy_pool.submit(sources[nxt], targets[nxt])
+                    submitted += 1
+                futures.pop(path).result()
+                yield path, targets[path]
+                targets[path].unlink(missing_ok=True)
+        finally:
+            for future in futures.values():
+                future.cancel()
 
 
 def member_sources(client_id: str, business_date: str) -> tuple[dict[str, Producer], list[Any]]:
@@ -623,9 +668,8 @@ def write_package(client_id: str, business_date: str) -> dict[str, Any]:
             store.delete(stale)
     listing: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="daybook-archive-") as tmp:
-        plain, sealed = Path(tmp) / "plain", Path(tmp) / "sealed"
-        for path, produce in sorted(sources.items()):
-            produce(plain)
+        sealed = Path(tmp) / "sealed"
+        for path, plain in _produced(sources, Path(tmp)):
             # One read of the plaintext: hashed, and sealed on the way when there is a key.
             digest, size = file_digest(plain) if key is None else seal_file(key, plain, sealed, path)
             m = {
