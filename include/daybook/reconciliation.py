@@ -25,6 +25,7 @@ import io
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from daybook import clearing, csvsafe, db, events
@@ -86,7 +87,33 @@ def _clearing_count_total(chunks: Iterable[bytes], digest: Any) -> tuple[int, in
     return count, total
 
 
+def _read_clearing(client_id: str, business_date: str) -> tuple[int, int, str, list[str]] | None:
+    """The client's clearing file of the day read through: (data rows, amount total in cents,
+    sha256 of its bytes, the fields of its control file); None when either file is missing."""
+    out_store = open_store(settings().outputs)
+    data_key, ctl_key = clearing.names(client_id, business_date)
+    if not out_store.exists(data_key) or not out_store.exists(ctl_key):
+        return None
+    digest = hashlib.sha256()
+    count, total = _clearing_count_total(out_store.iter_chunks(data_key), digest)
+    ctl = out_store.get(ctl_key).decode("utf-8").strip().split("|")
+    return count, total, digest.hexdigest(), ctl
+
+
 def _breaks(conn: Any, client_id: str, business_date: str) -> list[dict[str, str]]:
+    """The day's breaks. The clearing file is read through (in this process) while the database
+    answers the other checks' queries (in the server), on a thread of its own."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-clearing") as pool:
+        clearing_read = pool.submit(_read_clearing, client_id, business_date)
+        return _breaks_given(conn, client_id, business_date, clearing_read)
+
+
+def _breaks_given(
+    conn: Any,
+    client_id: str,
+    business_date: str,
+    clearing_read: Future[tuple[int, int, str, list[str]] | None],
+) -> list[dict[str, str]]:
     key = {"client_id": client_id, "business_date": business_date}
     out: list[dict[str, str]] = []
 
@@ -122,19 +149,17 @@ def _breaks(conn: Any, client_id: str, business_date: str) -> list[dict[str, str
     # 4. clearing file vs ledger
     prefund = ledger.get(("PREFUND", "D"))
     want = _pair(int(prefund.entries), int(prefund.cents)) if prefund else _pair(0, 0)
-    out_store = open_store(settings().outputs)
     data_key, ctl_key = clearing.names(client_id, business_date)
-    if not out_store.exists(data_key) or not out_store.exists(ctl_key):
+    read = clearing_read.result()
+    if read is None:
         if prefund:
             brk("CLEARING_MISSING", data_key.rsplit("/", 1)[-1], want, "no clearing file")
         return out
-    digest = hashlib.sha256()
-    count, total = _clearing_count_total(out_store.iter_chunks(data_key), digest)
+    count, total, sha256, ctl = read
     got = _pair(count, total)
     if got != want:
         brk("CLEARING_VS_LEDGER", data_key.rsplit("/", 1)[-1], want, got)
-    ctl = out_store.get(ctl_key).decode("utf-8").strip().split("|")
-    actual_ctl = f"{count}|{format_cents(total)}|{digest.hexdigest()}"
+    actual_ctl = f"{count}|{format_cents(total)}|{sha256}"
     if len(ctl) != 4 or "|".join(ctl[1:]) != actual_ctl:
         brk("CLEARING_CONTROL", ctl_key.rsplit("/", 1)[-1], "|".join(ctl[1:]), actual_ctl)
     return out
