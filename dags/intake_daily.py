@@ -7,9 +7,11 @@ for a refused file and moves the inbox copy to `processed/` or `rejected/`. One 
 per file. Emits the intake asset with the business date, which starts validation.
 
 Sensing: `wait_for_drops` pokes in reschedule mode (no worker slot held while waiting) until a
-complete drop is there, nothing is waiting for its control file, or a client with an incomplete
-file reaches its intake cutoff. `alert_cutoff` then records INCOMPLETE_FILE / MISSING_FILE alert
-events for clients past their cutoff (UNKNOWN_CLIENT is recorded when the inbox is listed).
+complete drop is there, nothing is waiting for its other half (a data file for its control file or
+the reverse), or a client with such a half reaches its intake cutoff. `alert_cutoff` then records
+INCOMPLETE_FILE / MISSING_FILE alert events for clients past their cutoff, and answers a control
+file without its data file `<stem>.rej` (F_CONTROL; it stays in the inbox for a late data file).
+UNKNOWN_CLIENT is recorded when the inbox is listed.
 
 Runbook: docs/runbooks/intake.md
 """

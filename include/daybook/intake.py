@@ -107,17 +107,27 @@ def safe_name(name: str) -> str:
     return cleaned
 
 
-def _scan_inbox(business_date: str) -> tuple[list[Drop], list[tuple[str, str, date]]]:
-    """(drops to answer now, incomplete data files waiting as (folder, name, business date))."""
+@dataclass
+class _Scan:
+    """What one look at the landing zone found for a business date."""
+
+    drops: list[Drop]  # to answer now
+    waiting: list[tuple[str, str, date]]  # data files without their control file: (folder, name, date)
+    orphans: list[tuple[str, str, date]]  # control files without their data file: (folder, name, date)
+    cutoffs: dict[str, datetime]  # the intake cutoff of every client folder that was looked into
+
+
+def _scan_inbox(business_date: str) -> _Scan:
+    """Drops to answer now, incomplete data files and orphan control files waiting, per client
+    folder. A folder without a profile is alerted (UNKNOWN_CLIENT) and left alone."""
     db.migrate()
     day = date.fromisoformat(business_date)
     landing = open_store(settings().landing)
     known = set(business_types.REGISTRY)
-    drops: list[Drop] = []
-    waiting: list[tuple[str, str, date]] = []
+    scan = _Scan([], [], [], {})
     for folder, names in sorted(_inbox_listing(landing).items()):
         try:
-            profiles.load(folder)
+            profile = profiles.load(folder)
         except profiles.UnknownClient:
             with db.begin() as conn:
                 events.alert(
@@ -129,27 +139,35 @@ def _scan_inbox(business_date: str) -> tuple[list[Drop], list[tuple[str, str, da
                     business_date=business_date,
                 )
             continue
+        scan.cutoffs[folder] = intake_cutoff(profile, business_date)
         present = set(names)
-        drops.extend(_pending_drops(folder, present))
+        pending = _pending_drops(folder, present)
+        scan.drops.extend(pending)
+        resumed_controls = {d.control for d in pending if d.control}
         for name in sorted(names):
             try:
                 fn = parse_name(name, known)
             except FileRejection:
-                drops.append(Drop(folder, name))
+                scan.drops.append(Drop(folder, name))
                 continue
             if fn.client_id != folder:
-                drops.append(Drop(folder, name))
+                scan.drops.append(Drop(folder, name))
                 continue
             if fn.kind == "control":
-                continue  # answered together with its data file
+                # answered together with its data file; alone, it waits for it (alerted and
+                # answered at the intake cutoff). One a resumed receipt still has to move is not alone.
+                data_names = (f"{fn.stem}.csv", f"{fn.stem}.csv.gz")
+                if not any(d in present for d in data_names) and name not in resumed_controls:
+                    scan.orphans.append((folder, name, fn.business_date))
+                continue
             control = f"{fn.stem}.ctl"
             if control not in present or _control_owner(landing, folder, fn, present) != name:
-                waiting.append((folder, name, fn.business_date))
+                scan.waiting.append((folder, name, fn.business_date))
                 continue
             if fn.business_date != day and is_open(fn.business_date):
                 continue
-            drops.append(Drop(folder, name, control))
-    return drops, waiting
+            scan.drops.append(Drop(folder, name, control))
+    return scan
 
 
 def _control_owner(landing: Store, folder: str, fn: FileName, present: set[str]) -> str:
@@ -173,10 +191,11 @@ def list_drops(business_date: str) -> list[dict[str, Any]]:
     """The drops this run answers: complete pairs for ``business_date`` or for a date that is
     not open, and every badly named file. Incomplete files wait; other open dates wait for
     their own day's run. Unknown client folders are not processed and raise an alert."""
-    drops, waiting = _scan_inbox(business_date)
-    if waiting:
-        log.info("incomplete drops waiting: %s", ", ".join(f"{f}/{n}" for f, n, _ in waiting))
-    return [d.as_dict() for d in drops]
+    scan = _scan_inbox(business_date)
+    if scan.waiting or scan.orphans:
+        halves = [*scan.waiting, *scan.orphans]
+        log.info("incomplete drops waiting: %s", ", ".join(f"{f}/{n}" for f, n, _ in halves))
+    return [d.as_dict() for d in scan.drops]
 
 
 def intake_cutoff(profile: profiles.Profile, business_date: str) -> datetime:
@@ -186,37 +205,59 @@ def intake_cutoff(profile: profiles.Profile, business_date: str) -> datetime:
 
 
 def drops_ready(business_date: str, now: datetime | None = None) -> bool:
-    """Sensor poke: go on when a complete drop is there, when nothing is waiting for its control
-    file, or when a client with an incomplete file has reached its intake cutoff (to alert)."""
-    drops, waiting = _scan_inbox(business_date)
-    if drops or not waiting:
+    """Sensor poke: go on when a complete drop is there, when nothing is waiting for its other half
+    (a data file for its control file, a control file for its data file), or when a client with
+    such a half has reached its intake cutoff (to alert)."""
+    scan = _scan_inbox(business_date)
+    halves = [*scan.waiting, *scan.orphans]
+    if scan.drops or not halves:
         return True
     now = now or datetime.now(BUSINESS_TZ)
-    return any(now >= intake_cutoff(profiles.load(folder), business_date) for folder, _, _ in waiting)
+    return any(now >= scan.cutoffs[folder] for folder, _, _ in halves)
 
 
 def alert_at_cutoff(business_date: str, now: datetime | None = None) -> list[dict[str, str]]:
     """At or after each client's intake cutoff: INCOMPLETE_FILE for every data file still without its
-    control file, MISSING_FILE for every expected file type (profile ``expected_files``) that did not
-    come for the date. Recorded once each (dedup keys); returns the alerts of this call."""
+    control file and for every control file still without its data file (the control file is also
+    answered ``<stem>.rej`` F_CONTROL, and stays in the inbox for its data file), MISSING_FILE for every
+    expected file type (profile ``expected_files``) that did not come for the date. Recorded once each
+    (dedup keys; an answer already in the outbox is not written again); returns the alerts of this
+    call."""
     now = now or datetime.now(BUSINESS_TZ)
-    _, waiting = _scan_inbox(business_date)
+    scan = _scan_inbox(business_date)
+    landing = open_store(settings().landing)
     raised: list[dict[str, str]] = []
     with db.begin() as conn:
         for client in profiles.known_clients():
             profile = profiles.load(client)
             if now < intake_cutoff(profile, business_date):
                 continue
-            incomplete = [(name, day) for folder, name, day in waiting if folder == client]
+            at = profile.data["cutoffs"]["intake"]
+            incomplete = [(name, day) for folder, name, day in scan.waiting if folder == client]
             for name, _day in incomplete:
                 message = (
                     f"{client}/inbox/{name} has no control file at the intake cutoff "
-                    f"{profile.data['cutoffs']['intake']}; it is not read until the control file arrives"
+                    f"{at}; it is not read until the control file arrives"
                 )
                 events.alert(
                     conn,
                     "INCOMPLETE_FILE",
                     message,
+                    dedup_key=f"incomplete:{client}/{name}:{business_date}",
+                    client_id=client,
+                    business_date=business_date,
+                )
+                raised.append({"kind": "INCOMPLETE_FILE", "client_id": client, "name": name})
+            orphans = [(name, day) for folder, name, day in scan.orphans if folder == client]
+            for name, _day in orphans:
+                _answer_orphan_control(conn, landing, client, name, at)
+                stem = name.removesuffix(".ctl")
+                events.alert(
+                    conn,
+                    "INCOMPLETE_FILE",
+                    f"{client}/inbox/{name} has no data file ({stem}.csv or {stem}.csv.gz) at the intake "
+                    f"cutoff {at}; it was answered {stem}.rej (F_CONTROL) and waits in the inbox for its "
+                    "data file",
                     dedup_key=f"incomplete:{client}/{name}:{business_date}",
                     client_id=client,
                     business_date=business_date,
@@ -229,7 +270,11 @@ def alert_at_cutoff(business_date: str, now: datetime | None = None) -> list[dic
                 )
             }
             day8 = business_date.replace("-", "")
-            arriving = {name.split("_")[1] for name, day in incomplete if day.isoformat() == business_date}
+            arriving = {
+                name.split("_")[1]
+                for name, day in [*incomplete, *orphans]
+                if day.isoformat() == business_date
+            }
             for file_type in profile.data.get("expected_files") or []:
                 if file_type in received or file_type in arriving:
                     continue
@@ -237,13 +282,36 @@ def alert_at_cutoff(business_date: str, now: datetime | None = None) -> list[dic
                     conn,
                     "MISSING_FILE",
                     f"no {file_type} file ({client}_{file_type}_{day8}_NNN) came for {business_date} "
-                    f"by the intake cutoff {profile.data['cutoffs']['intake']}",
+                    f"by the intake cutoff {at}",
                     dedup_key=f"missing:{client}:{file_type}:{business_date}",
                     client_id=client,
                     business_date=business_date,
                 )
                 raised.append({"kind": "MISSING_FILE", "client_id": client, "name": file_type})
     return raised
+
+
+def _answer_orphan_control(conn: Connection, landing: Store, folder: str, name: str, cutoff: Any) -> None:
+    """Answer a control file that has no data file at the intake cutoff with ``<stem>.rej`` (F_CONTROL).
+
+    Only the answer is written: the control file stays in the inbox, so a data file that still
+    comes while the date is open completes the pair and is judged as usual (its own answer then
+    replaces this one; an accepted file withdraws it). Written once: an outbox that already holds
+    this answer is left as it is.
+    """
+    stem = name.removesuffix(".ctl")
+    message = (
+        f"control file {name} arrived without its data file {stem}.csv or {stem}.csv.gz by the intake "
+        f"cutoff {cutoff}; the control file is kept: send the data file under that name and the pair is "
+        "processed while its business date is open"
+    )
+    key = f"{folder}/{OUTBOX}/{stem}.rej"
+    answer = f"F_CONTROL|{' '.join(message.split())}\n".encode()
+    if landing.exists(key) and landing.get(key) == answer:
+        return
+    _write_rej(landing, folder, stem, "F_CONTROL", message)
+    events.audit(conn, "intake", "orphan_control_answered", f"{folder}/{name}", code="F_CONTROL")
+    log.warning("%s/%s: no data file at the intake cutoff; answered %s.rej (F_CONTROL)", folder, name, stem)
 
 
 CONTROL_MAX_BYTES = 64 * 1024  # a control file is one short line; more than this is F_CONTROL

@@ -60,6 +60,11 @@ def _incomplete(zones) -> None:
     intake.alert_at_cutoff(DAY, ALL_PAST)
 
 
+def _orphan_control(zones) -> None:
+    zones.landing.put(f"{CLIENT}/inbox/{CLIENT}_PAY_{DAY8}_002.ctl", b"x")  # its data file never came
+    intake.alert_at_cutoff(DAY, ALL_PAST)
+
+
 def _missing(_zones) -> None:
     intake.alert_at_cutoff(DAY, ALL_PAST)
 
@@ -90,6 +95,13 @@ SCENARIOS = {
     "incomplete file": (
         _incomplete,
         f"incomplete:{CLIENT}/{CLIENT}_PAY_{DAY8}_001.csv:{DAY}",
+        "INCOMPLETE_FILE",
+        CLIENT,
+        {"slack", "email"},
+    ),
+    "control file without its data file": (
+        _orphan_control,
+        f"incomplete:{CLIENT}/{CLIENT}_PAY_{DAY8}_002.ctl:{DAY}",
         "INCOMPLETE_FILE",
         CLIENT,
         {"slack", "email"},

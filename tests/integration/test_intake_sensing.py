@@ -1,6 +1,7 @@
 """Sensing and cutoff alerts: complete drops are picked up as they arrive, incomplete ones wait,
 and at each client's intake cutoff (profile cutoffs.intake, Asia/Shanghai) the on-call is alerted
-for incomplete and missing files. Plus one dag.test() run of intake_daily."""
+for incomplete and missing files, and a control file whose data file never came is answered.
+Plus dag.test() runs of intake_daily."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy
 
-from daybook import db, intake
-from s3_fixtures import CLIENT, DAY, DAY8, drop, pay_csv
+from daybook import alerting, db, intake
+from s3_fixtures import CLIENT, DAY, DAY8, ctl, drop, pay_csv
 
 pytest_plugins = ["s3_fixtures"]
 pytestmark = pytest.mark.integration
@@ -94,3 +95,89 @@ def test_intake_daily_dag_run_answers_complete_drops_and_leaves_incomplete(
     assert z.landing.get(f"{CLIENT}/processed/{CLIENT}_PAY_{DAY8}_001.csv") == good
     assert z.landing.get(f"{CLIENT}/outbox/{CLIENT}_PAY_{DAY8}_002.rej").decode().startswith("F_TOTAL|")
     assert z.landing.list(f"{CLIENT}/inbox") == [f"{CLIENT}/inbox/{CLIENT}_PAY_{DAY8}_003.csv"]
+
+
+# ------------------------------------------------------------------ a control file without its data file
+
+STEM = f"{CLIENT}_PAY_{DAY8}_001"
+ORPHAN = f"{STEM}.ctl"
+
+
+def _orphan_answers() -> int:
+    with db.begin() as conn:
+        q = "SELECT COUNT(*) FROM audit_events WHERE action = 'orphan_control_answered'"
+        return int(conn.execute(sqlalchemy.text(q)).scalar_one())
+
+
+def test_sensor_waits_for_the_data_file_of_a_control_file_until_the_cutoff(business_db, intake_zones):
+    z = intake_zones
+    z.landing.put(f"{CLIENT}/inbox/{ORPHAN}", ctl(f"{STEM}.csv", 1, "1.00", pay_csv(["1.00"]).encode()))
+    assert intake.drops_ready(DAY, BEFORE_ALL) is False, "the data file may still come: wait for it"
+    assert intake.drops_ready(DAY, BANKA_PAST) is True, "BANKA's cutoff has passed: go on, alert and answer"
+
+
+def test_control_file_without_data_file_is_alerted_and_answered_once_at_the_cutoff(business_db, intake_zones):
+    z = intake_zones
+    control = ctl(f"{STEM}.csv", 1, "1.00", pay_csv(["1.00"]).encode())
+    z.landing.put(f"{CLIENT}/inbox/{ORPHAN}", control)
+    assert intake.list_drops(DAY) == [], "a control file alone is nothing to answer yet"
+    assert intake.alert_at_cutoff(DAY, BEFORE_ALL) == []
+    assert z.landing.list(f"{CLIENT}/outbox") == [], "before the cutoff the data file may still come"
+
+    raised = intake.alert_at_cutoff(DAY, BANKA_PAST)
+    assert {"kind": "INCOMPLETE_FILE", "client_id": CLIENT, "name": ORPHAN} in raised
+    assert ("MISSING_FILE", CLIENT, "PAY") not in {(a["kind"], a["client_id"], a["name"]) for a in raised}, (
+        "the PAY file is on its way (its control file is here): incomplete, not missing"
+    )
+    [(kind, client, message)] = [a for a in _alerts() if ORPHAN in a[2]]
+    assert (kind, client) == ("INCOMPLETE_FILE", CLIENT)
+    assert f"{STEM}.csv" in message and "data file" in message
+    answer = z.landing.get(f"{CLIENT}/outbox/{STEM}.rej").decode("utf-8")
+    code, text = answer.rstrip("\n").split("|", 1)
+    assert code == "F_CONTROL" and answer.endswith("\n") and answer.count("\n") == 1
+    assert ORPHAN in text and f"{STEM}.csv" in text and "intake cutoff 16:00" in text
+    assert z.landing.get(f"{CLIENT}/inbox/{ORPHAN}") == control, "kept in the inbox for its data file"
+
+    before = _alerts()
+    intake.alert_at_cutoff(DAY, BANKA_PAST)  # the cutoff check reruns (retry, next hourly run)
+    intake.alert_at_cutoff(DAY, ALL_PAST)
+    assert [a for a in _alerts() if ORPHAN in a[2]] == [a for a in before if ORPHAN in a[2]], "alerted once"
+    assert z.landing.get(f"{CLIENT}/outbox/{STEM}.rej").decode("utf-8") == answer
+    assert _orphan_answers() == 1, "answered once"
+    with db.begin() as conn:
+        assert conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM files")).scalar_one() == 0
+
+
+def test_data_file_after_the_control_files_cutoff_answer_is_processed_as_usual(business_db, intake_zones):
+    z = intake_zones
+    data = pay_csv(["1.00", "2.50"]).encode()
+    z.landing.put(f"{CLIENT}/inbox/{ORPHAN}", ctl(f"{STEM}.csv", 2, "3.50", data))
+    intake.alert_at_cutoff(DAY, BANKA_PAST)
+    assert z.landing.get(f"{CLIENT}/outbox/{STEM}.rej").startswith(b"F_CONTROL|")
+
+    z.landing.put(f"{CLIENT}/inbox/{STEM}.csv", data)  # the data file comes late, the date still open
+    [result] = [intake.process_drop(d, DAY) for d in intake.list_drops(DAY)]
+    assert (result["status"], result["code"]) == ("INTAKE_OK", None)
+    assert not z.landing.exists(f"{CLIENT}/outbox/{STEM}.rej"), "the provisional answer is withdrawn"
+    assert z.landing.get(f"{CLIENT}/processed/{STEM}.csv") == data
+    assert z.landing.exists(f"{CLIENT}/processed/{ORPHAN}")
+    assert z.landing.list(f"{CLIENT}/inbox") == []
+    assert intake.alert_at_cutoff(DAY, ALL_PAST) == [
+        {"kind": "MISSING_FILE", "client_id": CLIENT, "name": "LOAN"},
+        {"kind": "MISSING_FILE", "client_id": "TRUSTB", "name": "PAY"},
+    ], "nothing is incomplete any more"
+    assert _orphan_answers() == 1
+    assert f"incomplete:{CLIENT}/{ORPHAN}:{DAY}" in alerting.resolve_cleared(), "the pair is registered"
+
+
+def test_late_data_file_refused_replaces_the_control_files_answer(business_db, intake_zones):
+    z = intake_zones
+    data = pay_csv(["1.00"]).encode()
+    z.landing.put(f"{CLIENT}/inbox/{ORPHAN}", ctl(f"{STEM}.csv", 1, "9.00", data))  # wrong total
+    intake.alert_at_cutoff(DAY, BANKA_PAST)
+    z.landing.put(f"{CLIENT}/inbox/{STEM}.csv", data)
+    [result] = [intake.process_drop(d, DAY) for d in intake.list_drops(DAY)]
+    assert result["code"] == "F_TOTAL"
+    assert z.landing.get(f"{CLIENT}/outbox/{STEM}.rej").startswith(b"F_TOTAL|")
+    intake.alert_at_cutoff(DAY, ALL_PAST)
+    assert z.landing.get(f"{CLIENT}/outbox/{STEM}.rej").startswith(b"F_TOTAL|"), "not answered again"
