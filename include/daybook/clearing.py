@@ -133,6 +133,55 @@ def int_values(column: Any) -> Any:
     return column.to_numpy(zero_copy_only=False)
 
 
+PAYLOAD_FIELDS = [
+    "value_date",
+    "payer_account",
+    "payer_name",
+    "payee_account_type",
+    "payee_account",
+    "payee_name",
+    "payee_bank_code",
+    "currency",
+]
+
+
+def json_fields(payloads: Any, fields: list[str]) -> dict[str, Any]:
+    """The ``fields`` of a column of JSON objects (the records' payloads: one object of texts per
+    row, never NULL) as Arrow arrays of texts by field, row for row; null where an object lacks
+    a field.
+
+    Parsed by Arrow's JSON reader (C++, on all cores) from the column's own bytes, each object on
+    a line of its own, instead of by the database server row by row (``json_to_record``), which
+    took 6 of the clearing query's 10 s at 1M payments while the server's other core idled."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    if payloads.null_count:
+        raise ValueError(f"{payloads.null_count} payloads are NULL")
+    if not len(payloads):
+        return {f: pa.array([], type=pa.string()) for f in fields}
+    lines = pc.binary_join_element_wise(payloads, "\n", "")  # every object followed by a line end
+    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+    offsets = lines.buffers()[1]
+    start, end = (
+        int.from_bytes(offsets[i * 4 : i * 4 + 4], "little", signed=True)
+        for i in (lines.offset, lines.offset + len(lines))
+    )
+    table = pj.read_json(
+        pa.BufferReader(lines.buffers()[2][start:end]),
+        read_options=pj.ReadOptions(block_size=4 << 20),
+        parse_options=pj.ParseOptions(
+            explicit_schema=pa.schema([(f, pa.string()) for f in fields]),
+            unexpected_field_behavior="ignore",
+            newlines_in_values=False,
+        ),
+    )
+    if table.num_rows != len(payloads):
+        raise ValueError(f"{len(payloads)} payloads parsed into {table.num_rows} objects")
+    return {f: table.column(f).combine_chunks() for f in fields}
+
+
 class _Rendered:
     """The data file's bytes as a stream of pieces (one per fetched batch), with its row count,
     total in cents and sha256 taken on the way (known once the stream is consumed)."""
@@ -147,12 +196,24 @@ class _Rendered:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow(HEADER)
         yield self._digest(buf.getvalue().encode("utf-8"))
+        import pyarrow.compute as pc
+
         for batch in self.batches:
-            cents = batch.column(9)
+            if not batch.num_rows:
+                continue
+            cents = int_values(batch.column("amount_cents"))
             self.count += batch.num_rows
-            self.total_cents += sum(int_values(cents).tolist())
-            cells = list(batch.columns)
-            cells[9] = cents_array(int_values(cents))
+            self.total_cents += sum(cents.tolist())
+            parsed = json_fields(batch.column("payload"), PAYLOAD_FIELDS)
+            currency = batch.column("currency")
+            currency = pc.if_else(pc.fill_null(pc.equal(currency, ""), True), parsed["currency"], currency)
+            cells = [
+                batch.column("business_no"),
+                batch.column("client_ref"),
+                *(parsed[f] for f in PAYLOAD_FIELDS[:-1]),
+                cents_array(cents),
+                currency,
+            ]
             yield self._digest(arrowcsv.lines(cells))
 
     def _digest(self, data: bytes) -> bytes:
