@@ -11,7 +11,8 @@ complete drop is there, nothing is waiting for its other half (a data file for i
 the reverse), or a client with such a half reaches its intake cutoff. `alert_cutoff` then records
 INCOMPLETE_FILE / MISSING_FILE alert events for clients past their cutoff, and answers a control
 file without its data file `<stem>.rej` (F_CONTROL; it stays in the inbox for a late data file).
-UNKNOWN_CLIENT is recorded when the inbox is listed.
+UNKNOWN_CLIENT is recorded when the inbox is listed; PROFILE_INVALID (a client profile that cannot be
+used) wherever intake reads the profile, and only that client's files are left waiting.
 
 Runbook: docs/runbooks/intake.md
 """

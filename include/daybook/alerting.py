@@ -73,6 +73,12 @@ CATALOGUE: dict[str, Kind] = {
         "every file in that folder is left unprocessed",
         "a client profile exists for the folder",
     ),
+    "PROFILE_INVALID": Kind(
+        "intake",
+        "client profile cannot be used (does not parse, or names another client)",
+        "every file in the client's inbox is left unprocessed and unanswered; other clients go on",
+        "the profile file no longer holds the content the alert was raised for (fixed or replaced)",
+    ),
     "REJECT_SPIKE": Kind(
         "validation",
         "reject rate above the client's threshold or far above its norm",
@@ -390,6 +396,10 @@ def _cleared_by_kind(event: dict[str, Any]) -> bool:
             > 0
         ),
         "UNKNOWN_CLIENT": lambda: _has_profile(str(details.get("folder") or _key_part(event, 1))),
+        # profile-invalid:<client>:<version prefix>:<date>; a still broken new content raises its own
+        "PROFILE_INVALID": lambda: (
+            profiles.file_version(str(details.get("client") or _key_part(event, 1))) != details.get("version")
+        ),
         "APPROVAL_BACKLOG": lambda: _count("count_pending_of_client_day", day) == 0,
         "AML_HOLD": lambda: _count("count_open_aml_cases", day) == 0,
         "RECON_BREAK": lambda: _count("count_unexplained_breaks", day) == 0,

@@ -117,9 +117,47 @@ class _Scan:
     cutoffs: dict[str, datetime]  # the intake cutoff of every client folder that was looked into
 
 
+def _intake_profile(
+    conn: Connection, client: str, business_date: str
+) -> tuple[profiles.Profile, datetime] | None:
+    """The client's profile and its intake cutoff; None, after recording a PROFILE_INVALID alert (once
+    per client, profile content and date), when intake cannot use it: the file does not load, or
+    ``cutoffs.intake`` is not ``HH:MM``. The caller then leaves that client alone (nothing moved or
+    answered); every other client goes on. :class:`profiles.UnknownClient` passes through."""
+    try:
+        profile = profiles.load(client)
+        try:
+            cutoff = intake_cutoff(profile, business_date)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            cutoffs = profile.data.get("cutoffs")
+            found = cutoffs.get("intake") if isinstance(cutoffs, dict) else cutoffs
+            raise profiles.InvalidProfile(
+                profiles.profile_path(client),
+                profile.version,
+                f'cutoffs.intake must be a time in quotes, "HH:MM", found {found!r}',
+            ) from exc
+    except profiles.InvalidProfile as broken:
+        events.alert(
+            conn,
+            "PROFILE_INVALID",
+            f"client profile {broken.path.name} of {client} cannot be used: {broken.problem}; "
+            f"the files in {client}/inbox/ are left untouched (not moved, not answered) until it is fixed",
+            dedup_key=f"profile-invalid:{client}:{broken.version[:16]}:{business_date}",
+            severity="critical",
+            business_date=business_date,
+            # no client_id, as for UNKNOWN_CLIENT: the client's own contacts and settings are in the
+            # profile that cannot be read, so the alert goes to operations
+            details={"client": client, "profile": broken.path.name, "version": broken.version},
+        )
+        log.error("%s: %s; its inbox is not processed", client, broken)
+        return None
+    return profile, cutoff
+
+
 def _scan_inbox(business_date: str) -> _Scan:
     """Drops to answer now, incomplete data files and orphan control files waiting, per client
-    folder. A folder without a profile is alerted (UNKNOWN_CLIENT) and left alone."""
+    folder. A folder without a profile (UNKNOWN_CLIENT) or with a profile intake cannot use
+    (PROFILE_INVALID) is alerted and left alone; the other folders are scanned as usual."""
     db.migrate()
     day = date.fromisoformat(business_date)
     landing = open_store(settings().landing)
@@ -127,7 +165,8 @@ def _scan_inbox(business_date: str) -> _Scan:
     scan = _Scan([], [], [], {})
     for folder, names in sorted(_inbox_listing(landing).items()):
         try:
-            profile = profiles.load(folder)
+            with db.begin() as conn:
+                usable = _intake_profile(conn, folder, business_date)
         except profiles.UnknownClient:
             with db.begin() as conn:
                 events.alert(
@@ -139,7 +178,9 @@ def _scan_inbox(business_date: str) -> _Scan:
                     business_date=business_date,
                 )
             continue
-        scan.cutoffs[folder] = intake_cutoff(profile, business_date)
+        if usable is None:
+            continue
+        scan.cutoffs[folder] = usable[1]
         present = set(names)
         pending = _pending_drops(folder, present)
         scan.drops.extend(pending)
@@ -207,7 +248,8 @@ def intake_cutoff(profile: profiles.Profile, business_date: str) -> datetime:
 def drops_ready(business_date: str, now: datetime | None = None) -> bool:
     """Sensor poke: go on when a complete drop is there, when nothing is waiting for its other half
     (a data file for its control file, a control file for its data file), or when a client with
-    such a half has reached its intake cutoff (to alert)."""
+    such a half has reached its intake cutoff (to alert). Clients whose profile cannot be used are
+    left out (alerted by the scan)."""
     scan = _scan_inbox(business_date)
     halves = [*scan.waiting, *scan.orphans]
     if scan.drops or not halves:
@@ -222,15 +264,18 @@ def alert_at_cutoff(business_date: str, now: datetime | None = None) -> list[dic
     answered ``<stem>.rej`` F_CONTROL, and stays in the inbox for its data file), MISSING_FILE for every
     expected file type (profile ``expected_files``) that did not come for the date. Recorded once each
     (dedup keys; an answer already in the outbox is not written again); returns the alerts of this
-    call."""
+    call. A client whose profile cannot be used gets PROFILE_INVALID instead, and nothing else."""
     now = now or datetime.now(BUSINESS_TZ)
     scan = _scan_inbox(business_date)
     landing = open_store(settings().landing)
     raised: list[dict[str, str]] = []
     with db.begin() as conn:
         for client in profiles.known_clients():
-            profile = profiles.load(client)
-            if now < intake_cutoff(profile, business_date):
+            usable = _intake_profile(conn, client, business_date)
+            if usable is None:
+                continue
+            profile, cutoff = usable
+            if now < cutoff:
                 continue
             at = profile.data["cutoffs"]["intake"]
             incomplete = [(name, day) for folder, name, day in scan.waiting if folder == client]
@@ -537,6 +582,12 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
     landing, raw = open_store(s.landing), open_store(s.raw)
     folder, name, control_name = drop["folder"], drop["name"], drop.get("control")
     inbox_key = f"{folder}/{INBOX}/{name}"
+    with db.begin() as conn:
+        usable = _intake_profile(conn, folder, business_date)
+    if usable is None:
+        # The profile broke since the listing: leave the file as it is, like the rest of the inbox.
+        return {"folder": folder, "name": name, "status": "PROFILE_INVALID"}
+    profile = usable[0]
     if inbox_key in landing.links(f"{folder}/{INBOX}"):
         return _refuse_link(landing, folder, name)
     fn, name_rejection = _parse_own_name(folder, name)
@@ -558,7 +609,6 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
             if not raw.exists(control_raw_key):
                 landing.copy_to(control_key, raw, control_raw_key)
         _crash_point("after_raw_copy")
-        profile = profiles.load(folder)
         with db.begin() as conn:
             profiles.record_version(conn, profile)
             receipt, created = _register(

@@ -45,6 +45,16 @@ class UnknownClient(LookupError):
     """No profile exists for this client id."""
 
 
+class InvalidProfile(ValueError):
+    """The client's profile file exists but cannot be used (not YAML, not a mapping, another
+    client_id than its file name, ...). ``path`` and ``version`` (as :func:`file_version`) name
+    the content that was refused; ``problem`` says why."""
+
+    def __init__(self, path: Path, version: str, problem: str) -> None:
+        super().__init__(f"profile {path}: {problem}")
+        self.path, self.version, self.problem = path, version, problem
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in override.items():
@@ -95,19 +105,51 @@ def profile_path(client_id: str) -> Path:
     return settings().profiles / f"{client_id}.yaml"
 
 
+def _version(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def file_version(client_id: str) -> str | None:
+    """The version of the client's profile file as it is now, parsed or not (sha256 of its text,
+    of its bytes if it is not UTF-8); None if there is no such file."""
+    path = profile_path(client_id)
+    if not CLIENT_ID_RE.fullmatch(client_id) or not path.is_file():
+        return None
+    try:
+        return _version(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def load(client_id: str) -> Profile:
-    """The client's profile; :class:`UnknownClient` if it has none (the client is not processed)."""
+    """The client's profile; :class:`UnknownClient` if it has none (the client is not processed),
+    :class:`InvalidProfile` if its file cannot be used."""
     if not CLIENT_ID_RE.fullmatch(client_id):
         raise UnknownClient(client_id)
     path = profile_path(client_id)
     if not path.is_file():
         raise UnknownClient(client_id)
-    content = path.read_text(encoding="utf-8")
-    raw = yaml.safe_load(content) or {}
-    if not isinstance(raw, dict) or raw.get("client_id") != client_id:
-        raise ValueError(f"profile {path} must hold a mapping with client_id: {client_id}")
+    try:
+        content = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        version = hashlib.sha256(path.read_bytes()).hexdigest()
+        raise InvalidProfile(path, version, f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    version = _version(content)
+    try:
+        raw = yaml.safe_load(content) or {}
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise InvalidProfile(path, version, f"not valid YAML: {problem}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidProfile(path, version, f"must hold a mapping with client_id: {client_id}")
+    if raw.get("client_id") != client_id:
+        raise InvalidProfile(
+            path,
+            version,
+            f"holds client_id {raw.get('client_id')!r}, its file name says {client_id!r}; "
+            f"a profile must hold client_id: {client_id}",
+        )
     data = _merge(DEFAULTS, raw)
-    version = hashlib.sha256(content.encode("utf-8")).hexdigest()
     return Profile(client_id=client_id, version=version, content=content, data=data)
 
 

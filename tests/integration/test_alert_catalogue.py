@@ -4,7 +4,11 @@ on-call exactly once per channel its severity routes to, with its runbook link; 
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -19,7 +23,7 @@ pytest_plugins = ["s3_fixtures"]
 pytestmark = pytest.mark.integration
 SH = ZoneInfo("Asia/Shanghai")
 ALL_PAST = datetime(2026, 11, 27, 17, 30, tzinfo=SH)  # past BANKA's (16:00) and TRUSTB's intake cutoff
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["sqlite"])
@@ -30,6 +34,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["local"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def own_profiles(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample profiles in a folder of the test's own, so a scenario may add a broken one."""
+    folder = tmp_path / "profiles"
+    shutil.copytree(ROOT / "config" / "profiles", folder)
+    monkeypatch.setenv("DAYBOOK_PROFILES", str(folder))
 
 
 @pytest.fixture
@@ -63,6 +75,17 @@ def _incomplete(zones) -> None:
 def _orphan_control(zones) -> None:
     zones.landing.put(f"{CLIENT}/inbox/{CLIENT}_PAY_{DAY8}_002.ctl", b"x")  # its data file never came
     intake.alert_at_cutoff(DAY, ALL_PAST)
+
+
+BROKEN_PROFILE = "client_id: BANKX\n"  # in BANKC.yaml: names another client
+BROKEN_VERSION = hashlib.sha256(BROKEN_PROFILE.encode()).hexdigest()
+
+
+def _invalid_profile(zones) -> None:
+    # into the test's own profile folder (``own_profiles``)
+    Path(os.environ["DAYBOOK_PROFILES"], "BANKC.yaml").write_text(BROKEN_PROFILE)
+    zones.landing.put(f"BANKC/inbox/BANKC_PAY_{DAY8}_001.csv", b"x")
+    intake.list_drops(DAY)
 
 
 def _missing(_zones) -> None:
@@ -110,6 +133,13 @@ SCENARIOS = {
         _unknown_client,
         f"unknown-client:ZZBANK:{DAY}",
         "UNKNOWN_CLIENT",
+        "-",
+        {"pagerduty", "slack", "email"},
+    ),
+    "invalid client profile": (
+        _invalid_profile,
+        f"profile-invalid:BANKC:{BROKEN_VERSION[:16]}:{DAY}",
+        "PROFILE_INVALID",
         "-",
         {"pagerduty", "slack", "email"},
     ),
