@@ -1,12 +1,15 @@
 -- The large-value report's rows: every settled payment of a payer whose payments of the day
--- reach the threshold of the payer's id type, with the payer's total (a window over the payer).
--- The payload is parsed once per row, and this is the only statement that reads the day: the
--- payers recorded in aml_large_value are summed from these rows as they stream (aml.py). Ordered
--- on the code points of payer id type, payer id and business number (COLLATE "C"): the window
--- sorts on the same three keys, so the day is sorted once and the rows come out in order.
+-- reach the threshold of the payer's id type, with the payer's total (a window over the payer),
+-- and the payload: the report's other fields (names, payee account and bank) are parsed from it
+-- in the worker (aml._with_payload_fields), not here row by row. The payer's id type and number
+-- and the value date are the record's columns (V016, V013); rows written before them read the
+-- payload's. This is the only statement that reads the day: the payers recorded in
+-- aml_large_value are summed from these rows as they stream (aml.py). Ordered on the code
+-- points of payer id type, payer id and business number (COLLATE "C"): the window sorts on the
+-- same three keys, so the day is sorted once and the rows come out in order.
 SELECT
     y.payer_id_type, y.payer_id_no, y.total_cents, y.business_no, y.client_ref, y.value_date,
-    y.payer_name, y.payee_name, y.payee_account, y.payee_bank_code, y.amount_cents, y.currency
+    y.amount_cents, y.currency, y.payload
 FROM (
     SELECT
         x.*,
@@ -17,14 +20,11 @@ FROM (
         ) AS BIGINT) AS total_cents
     FROM (
         SELECT
-            r.business_no, r.client_ref, r.amount_cents, r.currency, p.payer_id_type,
-            p.payer_id_no, p.value_date, p.payer_name, p.payee_name, p.payee_account,
-            p.payee_bank_code
+            r.business_no, r.client_ref, r.amount_cents, r.currency, r.payload,
+            COALESCE(r.payer_id_type, CAST(r.payload AS json) ->> 'payer_id_type') AS payer_id_type,
+            COALESCE(r.payer_id_no, CAST(r.payload AS json) ->> 'payer_id_no') AS payer_id_no,
+            COALESCE(r.value_date, CAST(r.payload AS json) ->> 'value_date') AS value_date
         FROM records AS r
-        CROSS JOIN LATERAL json_to_record(CAST(r.payload AS json)) AS p (
-            payer_id_type text, payer_id_no text, value_date text, payer_name text,
-            payee_name text, payee_account text, payee_bank_code text
-        )
         WHERE r.client_id = :client_id AND r.business_date = :business_date
           AND r.file_type = 'PAY' AND r.state = 'SETTLED'
     ) AS x

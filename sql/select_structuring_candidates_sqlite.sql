@@ -1,5 +1,6 @@
 -- Payments of the window just below a large-value threshold, by payer; is_open marks the
--- day's approved payments never screened (those a structuring hold may take).
+-- day's approved payments never screened (those a structuring hold may take). The payer's id
+-- type and number are the record's columns (V016); rows written before them read the payload's.
 SELECT business_no, business_date, state, payer_id_type, payer_id_no, is_open
 FROM (
     SELECT
@@ -10,7 +11,8 @@ FROM (
                 THEN 1
             ELSE 0
         END AS is_open,
-        json_extract(r.payload, '$.payer_id_type') AS payer_id_type, json_extract(r.payload, '$.payer_id_no') AS payer_id_no
+        COALESCE(r.payer_id_type, json_extract(r.payload, '$.payer_id_type')) AS payer_id_type,
+        COALESCE(r.payer_id_no, json_extract(r.payload, '$.payer_id_no')) AS payer_id_no
     FROM records AS r
     WHERE r.client_id = :client_id AND r.business_date BETWEEN :from_date AND :business_date
       AND r.file_type = 'PAY' AND r.ack_status = 'ACCEPTED'

@@ -522,7 +522,7 @@ def large_value_report(business_date: str) -> list[str]:
                 _,
                 batches,
             ):
-                report = _LargeValueRows(batches)
+                report = _LargeValueRows(_with_payload_fields(batches))
                 out.put_stream(name, report)
             payers = report.payers
             for i in range(0, len(payers), FETCH_ROWS):
@@ -543,6 +543,33 @@ def large_value_report(business_date: str) -> list[str]:
                 len(payers),
             )
     return written
+
+
+LVR_PAYLOAD_FIELDS = ["payer_name", "payee_name", "payee_account", "payee_bank_code"]
+
+
+def _with_payload_fields(batches: Iterator[Any]) -> Iterator[Any]:
+    """The report query's batches (payer id type and number, total, business number, client
+    ref, value date, amount, currency, payload) with the payload replaced by the report's fields
+    read from it (:func:`daybook.clearing.json_fields`): the columns in the report's order."""
+    import pyarrow as pa
+
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        fields = clearing.json_fields(batch.column("payload"), LVR_PAYLOAD_FIELDS)
+        yield pa.RecordBatch.from_arrays(
+            [
+                *(batch.column(c) for c in ("payer_id_type", "payer_id_no", "total_cents")),
+                *(batch.column(c) for c in ("business_no", "client_ref", "value_date")),
+                *(fields[f] for f in LVR_PAYLOAD_FIELDS),
+                batch.column("amount_cents"),
+                batch.column("currency"),
+            ],
+            names=["payer_id_type", "payer_id_no", "total_cents", "business_no", "client_ref", "value_date"]
+            + LVR_PAYLOAD_FIELDS
+            + ["amount_cents", "currency"],
+        )
 
 
 class _LargeValueRows:

@@ -402,6 +402,8 @@ RECORD_COLUMNS = [
     "state",
     "payload",
     "value_date",
+    "payer_id_type",
+    "payer_id_no",
 ]
 
 
@@ -453,6 +455,9 @@ def _records(
             "payload": _json_objects(table),
             # The value date (PAY) of accepted rows as a column too: settlement orders by it.
             "value_date": _accepted_cells(table, "value_date", is_accepted),
+            # And the payer's identity (PAY): the large-value report and structuring group by it.
+            "payer_id_type": _accepted_cells(table, "payer_id_type", is_accepted),
+            "payer_id_no": _accepted_cells(table, "payer_id_no", is_accepted),
         }
     )
 

@@ -10,7 +10,17 @@ import json
 from datetime import datetime
 
 import pytest
-from tests.settlement_seed import DAY, RIC, USCC, assert_balanced, pay, query, seed_file, write_profile
+from tests.settlement_seed import (
+    DAY,
+    RIC,
+    USCC,
+    assert_balanced,
+    execute,
+    pay,
+    query,
+    seed_file,
+    write_profile,
+)
 
 from daybook import aml, csvsafe, settlement
 
@@ -210,13 +220,21 @@ def test_cli_lists_and_decides_with_four_eyes(business_db, tmp_path, monkeypatch
     assert _state(business_db, no) == ("APPROVED", None)
 
 
-def test_large_value_report_is_the_row_by_row_reading_of_the_day(business_db, zones, tmp_path, monkeypatch):
+@pytest.mark.parametrize("written", ["before V016", "since V016"])
+def test_large_value_report_is_the_row_by_row_reading_of_the_day(
+    business_db, zones, tmp_path, monkeypatch, written
+):
     """The report equals what a row-by-row reading of the settled payments gives (payload parsed
     in Python, payers summed, sorted by code point, every cell through csvsafe.cell), with names
     that need quoting or neutralizing and payer ids whose code-point order differs from a
     locale's (lower case after upper case, a hyphen). The rows are read in batches of a few rows
     (cursor on SQLite, COPY blocks on PostgreSQL), so a payer's rows span batches; the payers
-    recorded in aml_large_value are the same sums."""
+    recorded in aml_large_value are the same sums.
+
+    A payment's payer id type and number and its value date are the record's columns when
+    validation wrote them (since V016 and V013), else the payload's. "since V016": the first
+    file's records have the columns and their payloads lack those fields (so only the columns can
+    give them), the second file's are as written before."""
     from daybook import archive, clearing
 
     monkeypatch.setattr(clearing, "FETCH_ROWS", 7)
@@ -248,20 +266,44 @@ def test_large_value_report_is_the_row_by_row_reading_of_the_day(business_db, zo
                 payer_id=payer_id,
             )
         )
-    seed_file(business_db, "LVRO", rows[:30])
+    first = seed_file(business_db, "LVRO", rows[:30])
     seed_file(business_db, "LVRO", rows[30:], seq="002")
+    if written == "since V016":
+        for no, payload in query(business_db, "SELECT business_no, payload FROM records"):
+            if no in first:
+                p = json.loads(payload)
+                moved = {k: p.pop(k) for k in ("payer_id_type", "payer_id_no", "value_date")}
+                execute(
+                    business_db,
+                    "UPDATE records SET payer_id_type = :t, payer_id_no = :n, value_date = :v,"
+                    " payload = :p WHERE business_no = :b",
+                    t=moved["payer_id_type"],
+                    n=moved["payer_id_no"],
+                    v=moved["value_date"],
+                    p=json.dumps(p, ensure_ascii=False),
+                    b=no,
+                )
     settlement.post_ledger(DAY)
     [key] = aml.large_value_report(DAY)
 
     settled = query(
         business_db,
-        "SELECT business_no, client_ref, amount_cents, currency, payload FROM records"
-        " WHERE client_id = 'LVRO' AND state = 'SETTLED' AND file_type = 'PAY'",
+        "SELECT business_no, client_ref, amount_cents, currency, payload, payer_id_type, payer_id_no,"
+        " value_date FROM records WHERE client_id = 'LVRO' AND state = 'SETTLED' AND file_type = 'PAY'",
     )
     assert len(settled) == 60
-    totals: dict[tuple[str, str], int] = {}
-    for _no, _ref, cents, _cur, payload in settled:
+
+    def read(payload, id_type, id_no, value_date):
+        """The payload's fields, with the record's columns where it has them."""
         p = json.loads(payload)
+        for k, v in (("payer_id_type", id_type), ("payer_id_no", id_no), ("value_date", value_date)):
+            if v is not None:
+                p[k] = v
+        return p
+
+    settled = [(no, ref, cents, cur, read(*rest)) for no, ref, cents, cur, *rest in settled]
+    totals: dict[tuple[str, str], int] = {}
+    for _no, _ref, cents, _cur, p in settled:
         who = (p["payer_id_type"], p["payer_id_no"])
         totals[who] = totals.get(who, 0) + cents
     # Thresholds of the default rules: 500,000.00 for RIC, 2,000,000.00 for other id types.
@@ -272,8 +314,7 @@ def test_large_value_report_is_the_row_by_row_reading_of_the_day(business_db, zo
         return f"{cents // 100}.{cents % 100:02d}"
 
     expected_rows = []
-    for no, ref, cents, cur, payload in settled:
-        p = json.loads(payload)
+    for no, ref, cents, cur, p in settled:
         who = (p["payer_id_type"], p["payer_id_no"])
         if who in reported:
             expected_rows.append(

@@ -140,6 +140,7 @@ def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
             "V013__records_value_date",
             "V014__ledger_key_bytewise",
             "V015__ledger_transfers",
+            "V016__records_payer_id",
         ]
         assert query(url, "SELECT COUNT(*) FROM records WHERE value_date IS NOT NULL") == [(0,)]
         new = seed_file(url, "VDC", [pay(10000, "2026-12-09")], seq="002")
@@ -231,7 +232,7 @@ def test_v015_turns_each_pair_of_entries_into_one_posting(business_db, backend, 
         first_of_each = [
             r[0] for r in query(url, "SELECT business_no FROM ledger_entries ORDER BY entry_id")
         ][::2]
-        assert upgrade() == ["V015__ledger_transfers"]
+        assert upgrade(through=15) == ["V015__ledger_transfers"]
         assert sorted(_legs(url)) == before
         assert query(url, "SELECT COUNT(*) FROM ledger_transfers") == [(3,)]
         # Renumbered in the order of each posting's first entry: debit 2n - 1, credit 2n.
@@ -289,6 +290,6 @@ def test_v015_refuses_entries_that_do_not_pair_up(business_db, backend, tmp_path
             n=nos[1],
             d=DAY,
         )
-        assert upgrade() == ["V015__ledger_transfers"]
+        assert upgrade(through=15) == ["V015__ledger_transfers"]
         assert query(url, "SELECT COUNT(*) FROM ledger_transfers") == [(2,)]
         assert_balanced(url)

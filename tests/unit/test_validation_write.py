@@ -102,6 +102,19 @@ def test_accepted_payments_carry_their_value_date_as_a_column():
     assert loans["value_date"].to_pylist() == [None]
 
 
+def test_accepted_payments_carry_their_payer_identity_as_columns():
+    rows = [
+        {"client_ref": "R1", "amount": "1.00", "payer_id_type": "RIC", "payer_id_no": "11010519491231002X"},
+        {"client_ref": "R2", "amount": "2.00", "payer_id_type": "RIC", "payer_id_no": "110105194912310021"},
+        {"client_ref": "R3", "amount": "3.00", "payer_id_type": "USCC", "payer_id_no": "91350100M000100Y43"},
+    ]
+    records = _batch(rows, ["", "R_ID_CHECKSUM", ""], 1)
+    assert records["payer_id_type"].to_pylist() == ["RIC", None, "USCC"]
+    assert records["payer_id_no"].to_pylist() == ["11010519491231002X", None, "91350100M000100Y43"]
+    loans = _batch([{"client_ref": "L1", "amount": "5.00"}], [""], 1)
+    assert loans["payer_id_type"].to_pylist() == [None] and loans["payer_id_no"].to_pylist() == [None]
+
+
 def _copy_text_oracle(value) -> str:
     """PostgreSQL's COPY text format for one value, written from its documentation."""
     if value is None:
