@@ -82,12 +82,34 @@ def seed(url: str, n: int) -> None:
     t0 = time.perf_counter()
     with db.begin() as conn:
         conn.execute(
-            sqlalchemy.text("CREATE TEMP TABLE tpl (k int, file_type text, payload text, cents bigint)")
+            sqlalchemy.text(
+                "CREATE TEMP TABLE tpl (k int, file_type text, payload text, cents bigint,"
+                " value_date text, payer_id_type text, payer_id_no text)"
+            )
         )
+
+        def columns(payload: str) -> dict[str, str | None]:
+            """The columns validation writes beside the payload of an accepted PAY row (V013, V016)."""
+            p = json.loads(payload)
+            return {f: p.get(f) for f in ("value_date", "payer_id_type", "payer_id_no")}
+
         conn.execute(
-            sqlalchemy.text("INSERT INTO tpl VALUES (:k, :t, :p, :c)"),
-            [{"k": k, "t": "PAY", "p": p, "c": c} for k, (p, c) in enumerate(pay)]
-            + [{"k": k, "t": "LOAN", "p": p, "c": c} for k, (p, c) in enumerate(loan)],
+            sqlalchemy.text(
+                "INSERT INTO tpl VALUES (:k, :t, :p, :c, :value_date, :payer_id_type, :payer_id_no)"
+            ),
+            [{"k": k, "t": "PAY", "p": p, "c": c, **columns(p)} for k, (p, c) in enumerate(pay)]
+            + [
+                {
+                    "k": k,
+                    "t": "LOAN",
+                    "p": p,
+                    "c": c,
+                    "value_date": None,
+                    "payer_id_type": None,
+                    "payer_id_no": None,
+                }
+                for k, (p, c) in enumerate(loan)
+            ],
         )
         for file_type, rows in (("PAY", n), ("LOAN", n // 5)):
             stem = f"{CLIENT}_{file_type}_{DAY:%Y%m%d}_001"
@@ -103,11 +125,14 @@ def seed(url: str, n: int) -> None:
             conn.execute(
                 sqlalchemy.text(
                     "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, payload)"
+                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, payload,"
+                    " value_date, payer_id_type, payer_id_no)"
                     " SELECT :prefix || lpad(i::text, 9, '0'), :fid, :c, :t, :d, i, :c || :t || lpad(i::text, 9, '0'),"
                     " CASE WHEN rej THEN NULL ELSE t.cents END, CASE WHEN :t = 'PAY' THEN 'CNY' END,"
                     " CASE WHEN rej THEN 'REJECTED' ELSE 'ACCEPTED' END, CASE WHEN rej THEN 'F_AMOUNT' ELSE '' END,"
-                    " CASE WHEN rej THEN 'REJECTED' ELSE 'APPROVED' END, t.payload"
+                    " CASE WHEN rej THEN 'REJECTED' ELSE 'APPROVED' END, t.payload,"
+                    " CASE WHEN NOT rej THEN t.value_date END, CASE WHEN NOT rej THEN t.payer_id_type END,"
+                    " CASE WHEN NOT rej THEN t.payer_id_no END"
                     " FROM (SELECT i, (:t = :rejected AND i % 1000 = 0) AS rej FROM generate_series(1, :k) AS i) AS g"
                     " JOIN tpl AS t ON t.file_type = :t AND t.k = g.i % 2000"
                 ),
