@@ -136,12 +136,23 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
 
             rows = sample._pay_rows(random.Random(7), CLIENT, date(2026, 11, 27), 2000, ["CNY"])
             varying = {"client_ref", "value_date", "amount"}
-            conn.execute(sqlalchemy.text("CREATE TEMPORARY TABLE bench_payload (k INTEGER, body TEXT)"))
             conn.execute(
-                sqlalchemy.text("INSERT INTO bench_payload (k, body) VALUES (:k, :body)"),
+                sqlalchemy.text(
+                    "CREATE TEMPORARY TABLE bench_payload (k INTEGER, body TEXT, payer_id_type TEXT,"
+                    " payer_id_no TEXT)"
+                )
+            )
+            id_type, id_no = sample.PAY_HEADER.index("payer_id_type"), sample.PAY_HEADER.index("payer_id_no")
+            conn.execute(
+                sqlalchemy.text(
+                    "INSERT INTO bench_payload (k, body, payer_id_type, payer_id_no)"
+                    " VALUES (:k, :body, :payer_id_type, :payer_id_no)"
+                ),
                 [
                     {
                         "k": k,
+                        "payer_id_type": row[id_type],
+                        "payer_id_no": row[id_no],
                         "body": json.dumps(
                             {c: v for c, v in zip(sample.PAY_HEADER, row, strict=True) if c not in varying},
                             ensure_ascii=False,
@@ -165,13 +176,14 @@ def measure(server_url: str, n: int, with_aml: bool) -> dict[str, float]:
                 conn.execute(
                     sqlalchemy.text(
                         "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                        " client_ref, amount_cents, currency, ack_status, state, payload, value_date)"
+                        " client_ref, amount_cents, currency, ack_status, state, payload, value_date,"
+                        " payer_id_type, payer_id_no)"
                         " SELECT :prefix || lpad(x.i::text, 6, '0'), :fid, :c, 'PAY', :d, x.i,"
                         " x.ref, x.cents, 'CNY', 'ACCEPTED', 'APPROVED',"
                         ' \'{"client_ref":"\' || x.ref || \'","value_date":"\' || x.vd || \'",\' || t.body'
                         " || ',\"amount\":\"' || (x.cents / 100)::text || '.' || lpad((x.cents % 100)::text, 2, '0')"
                         " || '\"}',"
-                        " x.vd"  # the column validation writes (V013)
+                        " x.vd, t.payer_id_type, t.payer_id_no"  # the columns validation writes (V013, V016)
                         " FROM (SELECT i, 'B' || :seq || i AS ref, 100000 + (i * 7919 % 99) * 100000 AS cents,"
                         " CAST(CAST(:dd AS date) + (i % 3) AS text) AS vd FROM generate_series(1, :k) AS i) AS x"
                         " INNER JOIN bench_payload AS t ON t.k = x.i % 2000"
