@@ -92,16 +92,18 @@ def settlement_daily():
         emit(get_current_context(), SETTLED, business_dates)
 
     day = resolve_dates()
-    (
-        screen_aml(day)
-        >> post_ledger(day)
-        >> report_large_value(day)
-        >> expire_aml_holds(day)
-        >> write_results(day)
-        >> write_clearing(day)
-        >> reconcile_day(day)
-        >> publish_settlement(day)
-    )
+    posted = post_ledger(day)
+    screen_aml(day) >> posted
+    # After posting, what does not depend on each other runs side by side on a cluster's
+    # workers: the large-value report reads the settled payments; the result files and the
+    # clearing file wait for the holds expired at the cutoff (every accepted row final), and
+    # reconciliation for the clearing file it checks.
+    report, expired = report_large_value(day), expire_aml_holds(day)
+    results, clearing_file, reconciled = write_results(day), write_clearing(day), reconcile_day(day)
+    posted >> [report, expired]
+    expired >> [results, clearing_file]
+    clearing_file >> reconciled
+    [report, results, reconciled] >> publish_settlement(day)
 
 
 settlement_daily()

@@ -55,6 +55,24 @@ def test_stages_are_chained_by_assets(dagbag):
         assert [a.uri for a in schedule] == [upstream.uri], (dag_id, schedule)
 
 
+def test_settlement_runs_side_by_side_what_does_not_depend_on_each_other(dagbag):
+    """After posting: the large-value report beside the holds' expiry; the result files and the
+    clearing file after the expiry (every accepted row final), reconciliation after the clearing
+    file; publishing after all of them."""
+    dag = dagbag.dags["settlement_daily"]
+
+    def upstream(task_id):
+        return set(dag.get_task(task_id).upstream_task_ids) - {"resolve_dates"}
+
+    assert upstream("post_ledger") == {"screen_aml"}
+    assert upstream("report_large_value") == {"post_ledger"}
+    assert upstream("expire_aml_holds") == {"post_ledger"}
+    assert upstream("write_results") == {"expire_aml_holds"}
+    assert upstream("write_clearing") == {"expire_aml_holds"}
+    assert upstream("reconcile_day") == {"write_clearing"}
+    assert upstream("publish_settlement") == {"report_large_value", "write_results", "reconcile_day"}
+
+
 def test_parsing_touches_no_database_file_or_network(tmp_path, monkeypatch):
     """Importing DAG files must not open the business DB, the landing zone or a socket."""
     import importlib.util
