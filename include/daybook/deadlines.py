@@ -18,9 +18,12 @@ Two kinds of lateness, both ending in an alert event (:mod:`daybook.alerting` de
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from datetime import date, datetime, time, timedelta
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SWITCH = "DAYBOOK_DEADLINES"
 # How long after a stage run is queued it must be finished.
@@ -113,6 +116,24 @@ def cutoffs(client_id: str, business_date: str) -> dict[str, datetime]:
     return {stage: _at(business_date, hhmm) for stage, hhmm in profile.data["cutoffs"].items()}
 
 
+def _settlement_cutoff(client_id: str, business_date: str) -> datetime | None:
+    """The client's settlement cutoff on the date; :class:`daybook.profiles.InvalidProfile` when
+    the profile does not load or a cutoff is not a time ``"HH:MM"``."""
+    from daybook import profiles
+
+    profile = profiles.load(client_id)
+    try:
+        return {stage: _at(business_date, hhmm) for stage, hhmm in profile.data["cutoffs"].items()}.get(
+            "settlement"
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise profiles.InvalidProfile(
+            profiles.profile_path(client_id),
+            profile.version,
+            f'cutoffs must be times in quotes, "HH:MM", found {profile.data.get("cutoffs")!r}',
+        ) from exc
+
+
 def check_cutoffs(business_date: str, now: datetime) -> list[str]:
     """Raise SETTLEMENT_LATE for each client whose settlement cutoff on ``business_date`` has
     passed while approved records still wait. Returns the dedup keys raised (or already raised)."""
@@ -122,7 +143,21 @@ def check_cutoffs(business_date: str, now: datetime) -> list[str]:
         return []
     raised: list[str] = []
     for client_id in profiles.known_clients():
-        due = cutoffs(client_id, business_date).get("settlement")
+        try:
+            due = _settlement_cutoff(client_id, business_date)
+        except profiles.InvalidProfile as broken:
+            # One client's unusable profile holds that client's check only: every other client
+            # is checked, and this hourly run goes on to deliver the alerts.
+            with db.begin() as conn:
+                profiles.alert_invalid(
+                    conn,
+                    client_id,
+                    broken,
+                    business_date,
+                    "its settlement cutoff is not checked (no SETTLEMENT_LATE) until it is fixed",
+                )
+            log.error("%s: %s; its settlement cutoff is not checked", client_id, broken)
+            continue
         if due is None or now < due:
             continue
         with db.begin() as conn:

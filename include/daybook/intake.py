@@ -137,17 +137,12 @@ def _intake_profile(
                 f'cutoffs.intake must be a time in quotes, "HH:MM", found {found!r}',
             ) from exc
     except profiles.InvalidProfile as broken:
-        events.alert(
+        profiles.alert_invalid(
             conn,
-            "PROFILE_INVALID",
-            f"client profile {broken.path.name} of {client} cannot be used: {broken.problem}; "
+            client,
+            broken,
+            business_date,
             f"the files in {client}/inbox/ are left untouched (not moved, not answered) until it is fixed",
-            dedup_key=f"profile-invalid:{client}:{broken.version[:16]}:{business_date}",
-            severity="critical",
-            business_date=business_date,
-            # no client_id, as for UNKNOWN_CLIENT: the client's own contacts and settings are in the
-            # profile that cannot be read, so the alert goes to operations
-            details={"client": client, "profile": broken.path.name, "version": broken.version},
         )
         log.error("%s: %s; its inbox is not processed", client, broken)
         return None

@@ -153,6 +153,26 @@ def load(client_id: str) -> Profile:
     return Profile(client_id=client_id, version=version, content=content, data=data)
 
 
+def alert_invalid(
+    conn: Any, client: str, broken: InvalidProfile, business_date: str, consequence: str
+) -> None:
+    """Record a PROFILE_INVALID alert for ``client`` (once per client, profile content and date):
+    which file, what is wrong with it and ``consequence`` (what is held until it is fixed). No
+    client_id on the alert, as for UNKNOWN_CLIENT: the client's own contacts and settings are in
+    the profile that cannot be read, so it goes to operations."""
+    from daybook import events
+
+    events.alert(
+        conn,
+        "PROFILE_INVALID",
+        f"client profile {broken.path.name} of {client} cannot be used: {broken.problem}; {consequence}",
+        dedup_key=f"profile-invalid:{client}:{broken.version[:16]}:{business_date}",
+        severity="critical",
+        business_date=business_date,
+        details={"client": client, "profile": broken.path.name, "version": broken.version},
+    )
+
+
 def known_clients() -> list[str]:
     folder = settings().profiles
     if not folder.is_dir():
