@@ -133,16 +133,9 @@ def int_values(column: Any) -> Any:
     return column.to_numpy(zero_copy_only=False)
 
 
-PAYLOAD_FIELDS = [
-    "value_date",
-    "payer_account",
-    "payer_name",
-    "payee_account_type",
-    "payee_account",
-    "payee_name",
-    "payee_bank_code",
-    "currency",
-]
+# The clearing file's columns read from the payload: those between client_ref and amount, and
+# the payload's currency (for a record without its own).
+PAYLOAD_FIELDS = [*HEADER[HEADER.index("value_date") : HEADER.index("amount")], "currency"]
 
 
 def json_fields(payloads: Any, fields: list[str]) -> dict[str, Any]:
