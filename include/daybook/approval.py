@@ -211,6 +211,42 @@ def pay_facts(amount_cents: int, currency: str, profile_data: dict[str, Any]) ->
     }
 
 
+def _hold(client_id: str, broken: profiles.InvalidProfile, business_date: str, consequence: str) -> None:
+    """PROFILE_INVALID for the client (once per client, profile content and date) and an error in
+    the log; the caller then leaves that client's records as they are and goes on."""
+    with db.begin() as conn:
+        profiles.alert_invalid(conn, client_id, broken, business_date, consequence, stage="approval")
+    log.error("%s: %s; approval holds it: %s", client_id, broken, consequence)
+
+
+def _rules(client_id: str, business_date: str) -> tuple[profiles.Profile, dict[str, Any]]:
+    """The client's profile and the routing parameters of its ``approval:`` rules;
+    :class:`profiles.InvalidProfile` when the profile does not load or its rules cannot be read
+    (an amount that is not a decimal, a section that is not a mapping, ...)."""
+    profile = profiles.load(client_id)
+    try:
+        section = _approval_section(profile.data)
+        if not isinstance(section["review_currencies"], list):
+            raise TypeError("review_currencies must be a list, as [USD]")
+        LoanPolicy.of(profile.data)
+        params = {
+            "business_date": business_date,
+            "client_id": client_id,
+            "rule_version": profile.version,
+            "pay_auto_max": profile.approval_cents("auto_max_amount"),
+            "pay_two_from": profile.approval_cents("two_reviewers_from"),
+            "review_currencies": "," + ",".join(str(c) for c in section["review_currencies"]) + ",",
+        }
+    except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise profiles.InvalidProfile(
+            profiles.profile_path(client_id),
+            profile.version,
+            f"approval rules cannot be read ({type(exc).__name__}: {exc}); "
+            f"found approval: {profile.data.get('approval')!r}",
+        ) from exc
+    return profile, params
+
+
 def assess(business_date: str) -> dict[str, int]:
     """Route the day's published rows by the client's rules.
 
@@ -223,20 +259,26 @@ def assess(business_date: str) -> dict[str, int]:
     Each moves only records still VALIDATED, so a run that fails between the two commits is
     completed by a rerun, and no record is routed twice. SQLite (one writer at a time): one
     after the other in one transaction.
+
+    A client whose profile (or its ``approval:`` rules) cannot be used is held: PROFILE_INVALID,
+    its records stay VALIDATED, the other clients are routed; a run after the fix routes it.
     """
     db.migrate()
     counts = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
     for client_id in _clients(business_date, "VALIDATED"):
-        profile = profiles.load(client_id)
-        section = _approval_section(profile.data)
-        params = {
-            "business_date": business_date,
-            "client_id": client_id,
-            "rule_version": profile.version,
-            "pay_auto_max": profile.approval_cents("auto_max_amount"),
-            "pay_two_from": profile.approval_cents("two_reviewers_from"),
-            "review_currencies": "," + ",".join(section["review_currencies"]) + ",",
-        }
+        try:
+            profile, params = _rules(client_id, business_date)
+        except profiles.InvalidProfile as broken:
+            # Never the default rules instead: nothing of this client is approved by rule or
+            # sent to reviewers; its records stay VALIDATED for the run after the fix.
+            _hold(
+                client_id,
+                broken,
+                business_date,
+                "its validated records are not routed (none approved by rule, none sent to "
+                "reviewers) until it is fixed",
+            )
+            continue
         with db.begin() as conn:
             profiles.record_version(conn, profile)
         with db.begin() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="route") as pool:
@@ -330,14 +372,16 @@ def _judge_loans(
 
 
 def _profile_data_of_version(conn: Any, client_id: str, version: str | None) -> dict[str, Any]:
-    """The profile settings that judged a record (kept in profile_versions), else the current ones."""
-    current = profiles.load(client_id)
-    if version is None or version == current.version:
-        return current.data
-    row = db.run(conn, "select_profile_version", {"client_id": client_id, "version": version}).first()
-    if row is None:
-        return current.data
-    return profiles._merge(profiles.DEFAULTS, yaml.safe_load(row.content) or {})
+    """The profile settings that judged a record (kept in profile_versions), else the current ones.
+
+    A routed record is shown with the version that judged it even while the current profile
+    cannot be used (reviewers of a held client still see its facts); a record not routed yet
+    needs the current profile (:class:`profiles.InvalidProfile` when it cannot be used)."""
+    if version is not None:
+        row = db.run(conn, "select_profile_version", {"client_id": client_id, "version": version}).first()
+        if row is not None:
+            return profiles._merge(profiles.DEFAULTS, yaml.safe_load(row.content) or {})
+    return profiles.load(client_id).data
 
 
 # --------------------------------------------------------------------------- the queue
@@ -653,11 +697,59 @@ def cutoff(profile: profiles.Profile, business_date: str) -> datetime:
     return datetime.combine(date.fromisoformat(business_date), time(hh, mm), tzinfo=BUSINESS_TZ)
 
 
+# What a held client's waiting records go through (the PROFILE_INVALID alert says it).
+_HELD_WAITING = (
+    "its records waiting for review are not expired at its approval cutoff (unknown while the "
+    "profile cannot be read) and the day's batch is released without them; they stay "
+    "PENDING_APPROVAL until it is fixed and approval_daily runs again for the date"
+)
+
+
+def _profile_and_cutoff(client_id: str, business_date: str) -> tuple[profiles.Profile, datetime]:
+    """The client's profile and approval cutoff on the date; :class:`profiles.InvalidProfile`
+    when the profile does not load or ``cutoffs.approval`` is not a time ``"HH:MM"``."""
+    profile = profiles.load(client_id)
+    try:
+        return profile, cutoff(profile, business_date)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        cutoffs = profile.data.get("cutoffs")
+        found = cutoffs.get("approval") if isinstance(cutoffs, dict) else cutoffs
+        raise profiles.InvalidProfile(
+            profiles.profile_path(client_id),
+            profile.version,
+            f'cutoffs.approval must be a time in quotes, "HH:MM", found {found!r}',
+        ) from exc
+
+
+def _waiting_clients(business_date: str) -> tuple[dict[str, tuple[profiles.Profile, datetime]], list[str]]:
+    """The clients with records waiting for a person on the date: those whose profile and approval
+    cutoff can be read (client -> (profile, cutoff)), and the held ones (PROFILE_INVALID raised)."""
+    usable: dict[str, tuple[profiles.Profile, datetime]] = {}
+    held: list[str] = []
+    for client_id in _clients(business_date, "PENDING_APPROVAL"):
+        try:
+            usable[client_id] = _profile_and_cutoff(client_id, business_date)
+        except profiles.InvalidProfile as broken:
+            _hold(client_id, broken, business_date, _HELD_WAITING)
+            held.append(client_id)
+    return usable, held
+
+
 def decisions_complete(business_date: str, now: datetime | None = None) -> bool:
-    """True when no record of the day waits for a person, or every waiting client is past its cutoff."""
+    """True when no record of the day waits for a person, or every waiting client is past its cutoff.
+
+    A client whose profile cannot be used is held, not done: its cutoff is unknown, so its
+    waiting records are neither waited for nor expired. They stay PENDING_APPROVAL (reviewers may
+    still decide them), a PROFILE_INVALID alert names the client, and :func:`batch_summary` lists
+    it as held for the supervisor who releases the batch. The other clients are not kept waiting
+    for a profile fix that may take a day: they go on to expiry and release. After the fix, a run
+    of approval_daily for the date waits for the held client's cutoff like any other's.
+    """
     now = now or datetime.now(BUSINESS_TZ)
-    waiting = _clients(business_date, "PENDING_APPROVAL")
-    return all(now >= cutoff(profiles.load(c), business_date) for c in waiting)
+    usable, held = _waiting_clients(business_date)
+    if held:
+        log.error("approval %s: held, not waited for (profile cannot be used): %s", business_date, held)
+    return all(now >= at for _, at in usable.values())
 
 
 def backlog_alert(business_date: str, now: datetime | None = None) -> dict[str, dict[str, int]]:
@@ -668,10 +760,9 @@ def backlog_alert(business_date: str, now: datetime | None = None) -> dict[str, 
     """
     now = now or datetime.now(BUSINESS_TZ)
     alerted: dict[str, dict[str, int]] = {}
-    for client_id in _clients(business_date, "PENDING_APPROVAL"):
-        profile = profiles.load(client_id)
+    usable, _held = _waiting_clients(business_date)  # a held client has no cutoff to warn of
+    for client_id, (profile, at) in usable.items():
         lead = timedelta(minutes=int(_approval_section(profile.data)["backlog_alert_minutes"]))
-        at = cutoff(profile, business_date)
         if not (at - lead <= now < at):
             continue
         with db.begin() as conn:
@@ -695,11 +786,15 @@ def backlog_alert(business_date: str, now: datetime | None = None) -> dict[str, 
 
 
 def expire(business_date: str, now: datetime | None = None) -> int:
-    """At each client's approval cutoff, undecided records become final with A_EXPIRED."""
+    """At each client's approval cutoff, undecided records become final with A_EXPIRED.
+
+    A client whose profile cannot be used is held (PROFILE_INVALID): its cutoff is unknown, so
+    nothing of it expires (never at a default cutoff); a run after the fix expires it."""
     now = now or datetime.now(BUSINESS_TZ)
     expired = 0
-    for client_id in _clients(business_date, "PENDING_APPROVAL"):
-        if now < cutoff(profiles.load(client_id), business_date):
+    usable, _held = _waiting_clients(business_date)
+    for client_id, (_profile, at) in usable.items():
+        if now < at:
             continue
         with db.begin() as conn:
             waiting = [
@@ -750,17 +845,44 @@ def expire(business_date: str, now: datetime | None = None) -> int:
 # --------------------------------------------------------------------------- batch release
 
 
+def held_clients(business_date: str) -> dict[str, str]:
+    """The clients approval holds on the date: records still VALIDATED or PENDING_APPROVAL and a
+    profile (rules, approval cutoff) that cannot be used; client -> what is wrong. Their alert
+    was raised by the task that held them."""
+    held: dict[str, str] = {}
+    for state in ("VALIDATED", "PENDING_APPROVAL"):
+        for client_id in _clients(business_date, state):
+            if client_id in held:
+                continue
+            try:
+                _rules(client_id, business_date)
+                _profile_and_cutoff(client_id, business_date)
+            except profiles.InvalidProfile as broken:
+                held[client_id] = f"{broken.path.name}: {broken.problem}"
+    return held
+
+
 def batch_summary(business_dates: list[str]) -> str:
-    """Markdown for the supervisor who releases the day's settlement batch."""
+    """Markdown for the supervisor who releases the day's settlement batch, with the clients held
+    because their profile cannot be used (their records are not in this release)."""
     lines = ["| business date | state | records |", "|---|---|---|"]
     with db.begin() as conn:
         for d in business_dates:
             for r in db.run(conn, "count_records_by_state", {"business_date": d}):
                 lines.append(f"| {d} | {r.state} | {r.n} |")
-    return (
+    held = [(d, client, problem) for d in business_dates for client, problem in held_clients(d).items()]
+    text = (
         "Release the approved records of the day to settlement. Every record below is in its "
         "state after review and the approval cutoff.\n\n" + "\n".join(lines)
     )
+    if held:
+        text += (
+            "\n\n**Held, not in this release** (PROFILE_INVALID: the client's profile cannot be used; "
+            "its VALIDATED and PENDING_APPROVAL records above wait for the fix and a new approval "
+            "run, see docs/runbooks/profile_invalid.md):\n\n"
+            + "\n".join(f"- {client} {d}: {problem}" for d, client, problem in held)
+        )
+    return text
 
 
 def record_release(business_dates: list[str], released_by: str, how: str) -> None:

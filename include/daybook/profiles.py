@@ -154,12 +154,19 @@ def load(client_id: str) -> Profile:
 
 
 def alert_invalid(
-    conn: Any, client: str, broken: InvalidProfile, business_date: str, consequence: str
+    conn: Any,
+    client: str,
+    broken: InvalidProfile,
+    business_date: str,
+    consequence: str,
+    stage: str | None = None,
 ) -> None:
     """Record a PROFILE_INVALID alert for ``client`` (once per client, profile content and date):
     which file, what is wrong with it and ``consequence`` (what is held until it is fixed). No
     client_id on the alert, as for UNKNOWN_CLIENT: the client's own contacts and settings are in
-    the profile that cannot be read, so it goes to operations."""
+    the profile that cannot be read, so it goes to operations. ``stage`` names the stage that met
+    it (the catalogue's, intake, when not given); the first stage of the date to meet a content
+    raises the alert, the later ones find it raised."""
     from daybook import events
 
     events.alert(
@@ -169,6 +176,7 @@ def alert_invalid(
         dedup_key=f"profile-invalid:{client}:{broken.version[:16]}:{business_date}",
         severity="critical",
         business_date=business_date,
+        stage=stage,
         details={"client": client, "profile": broken.path.name, "version": broken.version},
     )
 

@@ -1,0 +1,193 @@
+"""A client profile that breaks after intake (bad YAML, not UTF-8, another client_id, an unquoted
+cutoff, rules or thresholds that are no amounts) holds that one client at every later stage that
+needs it, and never the stage's task: the other client's records move on, the held client's stay
+exactly where they were, one PROFILE_INVALID alert names the client and the problem, and the
+function returns. Once the profile is fixed, running the same function again processes the held
+client, each record once (one posting per record, one final state, a balanced ledger).
+
+Expected states and counts are worked out by hand in the comments; records are seeded with plain
+SQL (tests/approval_seed.py, tests/settlement_seed.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import approval_seed
+from daybook import approval
+from settlement_seed import DAY, query
+
+pytestmark = pytest.mark.integration
+SH = ZoneInfo("Asia/Shanghai")
+DAY8 = DAY.replace("-", "")
+GOOD, BAD = "GOODC", "BADC"  # BADC's profile breaks after intake; GOODC's stays well
+SANCTIONED = "TESTENKO, Boris Quentin"  # matches S-0001 of config/aml/sanctions.csv
+
+
+def at(hh: int, mm: int) -> datetime:
+    return datetime(2026, 11, 27, hh, mm, tzinfo=SH)
+
+
+def _profile_alerts(url: str) -> list[tuple]:
+    """(client_id, stage, message, dedup_key) of every PROFILE_INVALID alert."""
+    return query(
+        url,
+        "SELECT client_id, stage, message, dedup_key FROM alert_events WHERE kind = 'PROFILE_INVALID'"
+        " ORDER BY alert_id",
+    )
+
+
+def _assert_one_alert(url: str, stage: str, *words: str) -> None:
+    [(client, got_stage, message, key)] = _profile_alerts(url)
+    assert client is None, "goes to operations: the client's own contacts are in the broken profile"
+    assert got_stage == stage and key.startswith(f"profile-invalid:{BAD}:") and key.endswith(DAY)
+    for word in (f"{BAD}.yaml", *words):
+        assert word in message, message
+
+
+def _states(url: str, numbers: list[str]) -> list[tuple]:
+    got = dict(
+        (r[0], r[1:])
+        for r in query(url, "SELECT business_no, state, tier, final_code FROM records ORDER BY business_no")
+    )
+    return [got[n] for n in numbers]
+
+
+def _state_codes(url: str, numbers: list[str]) -> list[tuple[str, str | None]]:
+    return [(state, code) for state, _tier, code in _states(url, numbers)]
+
+
+# --------------------------------------------------------------------------- approval
+
+
+ZERO_ROUTED = {"AUTO": 0, "L1": 0, "L2": 0, "POLICY": 0}
+
+
+def _routing_day(url: str, tmp_path, monkeypatch):
+    """Both clients with the same validated file: PAY 50,000.00 (AUTO: at auto_max_amount) and
+    50,000.01 (L1); BADC also LOANs of 120,000.00 over 60 months at 0% on an income of 120,000.00
+    a year (DTI 0.20): score 750 AUTO, score 599 declined by policy (A_POLICY)."""
+    folder = approval_seed.write_profiles(tmp_path / "profiles", monkeypatch, GOOD, BAD)
+    pays = [approval_seed.pay(5_000_000), approval_seed.pay(5_000_001)]
+    _, good = approval_seed.seed_file(url, GOOD, "PAY", pays)
+    _, bad = approval_seed.seed_file(url, BAD, "PAY", pays)
+    loans = [
+        approval_seed.loan("120000.00", 60, "120000.00", 750),
+        approval_seed.loan("120000.00", 60, "120000.00", 599),
+    ]
+    _, bad_loans = approval_seed.seed_file(url, BAD, "LOAN", loans)
+    return folder, good, bad, bad_loans
+
+
+def test_approval_routes_the_other_client_and_leaves_the_held_ones_records_validated(
+    business_db, tmp_path, monkeypatch
+):
+    folder, good, bad, bad_loans = _routing_day(business_db, tmp_path, monkeypatch)
+    fixed = (folder / f"{BAD}.yaml").read_bytes()
+    (folder / f"{BAD}.yaml").write_text(f"client_id: {BAD}\napproval: {{auto_max_amount: [50000\n")
+
+    assert approval.assess(DAY) == {"AUTO": 1, "L1": 1, "L2": 0, "POLICY": 0}, "GOODC only"
+    assert _states(business_db, good) == [("APPROVED", "AUTO", None), ("PENDING_APPROVAL", "L1", None)]
+    assert _states(business_db, bad + bad_loans) == [("VALIDATED", None, None)] * 4, (
+        "never the default rules: nothing of the held client approved by rule or sent to reviewers"
+    )
+    assert query(
+        business_db, "SELECT COUNT(*) FROM records WHERE client_id = :c AND rule_version IS NOT NULL", c=BAD
+    ) == [(0,)]
+    _assert_one_alert(business_db, "approval", "not valid YAML", "not routed")
+
+    assert approval.assess(DAY) == ZERO_ROUTED, "the next run: still held, nothing else moves"
+    assert len(_profile_alerts(business_db)) == 1, "one alert per profile content and date"
+    held = approval.held_clients(DAY)
+    assert list(held) == [BAD] and "not valid YAML" in held[BAD]
+    summary = approval.batch_summary([DAY])
+    assert (
+        "**Held, not in this release**" in summary and f"- {BAD} {DAY}: {BAD}.yaml: not valid YAML" in summary
+    )
+
+    (folder / f"{BAD}.yaml").write_bytes(fixed)
+    assert approval.assess(DAY) == {"AUTO": 2, "L1": 1, "L2": 0, "POLICY": 1}, "BADC now, as GOODC was"
+    assert _states(business_db, bad + bad_loans) == [
+        ("APPROVED", "AUTO", None),
+        ("PENDING_APPROVAL", "L1", None),
+        ("APPROVED", "AUTO", None),
+        ("DECLINED", "POLICY", "A_POLICY"),
+    ]
+    assert _states(business_db, good) == [("APPROVED", "AUTO", None), ("PENDING_APPROVAL", "L1", None)]
+    assert query(
+        business_db,
+        "SELECT subject, COUNT(*) FROM audit_events WHERE action = 'rules_applied' GROUP BY subject ORDER BY subject",
+    ) == [(f"{BAD}/{DAY}", 1), (f"{GOOD}/{DAY}", 1)], "each client's day routed once"
+    assert approval.held_clients(DAY) == {}
+    assert approval.assess(DAY) == ZERO_ROUTED
+
+
+# (profile text, words the alert must show)
+BROKEN_RULES = {
+    "names another client": (b"client_id: OTHERC\n", "'OTHERC'"),
+    "not UTF-8": (b"client_id: BADC\nname: \xb6\xab\xb7\xbd\n", "not UTF-8"),
+    "an amount that is no amount": (
+        b'client_id: BADC\napproval: {auto_max_amount: "fifty thousand"}\n',
+        "approval rules cannot be read",
+    ),
+    # a review currency written as a word would let a USD payment through by rule
+    "review currencies not a list": (
+        b"client_id: BADC\napproval: {review_currencies: USD}\n",
+        "review_currencies",
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("case", list(BROKEN_RULES))
+def test_approval_holds_a_client_whatever_breaks_its_rules(case, business_db, tmp_path, monkeypatch):
+    folder, good, bad, bad_loans = _routing_day(business_db, tmp_path, monkeypatch)
+    content, words = BROKEN_RULES[case]
+    (folder / f"{BAD}.yaml").write_bytes(content)
+    assert approval.assess(DAY) == {"AUTO": 1, "L1": 1, "L2": 0, "POLICY": 0}
+    assert _states(business_db, bad + bad_loans) == [("VALIDATED", None, None)] * 4
+    _assert_one_alert(business_db, "approval", words)
+
+
+def test_approval_gate_neither_waits_for_nor_expires_a_held_client(business_db, tmp_path, monkeypatch):
+    """Both clients routed with good profiles (L1 50,000.01 and 50,000.02; BADC an L2 of
+    1,000,000.00), then BADC's approval cutoff is written without quotes: YAML reads 18:00 as the
+    number 1080, so its cutoff is unknown."""
+    folder = approval_seed.write_profiles(tmp_path / "profiles", monkeypatch, GOOD, BAD)
+    _, good = approval_seed.seed_file(
+        business_db, GOOD, "PAY", [approval_seed.pay(5_000_001), approval_seed.pay(5_000_002)]
+    )
+    _, bad = approval_seed.seed_file(
+        business_db, BAD, "PAY", [approval_seed.pay(5_000_001), approval_seed.pay(100_000_000)]
+    )
+    assert approval.assess(DAY) == {"AUTO": 0, "L1": 3, "L2": 1, "POLICY": 0}
+    fixed = (folder / f"{BAD}.yaml").read_text()
+    (folder / f"{BAD}.yaml").write_text(fixed.replace('approval: "18:00"', "approval: 18:00"))
+
+    assert approval.backlog_alert(DAY, now=at(17, 30)) == {GOOD: {"L1": 2}}
+    assert approval.decisions_complete(DAY, now=at(17, 59)) is False, "GOODC waits until its cutoff"
+    assert approval.decisions_complete(DAY, now=at(18, 0)) is True, "the held client is not waited for"
+    assert approval.expire(DAY, now=at(18, 0)) == 2, "GOODC's two, never BADC's at a default cutoff"
+    assert _state_codes(business_db, good) == [("RETURNED", "A_EXPIRED")] * 2
+    assert _states(business_db, bad) == [("PENDING_APPROVAL", "L1", None), ("PENDING_APPROVAL", "L2", None)]
+    _assert_one_alert(business_db, "approval", "cutoffs.approval", "1080", "not expired")
+    assert approval.decisions_complete(DAY, now=at(17, 0)) is True, (
+        "only the held client waits: reported held (alert, batch summary), not waited for"
+    )
+    assert f"- {BAD} {DAY}: {BAD}.yaml: cutoffs.approval" in approval.batch_summary([DAY])
+    # Its reviewers still see a waiting record by the rules that routed it.
+    assert approval.record_detail(bad[1])["risk"]["tier"] == "L2"
+
+    (folder / f"{BAD}.yaml").write_text(fixed)
+    assert approval.decisions_complete(DAY, now=at(17, 59)) is False, "its cutoff is known again: waited for"
+    assert approval.decisions_complete(DAY, now=at(18, 0)) is True
+    assert approval.expire(DAY, now=at(18, 0)) == 2
+    assert _state_codes(business_db, bad) == [("RETURNED", "A_EXPIRED")] * 2
+    assert approval.expire(DAY, now=at(18, 0)) == 0
+    assert query(
+        business_db,
+        "SELECT client_id, COUNT(*) FROM alert_events WHERE kind = 'APPROVAL_EXPIRED' GROUP BY client_id ORDER BY client_id",
+    ) == [(BAD, 1), (GOOD, 1)]
+    assert len(_profile_alerts(business_db)) == 1
