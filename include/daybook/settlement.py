@@ -298,7 +298,34 @@ def post_ledger(business_date: str) -> dict[str, int]:
             )
         ]
     for client_id in clients:
-        profile = profiles.load(client_id)
+        try:
+            profile = profiles.load(client_id)
+            try:
+                limit_cents = profile.prefund_limit_cents  # read before anything moves
+            except (ArithmeticError, TypeError, ValueError) as exc:
+                raise profiles.InvalidProfile(
+                    profiles.profile_path(client_id),
+                    profile.version,
+                    f'prefund_limit must be an amount in quotes, "100000000.00", '
+                    f"found {profile.data.get('prefund_limit')!r}",
+                ) from exc
+        except profiles.InvalidProfile as broken:
+            # A profile that cannot be used holds this client only: its approved payments and
+            # loans stay APPROVED (nothing planned, posted or returned), every other client is
+            # settled, and a run after the fix settles it exactly once (the plan and the
+            # postings are keyed by business number).
+            with db.begin() as conn:
+                profiles.alert_invalid(
+                    conn,
+                    client_id,
+                    broken,
+                    business_date,
+                    "its approved payments are not settled and its approved loans not disbursed "
+                    "until it is fixed",
+                    stage="settlement",
+                )
+            log.error("%s: %s; its approved records are not settled", client_id, broken)
+            continue
         key = {"client_id": client_id, "business_date": business_date}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disburse") as pool:
             loans = pool.submit(_disburse_alone, key) if db.engine().dialect.name == "postgresql" else None
@@ -316,7 +343,7 @@ def post_ledger(business_date: str) -> dict[str, int]:
                         "PREFUND_SHORT",
                         f"{short.n} payments of {client_id} ({format_cents(int(short.cents))}) returned "
                         f"H_FUNDS on {business_date}: prefunded balance "
-                        f"{format_cents(profile.prefund_limit_cents)} exhausted",
+                        f"{format_cents(limit_cents)} exhausted",
                         dedup_key=f"prefund-short:{client_id}:{business_date}",
                         severity="critical",
                         client_id=client_id,

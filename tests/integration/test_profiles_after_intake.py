@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import approval_seed
-from daybook import approval
-from settlement_seed import DAY, query
+import settlement_seed
+from daybook import approval, archive, clearing, settlement
+from settlement_seed import DAY, assert_balanced, ledger_digest, query, write_profile
 
 pytestmark = pytest.mark.integration
 SH = ZoneInfo("Asia/Shanghai")
@@ -191,3 +192,105 @@ def test_approval_gate_neither_waits_for_nor_expires_a_held_client(business_db, 
         "SELECT client_id, COUNT(*) FROM alert_events WHERE kind = 'APPROVAL_EXPIRED' GROUP BY client_id ORDER BY client_id",
     ) == [(BAD, 1), (GOOD, 1)]
     assert len(_profile_alerts(business_db)) == 1
+
+
+# --------------------------------------------------------------------------- settlement
+
+
+def _settlement_profiles(tmp_path, monkeypatch, limit: str = "1000.00", extra: str = ""):
+    folder = write_profile(tmp_path / "profiles", monkeypatch, GOOD, limit, extra)
+    write_profile(folder, monkeypatch, BAD, limit, extra)
+    return folder
+
+
+def test_settlement_posts_the_other_client_and_leaves_the_held_ones_records_approved(
+    business_db, zones, tmp_path, monkeypatch
+):
+    folder = _settlement_profiles(tmp_path, monkeypatch)  # prefunded 1,000.00 each
+    good = settlement_seed.seed_file(
+        business_db, GOOD, [settlement_seed.pay(10_000), settlement_seed.pay(20_000)]
+    )
+    bad = settlement_seed.seed_file(
+        business_db, BAD, [settlement_seed.pay(30_000), settlement_seed.pay(40_000)]
+    )
+    [loan] = settlement_seed.seed_file(
+        business_db, BAD, [settlement_seed.pay(50_000)], seq="002", file_type="LOAN"
+    )
+    (folder / f"{BAD}.yaml").write_text("client_id: OTHERC\n")
+
+    zero = {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert settlement.post_ledger(DAY) == {**zero, "SETTLED": 2}
+    assert _state_codes(business_db, good) == [("SETTLED", None)] * 2
+    assert _state_codes(business_db, [*bad, loan]) == [("APPROVED", None)] * 3
+    assert query(business_db, "SELECT business_no FROM ledger_transfers ORDER BY business_no") == [
+        (n,) for n in good
+    ]
+    assert query(business_db, "SELECT COUNT(*) FROM settlement_plan WHERE client_id = :c", c=BAD) == [(0,)]
+    assert_balanced(business_db)
+    _assert_one_alert(business_db, "settlement", "'OTHERC'", "not settled")
+
+    # The stages after posting do not treat the held client's day as done.
+    assert settlement.write_results(DAY) == [f"{GOOD}/outbox/{GOOD}_PAY_{DAY8}_001.ret.csv"]
+    assert query(business_db, "SELECT client_id, status FROM files ORDER BY file_id") == [
+        (GOOD, "COMPLETED"),
+        (BAD, "VALIDATED"),
+        (BAD, "VALIDATED"),
+    ]
+    assert clearing.write(DAY) == [clearing.names(GOOD, DAY)[0]]
+    assert archive.build_package(BAD, DAY) == {
+        "client_id": BAD,
+        "skipped": True,
+        "unfinished": [f"{BAD}_PAY_{DAY8}_001.csv", f"{BAD}_LOAN_{DAY8}_002.csv"],
+    }
+
+    assert settlement.post_ledger(DAY) == zero, "a retry while still broken moves nothing"
+    assert len(_profile_alerts(business_db)) == 1
+
+    write_profile(folder, monkeypatch, BAD, "1000.00")
+    assert settlement.post_ledger(DAY) == {"SETTLED": 2, "DISBURSED": 1, "RETURNED_FUNDS": 0}
+    assert _state_codes(business_db, [*bad, loan]) == [
+        ("SETTLED", None),
+        ("SETTLED", None),
+        ("DISBURSED", None),
+    ]
+    assert query(
+        business_db,
+        "SELECT business_no, COUNT(*) FROM ledger_transfers GROUP BY business_no ORDER BY business_no",
+    ) == [(n, 1) for n in sorted([*good, *bad, loan])], "one posting per record"
+    assert query(business_db, "SELECT SUM(amount_cents) FROM ledger_transfers") == [(150_000,)]
+    assert_balanced(business_db)
+    digest = ledger_digest(business_db)
+    assert settlement.post_ledger(DAY) == zero
+    assert ledger_digest(business_db) == digest
+    assert f"{BAD}/outbox/{BAD}_PAY_{DAY8}_001.ret.csv" in settlement.write_results(DAY)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_settlement_prefund_limit_that_is_no_amount_holds_the_client(business_db, tmp_path, monkeypatch):
+    folder = _settlement_profiles(tmp_path, monkeypatch)
+    good = settlement_seed.seed_file(business_db, GOOD, [settlement_seed.pay(10_000)])
+    bad = settlement_seed.seed_file(business_db, BAD, [settlement_seed.pay(20_000)])
+    write_profile(folder, monkeypatch, BAD, "one thousand")
+    assert settlement.post_ledger(DAY) == {"SETTLED": 1, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert _state_codes(business_db, good + bad) == [("SETTLED", None), ("APPROVED", None)]
+    _assert_one_alert(business_db, "settlement", "prefund_limit", "'one thousand'")
+
+
+# --------------------------------------------------------------------------- the settlement DAG
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_settlement_daily_run_succeeds_and_settles_the_other_client(
+    business_db, zones, tmp_path, monkeypatch, airflow_db
+):
+    from daybook.runner import run_stage
+
+    folder = _settlement_profiles(tmp_path, monkeypatch)
+    good = settlement_seed.seed_file(business_db, GOOD, [settlement_seed.pay(10_000)])
+    bad = settlement_seed.seed_file(business_db, BAD, [settlement_seed.pay(20_000)])
+    (folder / f"{BAD}.yaml").write_text("client_id: BADC\ncutoffs: [unclosed\n")
+    assert run_stage("settlement", DAY) == "success"
+    assert _state_codes(business_db, good + bad) == [("SETTLED", None), ("APPROVED", None)]
+    assert query(business_db, "SELECT COUNT(*) FROM alert_events WHERE kind = 'TASK_FAILED'") == [(0,)]
+    assert len(_profile_alerts(business_db)) == 1
+    assert_balanced(business_db)
