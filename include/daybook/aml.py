@@ -115,10 +115,42 @@ class Thresholds:
 
 
 def thresholds(client_id: str | None = None) -> Thresholds:
+    """The platform's thresholds, with the client's ``aml:`` overrides when ``client_id`` is given;
+    :class:`profiles.InvalidProfile` when the client's profile does not load or its overrides
+    cannot be read (the platform's own file failing raises as it is)."""
     data = yaml.safe_load((config_dir() / "thresholds.yaml").read_text(encoding="utf-8"))
-    if client_id:
-        data = _merge(data, profiles.load(client_id).data.get("aml") or {})
-    return Thresholds.of(data)
+    base = Thresholds.of(data)
+    if not client_id:
+        return base
+    profile = profiles.load(client_id)
+    override = profile.data.get("aml") or {}
+    try:
+        if not isinstance(override, dict):
+            raise TypeError("aml must be a mapping")
+        return Thresholds.of(_merge(data, override))
+    except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise profiles.InvalidProfile(
+            profiles.profile_path(client_id),
+            profile.version,
+            f"aml thresholds cannot be read ({type(exc).__name__}: {exc}); found aml: {override!r}",
+        ) from exc
+
+
+def _hold(client_id: str, broken: profiles.InvalidProfile, business_date: str, consequence: str) -> None:
+    """PROFILE_INVALID for the client (once per client, profile content and date) and an error in
+    the log; the caller then leaves that client as it is and goes on with the others."""
+    with db.begin() as conn:
+        profiles.alert_invalid(conn, client_id, broken, business_date, consequence, stage="settlement")
+    log.error("%s: %s; AML holds it: %s", client_id, broken, consequence)
+
+
+def _thresholds_or_hold(client_id: str, business_date: str, consequence: str) -> Thresholds | None:
+    """The client's thresholds; None after :func:`_hold` when its profile cannot be used."""
+    try:
+        return thresholds(client_id)
+    except profiles.InvalidProfile as broken:
+        _hold(client_id, broken, business_date, consequence)
+        return None
 
 
 # --------------------------------------------------------------------------- sanctions names
@@ -291,11 +323,24 @@ def screen(business_date: str) -> dict[str, int]:
 
     Idempotent: a payment with a case (open or decided) is never screened again, so a released
     payment is not held twice.
+
+    A client whose profile (or its ``aml:`` overrides) cannot be used is not screened: its
+    thresholds are unknown, and screening it by the platform's alone could miss a stricter
+    override. PROFILE_INVALID names it; its payments stay APPROVED and unscreened, and settlement
+    holds the same client while the profile is broken. After the fix, screening runs again
+    before posting (clear ``screen_aml`` with its downstream tasks).
     """
     db.migrate()
     counts = {"SANCTIONS": 0, "STRUCTURING": 0}
     for client_id in _clients(business_date):
-        t = thresholds(client_id)
+        t = _thresholds_or_hold(
+            client_id,
+            business_date,
+            "its approved payments are not screened (sanctions, structuring) until it is fixed; "
+            "screen them again before they are settled",
+        )
+        if t is None:
+            continue
         key = {"client_id": client_id, "business_date": business_date}
         with db.begin() as conn:
             dialect = conn.dialect.name
@@ -458,8 +503,29 @@ def settlement_cutoff(profile: profiles.Profile, business_date: str) -> datetime
     return datetime.combine(date.fromisoformat(business_date), time(hh, mm), tzinfo=BUSINESS_TZ)
 
 
+def _settlement_cutoff_of(client_id: str, business_date: str) -> datetime:
+    """The client's settlement cutoff on the date; :class:`profiles.InvalidProfile` when the
+    profile does not load or ``cutoffs.settlement`` is not a time ``"HH:MM"``."""
+    profile = profiles.load(client_id)
+    try:
+        return settlement_cutoff(profile, business_date)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        cutoffs = profile.data.get("cutoffs")
+        found = cutoffs.get("settlement") if isinstance(cutoffs, dict) else cutoffs
+        raise profiles.InvalidProfile(
+            profiles.profile_path(client_id),
+            profile.version,
+            f'cutoffs.settlement must be a time in quotes, "HH:MM", found {found!r}',
+        ) from exc
+
+
 def expire_holds(business_date: str, now: datetime | None = None) -> int:
-    """At each client's settlement cutoff, open cases expire: RETURNED with M_AML_HOLD."""
+    """At each client's settlement cutoff, open cases expire: RETURNED with M_AML_HOLD.
+
+    A client whose profile cannot be used is held (PROFILE_INVALID): its cutoff is unknown, so its
+    open cases stay open (never expired at a default cutoff) and its payments stay AML_HOLD;
+    its result and clearing files wait for them. A run after the fix expires them if its cutoff
+    has passed."""
     db.migrate()
     now = now or datetime.now(BUSINESS_TZ)
     expired = 0
@@ -468,7 +534,18 @@ def expire_holds(business_date: str, now: datetime | None = None) -> int:
             r.client_id for r in db.run(conn, "select_open_aml_clients", {"business_date": business_date})
         ]
     for client_id in clients:
-        if now < settlement_cutoff(profiles.load(client_id), business_date):
+        try:
+            due = _settlement_cutoff_of(client_id, business_date)
+        except profiles.InvalidProfile as broken:
+            _hold(
+                client_id,
+                broken,
+                business_date,
+                "its open AML cases are not expired at its settlement cutoff (they stay held, "
+                "decided by people only) until it is fixed",
+            )
+            continue
+        if now < due:
             continue
         with db.begin() as conn:
             nos = [
@@ -503,12 +580,20 @@ def large_value_report(business_date: str) -> list[str]:
     day (the payload parsed once per row): the rows come joined, ordered and with the payer's
     total from the database, a bounded number at a time, into the file; the reported payers are
     summed from the same rows on the way and recorded in the same transaction.
+
+    A client whose profile cannot be used gets no report (PROFILE_INVALID): its thresholds are
+    unknown; its day is not archived while the profile is broken, and a run after the fix
+    writes the report.
     """
     db.migrate()
     out = open_store(settings().outputs)
     written = []
     for client_id in _clients(business_date):
-        t = thresholds(client_id)
+        t = _thresholds_or_hold(
+            client_id, business_date, "its large-value report for the date is not written until it is fixed"
+        )
+        if t is None:
+            continue
         key = {"client_id": client_id, "business_date": business_date}
         name = f"aml/{client_id}/{business_date}/{client_id}_LVR_{business_date.replace('-', '')}.csv"
         with db.begin() as conn:

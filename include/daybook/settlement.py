@@ -309,11 +309,15 @@ def post_ledger(business_date: str) -> dict[str, int]:
                     f'prefund_limit must be an amount in quotes, "100000000.00", '
                     f"found {profile.data.get('prefund_limit')!r}",
                 ) from exc
+            from daybook import aml
+
+            aml.thresholds(client_id)  # overrides AML screening could not read: it did not screen
         except profiles.InvalidProfile as broken:
             # A profile that cannot be used holds this client only: its approved payments and
             # loans stay APPROVED (nothing planned, posted or returned), every other client is
             # settled, and a run after the fix settles it exactly once (the plan and the
-            # postings are keyed by business number).
+            # postings are keyed by business number). A client whose AML overrides screening
+            # could not read (so it was not screened) is not settled either.
             with db.begin() as conn:
                 profiles.alert_invalid(
                     conn,

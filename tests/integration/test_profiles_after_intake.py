@@ -17,7 +17,7 @@ import pytest
 
 import approval_seed
 import settlement_seed
-from daybook import approval, archive, clearing, settlement
+from daybook import aml, approval, archive, clearing, settlement
 from settlement_seed import DAY, assert_balanced, ledger_digest, query, write_profile
 
 pytestmark = pytest.mark.integration
@@ -274,6 +274,67 @@ def test_settlement_prefund_limit_that_is_no_amount_holds_the_client(business_db
     assert settlement.post_ledger(DAY) == {"SETTLED": 1, "DISBURSED": 0, "RETURNED_FUNDS": 0}
     assert _state_codes(business_db, good + bad) == [("SETTLED", None), ("APPROVED", None)]
     _assert_one_alert(business_db, "settlement", "prefund_limit", "'one thousand'")
+
+
+# --------------------------------------------------------------------------- AML
+
+
+def test_aml_screening_holds_the_client_whose_thresholds_cannot_be_read_and_it_is_not_settled(
+    business_db, tmp_path, monkeypatch
+):
+    folder = _settlement_profiles(tmp_path, monkeypatch)
+    rows = [settlement_seed.pay(10_000, payee=SANCTIONED), settlement_seed.pay(10_000)]
+    good = settlement_seed.seed_file(business_db, GOOD, rows)
+    bad = settlement_seed.seed_file(business_db, BAD, rows)
+    write_profile(folder, monkeypatch, BAD, "1000.00", 'aml: {large_value: {natural_person_min: "lots"}}\n')
+
+    assert aml.screen(DAY) == {"SANCTIONS": 1, "STRUCTURING": 0}, "GOODC's hit only"
+    assert _state_codes(business_db, good) == [("AML_HOLD", None), ("APPROVED", None)]
+    assert _state_codes(business_db, bad) == [("APPROVED", None)] * 2
+    assert query(business_db, "SELECT business_no FROM aml_cases") == [(good[0],)]
+    _assert_one_alert(business_db, "settlement", "aml thresholds cannot be read", "not screened")
+
+    # What screening could not look at is not settled either (its sanctioned payee included).
+    assert settlement.post_ledger(DAY) == {"SETTLED": 1, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert _state_codes(business_db, bad) == [("APPROVED", None)] * 2
+    assert len(_profile_alerts(business_db)) == 1
+
+    write_profile(folder, monkeypatch, BAD, "1000.00")
+    assert aml.screen(DAY) == {"SANCTIONS": 1, "STRUCTURING": 0}, "BADC's hit now"
+    assert settlement.post_ledger(DAY) == {"SETTLED": 1, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert _state_codes(business_db, bad) == [("AML_HOLD", None), ("SETTLED", None)]
+    assert sorted(query(business_db, "SELECT business_no, status FROM aml_cases")) == [
+        (bad[0], "OPEN"),
+        (good[0], "OPEN"),
+    ]
+    assert aml.screen(DAY) == {"SANCTIONS": 0, "STRUCTURING": 0}
+    assert_balanced(business_db)
+
+
+def test_aml_holds_of_a_held_client_do_not_expire_at_an_unknown_cutoff(
+    business_db, zones, tmp_path, monkeypatch
+):
+    folder = _settlement_profiles(tmp_path, monkeypatch)  # settlement cutoff 19:00
+    rows = [settlement_seed.pay(10_000, payee="Amara O'Fictio-Nwosu")]  # S-0003
+    [good] = settlement_seed.seed_file(business_db, GOOD, rows)
+    [bad] = settlement_seed.seed_file(business_db, BAD, rows)
+    assert aml.screen(DAY) == {"SANCTIONS": 2, "STRUCTURING": 0}
+    fixed = (folder / f"{BAD}.yaml").read_text()
+    (folder / f"{BAD}.yaml").write_text(fixed.replace('settlement: "19:00"', "settlement: 19:00"))
+
+    assert aml.expire_holds(DAY, now=at(19, 0)) == 1, "GOODC's only"
+    assert _state_codes(business_db, [good, bad]) == [("RETURNED", "M_AML_HOLD"), ("AML_HOLD", None)]
+    assert sorted(query(business_db, "SELECT business_no, status FROM aml_cases")) == [
+        (bad, "OPEN"),
+        (good, "EXPIRED"),
+    ]
+    _assert_one_alert(business_db, "settlement", "cutoffs.settlement", "1140", "not expired")
+    assert clearing.write(DAY) == [clearing.names(GOOD, DAY)[0]], "BADC's waits for its payment to be final"
+
+    (folder / f"{BAD}.yaml").write_text(fixed)
+    assert aml.expire_holds(DAY, now=at(19, 0)) == 1
+    assert _state_codes(business_db, [bad]) == [("RETURNED", "M_AML_HOLD")]
+    assert aml.expire_holds(DAY, now=at(19, 0)) == 0
 
 
 # --------------------------------------------------------------------------- the settlement DAG
