@@ -618,6 +618,36 @@ def _key_or_none(client_id: str, business_date: str) -> crypto.ArchiveKey | None
     return key
 
 
+def _profile_hold(client_id: str, business_date: str) -> str | None:
+    """Why the client's day is not archived while its profile cannot be used, else None.
+
+    The stages that need the profile hold such a client (docs/runbooks/profile_invalid.md); one
+    of them, the large-value report, leaves no unfinished record behind, so a day whose files
+    are final may still miss a member. The package waits for the fix and the stages' rerun
+    (PROFILE_INVALID; the business date stays open). A client without a profile (offboarded) is
+    archived from what the database and the zones kept, as before."""
+    from daybook import profiles
+
+    try:
+        profiles.load(client_id)
+        return None
+    except profiles.UnknownClient:
+        return None
+    except profiles.InvalidProfile as broken:
+        with db.begin() as conn:
+            profiles.alert_invalid(
+                conn,
+                client_id,
+                broken,
+                business_date,
+                "its day is not archived (the business date stays open) until it is fixed and the "
+                "stages it held have run again",
+                stage="archive",
+            )
+        log.error("%s %s not archived: %s", client_id, business_date, broken)
+        return f"{broken.path.name}: {broken.problem}"
+
+
 def build_package(client_id: str, business_date: str) -> dict[str, Any]:
     """Write the client's package for the day, register it, read it back and verify it, and only
     then purge staging rows older than the window. Idempotent."""
@@ -629,6 +659,9 @@ def build_package(client_id: str, business_date: str) -> dict[str, Any]:
     if unfinished:
         log.warning("%s %s not archived yet: files not final: %s", client_id, business_date, unfinished)
         return {"client_id": client_id, "skipped": True, "unfinished": unfinished}
+    held = _profile_hold(client_id, business_date)
+    if held:
+        return {"client_id": client_id, "skipped": True, "profile_invalid": held}
     # -- settlement's gate: no package while the day has an unexplained reconciliation break.
     from daybook import reconciliation
 

@@ -18,7 +18,7 @@ import pytest
 import approval_seed
 import settlement_seed
 from daybook import aml, approval, archive, clearing, settlement
-from settlement_seed import DAY, assert_balanced, ledger_digest, query, write_profile
+from settlement_seed import DAY, RIC, assert_balanced, ledger_digest, query, write_profile
 
 pytestmark = pytest.mark.integration
 SH = ZoneInfo("Asia/Shanghai")
@@ -335,6 +335,40 @@ def test_aml_holds_of_a_held_client_do_not_expire_at_an_unknown_cutoff(
     assert aml.expire_holds(DAY, now=at(19, 0)) == 1
     assert _state_codes(business_db, [bad]) == [("RETURNED", "M_AML_HOLD")]
     assert aml.expire_holds(DAY, now=at(19, 0)) == 0
+
+
+def test_large_value_report_of_a_held_client_waits_and_its_day_is_not_archived(
+    business_db, zones, tmp_path, monkeypatch
+):
+    folder = _settlement_profiles(tmp_path, monkeypatch, limit="100000000.00")
+    settlement_seed.seed_file(business_db, GOOD, [settlement_seed.pay(50_000_000)])
+    [bad] = settlement_seed.seed_file(business_db, BAD, [settlement_seed.pay(50_000_000, payer_id=RIC)])
+    assert settlement.post_ledger(DAY) == {"SETTLED": 2, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    (folder / f"{BAD}.yaml").write_bytes(b"client_id: BADC\nname: \xb6\xab\n")  # broken after posting
+
+    report = f"aml/{BAD}/{DAY}/{BAD}_LVR_{DAY8}.csv"
+    assert aml.large_value_report(DAY) == [f"aml/{GOOD}/{DAY}/{GOOD}_LVR_{DAY8}.csv"]
+    assert not (zones["outputs"] / report).exists()
+    assert query(business_db, "SELECT client_id, payments, total_cents FROM aml_large_value") == [
+        (GOOD, 1, 50_000_000)
+    ]
+    _assert_one_alert(business_db, "settlement", "not UTF-8", "large-value report")
+
+    # Its records are final and its result file written, yet the day is not archived as complete.
+    assert f"{BAD}/outbox/{BAD}_PAY_{DAY8}_001.ret.csv" in settlement.write_results(DAY)
+    result = archive.build_package(BAD, DAY)
+    assert result["skipped"] is True and result["profile_invalid"].startswith(f"{BAD}.yaml: not UTF-8")
+    assert query(business_db, "SELECT COUNT(*) FROM archives") == [(0,)]
+    assert archive.close_day(DAY) is False
+
+    write_profile(folder, monkeypatch, BAD, "100000000.00")
+    assert report in aml.large_value_report(DAY)
+    lines = (zones["outputs"] / report).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and lines[1].startswith(f"RIC,{RIC},500000.00,{bad},")
+    assert sorted(query(business_db, "SELECT client_id, payments, total_cents FROM aml_large_value")) == [
+        (BAD, 1, 50_000_000),
+        (GOOD, 1, 50_000_000),
+    ]
 
 
 # --------------------------------------------------------------------------- the settlement DAG
