@@ -76,7 +76,9 @@ CATALOGUE: dict[str, Kind] = {
     "PROFILE_INVALID": Kind(
         "intake",
         "client profile cannot be used (does not parse, or names another client)",
-        "every file in the client's inbox is left unprocessed and unanswered; other clients go on",
+        "that client only, at every stage that needs its profile: inbox left untouched, records not "
+        "routed, screened, settled or expired, large-value report not written, day not archived, its "
+        "alerts sent to operations; other clients go on",
         "the profile file no longer holds the content the alert was raised for (fixed or replaced)",
     ),
     "REJECT_SPIKE": Kind(
@@ -237,19 +239,59 @@ def _ops_route() -> dict[str, Any]:
     }
 
 
+def _client_contacts(client_id: str) -> dict[str, Any]:
+    """The ``alerts:`` section of the client's profile; :class:`profiles.InvalidProfile` when the
+    profile does not load or the section is not a mapping with a list of addresses."""
+    profile = profiles.load(client_id)
+    contacts = profile.data.get("alerts") or {}
+    emails = contacts.get("email") if isinstance(contacts, dict) else None
+    if not isinstance(contacts, dict) or not (
+        emails is None or (isinstance(emails, list) and all(isinstance(e, str) for e in emails))
+    ):
+        raise profiles.InvalidProfile(
+            profiles.profile_path(client_id),
+            profile.version,
+            'alerts must be a mapping as {email: [ops@example.com], slack_channel: "#ops", '
+            f"pagerduty_routing_key: key}}, found {contacts!r}",
+        )
+    return contacts
+
+
+def _contacts_unreadable(client_id: str, broken: profiles.InvalidProfile, event: dict[str, Any]) -> None:
+    """PROFILE_INVALID for a client whose contacts cannot be read (once per profile content and
+    date) and an error in the log; its alert goes to operations meanwhile."""
+    business_date = str(event.get("business_date") or business_date_today())
+    with db.begin() as conn:
+        profiles.alert_invalid(
+            conn,
+            client_id,
+            broken,
+            business_date,
+            "its alerts go to operations (DAYBOOK_OPS_*) instead of its own contacts until it is fixed",
+            stage="alerts",
+        )
+    log.error("%s: %s; alert %s goes to operations", client_id, broken, event["dedup_key"])
+
+
 def routes(event: dict[str, Any]) -> dict[str, str]:
     """Channel -> target (email list, Slack channel, PagerDuty routing key) for one alert.
 
     The client's profile contacts come first; a channel the client has no contact for goes to
     operations; a channel nobody is configured for is skipped (logged). Slack and PagerDuty may
-    use their connection's default (target ``default``) when no channel/key is configured.
+    use their connection's default (target ``default``) when no channel/key is configured. When
+    the client's profile (or its ``alerts:`` section) cannot be read, the alert is never dropped:
+    it goes to operations like an alert without a client, and a PROFILE_INVALID names the client.
     """
     ops = _ops_route()
     client: dict[str, Any] = {}
     if event.get("client_id"):
+        client_id = str(event["client_id"])
         try:
-            client = profiles.load(str(event["client_id"])).data.get("alerts") or {}
-        except (profiles.UnknownClient, ValueError):
+            client = _client_contacts(client_id)
+        except profiles.UnknownClient:
+            client = {}
+        except profiles.InvalidProfile as broken:
+            _contacts_unreadable(client_id, broken, event)
             client = {}
     out: dict[str, str] = {}
     for channel in CHANNELS_BY_SEVERITY.get(event["severity"], CHANNELS_BY_SEVERITY["warning"]):
@@ -469,23 +511,37 @@ def deliver(dedup_key: str | None = None) -> dict[str, int]:
     Returns counts ``{"sent": n, "failed": n}``. ``dedup_key`` limits the run to one alert (the
     deadline callback pages at once this way).
     """
+    counts = {"sent": 0, "failed": 0}
+    seen = _deliver_due(dedup_key, counts, set())
+    if dedup_key is None:
+        # Alerts recorded while routing (PROFILE_INVALID of a client whose contacts cannot be
+        # read) go out in this run, not an hour later.
+        _deliver_due(None, counts, seen)
+    return counts
+
+
+def _deliver_due(dedup_key: str | None, counts: dict[str, int], skip: set[str]) -> set[str]:
+    """One pass of :func:`deliver` over the alerts due now, but those in ``skip``; returns the
+    dedup keys it looked at. A resolve goes to the targets its trigger reached (the same
+    PagerDuty routing key closes the incident), whatever the client's profile says now."""
     with db.begin() as conn:
         due = [dict(r) for r in db.run(conn, "select_alerts_to_deliver").mappings()]
-        sent_triggers: dict[str, set[str]] = {}
+        due = [e for e in due if e["dedup_key"] not in skip]
+        sent_triggers: dict[str, dict[str, str]] = {}
         for event in due:
             if event["resolved_at"] is not None:
                 rows = db.run(conn, "select_alert_deliveries", {"dedup_key": event["dedup_key"]}).mappings()
                 sent_triggers[event["dedup_key"]] = {
-                    r["channel"] for r in rows if r["action"] == "trigger" and r["status"] == "SENT"
+                    r["channel"]: r["target"]
+                    for r in rows
+                    if r["action"] == "trigger" and r["status"] == "SENT"
                 }
-    counts = {"sent": 0, "failed": 0}
     for event in due:
         if dedup_key is not None and event["dedup_key"] != dedup_key:
             continue
         action = "trigger" if event["resolved_at"] is None else "resolve"
-        for channel, target in routes(event).items():
-            if action == "resolve" and channel not in sent_triggers.get(event["dedup_key"], set()):
-                continue
+        targets = routes(event) if action == "trigger" else sent_triggers.get(event["dedup_key"], {})
+        for channel, target in targets.items():
             if not _claim(event["dedup_key"], channel, action, target):
                 continue
             key = {"dedup_key": event["dedup_key"], "channel": channel, "action": action}
@@ -500,7 +556,7 @@ def deliver(dedup_key: str | None = None) -> dict[str, int]:
             with db.begin() as conn:
                 db.run(conn, "update_alert_delivery_sent", key)
             counts["sent"] += 1
-    return counts
+    return {e["dedup_key"] for e in due}
 
 
 def business_date_today() -> str:

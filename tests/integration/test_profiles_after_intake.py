@@ -17,7 +17,8 @@ import pytest
 
 import approval_seed
 import settlement_seed
-from daybook import aml, approval, archive, clearing, settlement
+from alert_receivers import start
+from daybook import alerting, aml, approval, archive, clearing, db, events, settlement
 from settlement_seed import DAY, RIC, assert_balanced, ledger_digest, query, write_profile
 
 pytestmark = pytest.mark.integration
@@ -369,6 +370,92 @@ def test_large_value_report_of_a_held_client_waits_and_its_day_is_not_archived(
         (BAD, 1, 50_000_000),
         (GOOD, 1, 50_000_000),
     ]
+
+
+# --------------------------------------------------------------------------- alert delivery
+
+GOOD_WITH_CONTACTS = """client_id: GOODC
+alerts:
+  email: [ops-goodc@example.com]
+  slack_channel: "#ops-banka"
+"""
+BAD_FIXED = """client_id: BADC
+alerts:
+  email: [ops-badc@example.com]
+"""
+BROKEN_CONTACTS = {
+    "profile not YAML": ("client_id: BADC\nalerts: {email: [ops-badc@example.com\n", "not valid YAML"),
+    "alerts not a mapping": ("client_id: BADC\nalerts: ops-badc@example.com\n", "alerts must be a mapping"),
+}
+
+
+@pytest.fixture
+def receivers(tmp_path, monkeypatch):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / f"{GOOD}.yaml").write_text(GOOD_WITH_CONTACTS)
+    monkeypatch.setenv("DAYBOOK_PROFILES", str(folder))
+    monkeypatch.setenv("DAYBOOK_OPS_EMAIL", "oncall@example.com")
+    monkeypatch.setenv("DAYBOOK_OPS_PAGERDUTY_KEY", "ops-key")
+    received, stop = start(monkeypatch)
+    yield folder, received
+    stop()
+
+
+def _raise(kind: str, client: str) -> str:
+    key = f"{kind.lower()}:{client}:{DAY}"
+    with db.begin() as conn:
+        events.alert(
+            conn, kind, f"4 records of {client} wait", dedup_key=key, client_id=client, business_date=DAY
+        )
+    return key
+
+
+@pytest.mark.parametrize("case", list(BROKEN_CONTACTS))
+def test_alert_of_a_client_whose_contacts_cannot_be_read_goes_to_operations(case, business_db, receivers):
+    folder, received = receivers
+    content, problem = BROKEN_CONTACTS[case]
+    (folder / f"{BAD}.yaml").write_text(content)
+    _raise("APPROVAL_EXPIRED", GOOD)
+    held_key = _raise("APPROVAL_EXPIRED", BAD)
+
+    # GOODC's warning: its Slack channel and email (2); BADC's warning: operations' email and the
+    # default Slack webhook (2); the PROFILE_INVALID raised while routing it, in the same run,
+    # critical to operations: PagerDuty, Slack, email (3).
+    assert alerting.deliver() == {"sent": 7, "failed": 0}
+    mails = sorted((m["to"], m["subject"].split(":")[0]) for m in received.mails)
+    assert mails == [
+        (["oncall@example.com"], f"[CRITICAL] PROFILE_INVALID - {DAY}"),
+        (["oncall@example.com"], f"[WARNING] APPROVAL_EXPIRED {BAD} {DAY}"),
+        (["ops-goodc@example.com"], f"[WARNING] APPROVAL_EXPIRED {GOOD} {DAY}"),
+    ]
+    assert sorted(s["path"] for s in received.slack) == [
+        "/slack/default",
+        "/slack/default",
+        "/slack/ops-banka",
+    ]
+    [page] = received.pagerduty
+    assert page["routing_key"] == "ops-key" and page["payload"]["custom_details"]["stage"] == "alerts"
+    _assert_one_alert(business_db, "alerts", problem, "its alerts go to operations")
+    assert alerting.deliver() == {"sent": 0, "failed": 0}, "nothing twice"
+
+    # Fixed: its next alert goes to its own contacts; the resolve of the one held goes where that
+    # trigger went (operations), and PROFILE_INVALID clears and resolves there too.
+    (folder / f"{BAD}.yaml").write_text(BAD_FIXED)
+    received.clear()
+    _raise("REJECT_SPIKE", BAD)
+    assert alerting.resolve(held_key, "op.kim")
+    [(_, _, _, profile_key)] = _profile_alerts(business_db)
+    assert alerting.resolve_cleared() == [profile_key]
+    assert alerting.deliver() == {"sent": 7, "failed": 0}
+    mails = sorted((m["to"], m["subject"].split(":")[0]) for m in received.mails)
+    assert mails == [
+        (["oncall@example.com"], f"[RESOLVED] APPROVAL_EXPIRED {BAD} {DAY}"),
+        (["oncall@example.com"], f"[RESOLVED] PROFILE_INVALID - {DAY}"),
+        (["ops-badc@example.com"], f"[WARNING] REJECT_SPIKE {BAD} {DAY}"),
+    ]
+    assert [(p["event_action"], p["routing_key"]) for p in received.pagerduty] == [("resolve", "ops-key")]
+    assert len(_profile_alerts(business_db)) == 1
 
 
 # --------------------------------------------------------------------------- the settlement DAG
