@@ -19,12 +19,15 @@ Timestamps in the database are UTC (CURRENT_TIMESTAMP); cutoffs are Asia/Shangha
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
 from daybook import db, events, profiles
+
+log = logging.getLogger(__name__)
 
 SPIKE_FACTOR = 3  # a reject rate this many times the client's norm is a spike
 SPIKE_MIN_RATE = 0.05  # ...and at least this high (a few rejects on a clean client are no spike)
@@ -64,21 +67,35 @@ def daily(start: str, end: str) -> list[dict[str, Any]]:
     keys = {(r["client_id"], r["business_date"]) for r in files + records}
     keys |= {(a["client_id"], a["business_date"]) for a in alerts if a["client_id"]}
     cut: dict[tuple[str, str], dict[str, datetime]] = {}
-    for client_id, day in keys:
+    expected_of: dict[str, set[str]] = {}
+    unusable: dict[str, str] = {}  # client -> why its profile cannot be read (reported once)
+    for client_id, day in sorted(keys):
         try:
             cut[(client_id, day)] = deadlines.cutoffs(client_id, day)
+            if client_id not in expected_of:
+                expected_of[client_id] = set(profiles.load(client_id).data.get("expected_files") or [])
         except profiles.UnknownClient:
             cut[(client_id, day)] = {}
+            expected_of[client_id] = set()
+        except (AttributeError, TypeError, ValueError) as exc:  # InvalidProfile is a ValueError
+            # Read only: the stages that hold the client raise its PROFILE_INVALID. Its cutoffs
+            # and expected files are unknown, so its on-time rates are not computed that day.
+            unusable.setdefault(client_id, str(exc))
+            cut[(client_id, day)] = {}
+    for client_id, problem in sorted(unusable.items()):
+        log.error(
+            "%s: profile cannot be used (%s); on-time rates and missing files not computed",
+            client_id,
+            problem,
+        )
     out: list[dict[str, Any]] = []
     for client_id, day in sorted(keys, key=lambda k: (k[1], k[0])):
         c = cut[(client_id, day)]
         fs = [f for f in files if (f["client_id"], f["business_date"]) == (client_id, day)]
         rs = [r for r in records if (r["client_id"], r["business_date"]) == (client_id, day)]
         al = [a for a in alerts if (a["client_id"], a["business_date"]) == (client_id, day)]
-        try:
-            expected = set(profiles.load(client_id).data.get("expected_files") or [])
-        except profiles.UnknownClient:
-            expected = set()
+        usable = client_id not in unusable
+        expected = expected_of.get(client_id, set()) if usable else set()
         missing = len(expected - {f["file_type"] for f in fs})
         on_time = sum(1 for f in fs if "intake" in c and _utc(f["received_at"]) <= c["intake"])
         accepted = [r for r in rs if r["ack_status"] == "ACCEPTED"]
@@ -102,7 +119,7 @@ def daily(start: str, end: str) -> list[dict[str, Any]]:
                 "files": len(fs),
                 "files_missing": missing,
                 "files_on_time": on_time,
-                "on_time_file_rate": _ratio(on_time, len(fs) + missing),
+                "on_time_file_rate": _ratio(on_time, len(fs) + missing) if usable else None,
                 "records": len(rs),
                 "accepted": len(accepted),
                 "stp": stp,
@@ -114,9 +131,10 @@ def daily(start: str, end: str) -> list[dict[str, Any]]:
                 "approval_turnaround_p95_min": percentile(turnaround, 95),
                 "settled": len(posted),
                 "settled_on_time": settled_on_time,
-                "settlement_on_time_rate": _ratio(settled_on_time, len(posted)),
+                "settlement_on_time_rate": _ratio(settled_on_time, len(posted)) if usable else None,
                 "alerts_raised": len(al),
                 "alerts_resolved": sum(1 for a in al if a["resolved_at"] is not None),
+                "profile_usable": usable,
             }
         )
     return out
@@ -138,15 +156,19 @@ def monthly_sla(month: str) -> list[dict[str, Any]]:
         def total(key: str, days: list[dict[str, Any]] = days) -> int:
             return sum(int(d[key]) for d in days)
 
+        # On-time rates pool only the dates whose cutoffs could be read (see daily).
+        timed = [d for d in days if d["profile_usable"]]
         out.append(
             {
                 "client_id": client_id,
                 "month": month,
                 "business_dates": len(days),
-                "on_time_file_rate": _ratio(total("files_on_time"), total("files") + total("files_missing")),
+                "on_time_file_rate": _ratio(
+                    total("files_on_time", timed), total("files", timed) + total("files_missing", timed)
+                ),
                 "stp_rate": _ratio(total("stp"), total("accepted")),
                 "reject_rate": _ratio(total("rejected"), total("records")),
-                "settlement_on_time_rate": _ratio(total("settled_on_time"), total("settled")),
+                "settlement_on_time_rate": _ratio(total("settled_on_time", timed), total("settled", timed)),
                 "alerts_raised": total("alerts_raised"),
                 "alerts_resolved": total("alerts_resolved"),
             }

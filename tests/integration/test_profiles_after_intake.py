@@ -18,7 +18,7 @@ import pytest
 import approval_seed
 import settlement_seed
 from alert_receivers import start
-from daybook import alerting, aml, approval, archive, clearing, db, events, settlement
+from daybook import alerting, aml, approval, archive, clearing, db, events, kpi, settlement
 from settlement_seed import DAY, RIC, assert_balanced, ledger_digest, query, write_profile
 
 pytestmark = pytest.mark.integration
@@ -456,6 +456,36 @@ def test_alert_of_a_client_whose_contacts_cannot_be_read_goes_to_operations(case
     ]
     assert [(p["event_action"], p["routing_key"]) for p in received.pagerduty] == [("resolve", "ops-key")]
     assert len(_profile_alerts(business_db)) == 1
+
+
+# --------------------------------------------------------------------------- KPIs
+
+
+def test_kpis_of_a_client_whose_profile_cannot_be_read_leave_out_its_cutoffs(
+    business_db, tmp_path, monkeypatch
+):
+    folder = _settlement_profiles(tmp_path, monkeypatch, extra="expected_files: [PAY, LOAN]\n")
+    settlement_seed.seed_file(business_db, GOOD, [settlement_seed.pay(10_000)])
+    settlement_seed.seed_file(business_db, BAD, [settlement_seed.pay(20_000), settlement_seed.pay(30_000)])
+    fixed = (folder / f"{BAD}.yaml").read_text()
+    (folder / f"{BAD}.yaml").write_text(f"client_id: {BAD}\ncutoffs: [unclosed\n")
+
+    rows = {r["client_id"]: r for r in kpi.daily(DAY, DAY)}
+    # The files were registered now (2026-11-28 or later), after the 16:00 intake cutoff of DAY.
+    assert (rows[GOOD]["files"], rows[GOOD]["files_missing"], rows[GOOD]["on_time_file_rate"]) == (1, 1, 0.0)
+    assert rows[GOOD]["profile_usable"] is True
+    bad = rows[BAD]
+    assert (bad["files"], bad["files_missing"], bad["records"], bad["profile_usable"]) == (1, 0, 2, False)
+    assert bad["on_time_file_rate"] is None and bad["settlement_on_time_rate"] is None, "unknown, not 0%"
+    month = {r["client_id"]: r for r in kpi.monthly_sla("2026-11")}
+    assert month[BAD]["on_time_file_rate"] is None and month[GOOD]["on_time_file_rate"] == 0.0
+    assert kpi.check_reject_spikes(DAY) == []
+    assert "<td>BADC</td>" in kpi.render_daily_html(DAY)
+    assert _profile_alerts(business_db) == [], "a report reads; the stages that hold the client alert"
+
+    (folder / f"{BAD}.yaml").write_text(fixed)
+    bad = {r["client_id"]: r for r in kpi.daily(DAY, DAY)}[BAD]
+    assert (bad["files_missing"], bad["on_time_file_rate"], bad["profile_usable"]) == (1, 0.0, True)
 
 
 # --------------------------------------------------------------------------- the settlement DAG
