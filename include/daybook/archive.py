@@ -57,7 +57,7 @@ from typing import Any
 
 from sqlalchemy import text as sql_text
 
-from daybook import arrowcsv, audit_chain, crypto, csvsafe, db, events
+from daybook import arrowcsv, audit_chain, business_types, crypto, csvsafe, db, events
 from daybook.config import settings
 from daybook.storage import S3Store, Store, open_store
 
@@ -354,7 +354,38 @@ def parquet_schema(columns: list[str]) -> Any:
     return _arrow_schema(columns, _INT_COLUMNS)
 
 
-def query_to_parquet(name: str, params: dict[str, Any], target: Path) -> int:
+Params = dict[str, Any] | list[dict[str, Any]]
+
+
+@contextmanager
+def _arrow_rows_of(
+    name: str, params: Params, ints: Collection[str] = ()
+) -> Iterator[tuple[list[str], Iterator[Any]]]:
+    """:func:`_arrow_rows` of the named query run once per parameter set of ``params`` (a list)
+    or once (a dict): the batches of each run after the other's, one column list. Each run is
+    read when the one before is done; a list of none runs nothing and gives the columns only."""
+    pieces = [params] if isinstance(params, dict) else list(params)
+    with _arrow_rows(name, pieces[0] if pieces else _NO_ROWS, ints) as (columns, first):
+
+        def batches() -> Iterator[Any]:
+            if not pieces:
+                return
+            yield from first
+            for more_params in pieces[1:]:
+                with _arrow_rows(name, more_params, ints) as (more_columns, more):
+                    if more_columns != columns:
+                        raise RuntimeError(f"{name}: columns {more_columns} after {columns}")
+                    yield from more
+
+        yield columns, batches()
+
+
+# Parameters that select no row of the per-file package queries (file id and business-number
+# range), to read their columns when a package has no file with records.
+_NO_ROWS = {"file_id": -1, "lo": "", "hi": ""}
+
+
+def query_to_parquet(name: str, params: Params, target: Path) -> int:
     """Write the query's rows to a Parquet file in row groups of BATCH_ROWS (int64 or string
     columns, zstd, deterministic); returns the rows written. Each row group is handed to the
     writer in pieces of FETCH_ROWS rows whatever the batches read, so the bytes depend only on
@@ -364,7 +395,7 @@ def query_to_parquet(name: str, params: dict[str, Any], target: Path) -> int:
     import pyarrow.parquet as pq
 
     rows = 0
-    with _arrow_rows(name, params, _INT_COLUMNS) as (columns, batches):
+    with _arrow_rows_of(name, params, _INT_COLUMNS) as (columns, batches):
         schema = parquet_schema(columns)
 
         def write(writer: Any, table: Any) -> None:
@@ -398,11 +429,12 @@ def _csv_lines(batch: Any) -> bytes:
     return arrowcsv.lines([csvsafe.arrow_cells(column) for column in batch.columns])
 
 
-def query_to_csv(name: str, params: dict[str, Any], target: Path) -> int:
+def query_to_csv(name: str, params: Params, target: Path) -> int:
     """Write the query's rows as CSV (the same bytes as :func:`rows_to_csv`); returns the rows.
-    Rows are turned into CSV text a whole Arrow batch at a time (see :func:`_csv_lines`)."""
+    Rows are turned into CSV text a whole Arrow batch at a time (see :func:`_csv_lines`).
+    ``params`` a list: the query once per parameter set, the rows one after the other."""
     rows = 0
-    with open(target, "wb") as fh, _arrow_rows(name, params) as (columns, batches):
+    with open(target, "wb") as fh, _arrow_rows_of(name, params) as (columns, batches):
         header = io.StringIO()
         csv.writer(header, lineterminator="\n").writerow(columns)
         fh.write(header.getvalue().encode("utf-8"))
@@ -442,7 +474,7 @@ def _bytes(data: bytes) -> Producer:
     return lambda target: target.write_bytes(data)
 
 
-def _query_member(writer: Callable[[str, dict[str, Any], Path], int], name: str, params: dict[str, Any]):
+def _query_member(writer: Callable[[str, Params, Path], int], name: str, params: Params):
     def produce(target: Path) -> None:
         writer(name, params, target)
 
@@ -490,6 +522,23 @@ def _produced(sources: dict[str, Producer], folder: Path) -> Iterator[tuple[str,
                 future.cancel()
 
 
+def package_files(client_id: str, business_date: str) -> list[dict[str, Any]]:
+    """The package's files that own records, in the order of their business numbers, each as the
+    parameters of the per-file member queries: ``file_id``, and ``lo``/``hi`` bounding its
+    business numbers (``<CLIENT>-<TYPE>-<YYYYMMDD>-<SEQ>-`` up to, not including, the same
+    with a final ``.``). records.parquet and ledger.csv are read file after file in this order,
+    each file by an index range in key order: the package is never sorted as a whole."""
+    with db.begin() as conn:
+        rows = db.run(
+            conn, "select_record_files_of_package", {"client_id": client_id, "business_date": business_date}
+        ).all()
+    owned = []
+    for f in rows:
+        prefix = business_types.business_no(f.client_id, f.file_type, f.business_date, f.seq, 0)[:-6]
+        owned.append({"file_id": int(f.file_id), "lo": prefix, "hi": prefix[:-1] + "."})
+    return sorted(owned, key=lambda piece: piece["lo"])
+
+
 def member_sources(client_id: str, business_date: str) -> tuple[dict[str, Producer], list[Any]]:
     """Every member of the client's package for the day, by path, as a producer that writes its
     plaintext to a file when called (nothing is read yet), and the day's files."""
@@ -520,9 +569,10 @@ def member_sources(client_id: str, business_date: str) -> tuple[dict[str, Produc
         docs = f"{business_date}/data_docs/{f.stem}/"
         for key in outputs.list(docs):
             members[f"data_docs/{f.stem}/{key[len(docs) :]}"] = _copy_object(outputs, key)
-    members[RECORDS_MEMBER] = _query_member(query_to_parquet, "select_records_of_package", params)
+    owned = package_files(client_id, business_date)
+    members[RECORDS_MEMBER] = _query_member(query_to_parquet, "select_records_of_file", owned)
     members["approvals.csv"] = _query_member(query_to_csv, "select_approvals_of_package", params)
-    members["ledger.csv"] = _query_member(query_to_csv, "select_ledger_entries_of_client", params)
+    members["ledger.csv"] = _query_member(query_to_csv, "select_ledger_entries_of_numbers", owned)
     for name, sql in AML_PACKAGE_QUERIES.items():
         members[name] = _query_member(query_to_csv, sql, params)
     lvr = f"aml/{client_id}/{business_date}/"

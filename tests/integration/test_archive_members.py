@@ -144,6 +144,14 @@ def _members(tmp_path, tag: str) -> dict[str, bytes]:
     parquet = tmp_path / f"{tag}-records.parquet"
     assert archive.query_to_parquet("select_records_of_package", PARAMS, parquet) == len(AWKWARD)
     out["records.parquet"] = parquet.read_bytes()
+    # As the package reads them: file after file (one file here), by index ranges.
+    files = archive.package_files(PARAMS["client_id"], PARAMS["business_date"])
+    target = tmp_path / f"{tag}-ledger-by-file.csv"
+    assert archive.query_to_csv("select_ledger_entries_of_numbers", files, target) == 2 * len(AWKWARD)
+    out["ledger by file"] = target.read_bytes()
+    target = tmp_path / f"{tag}-records-by-file.parquet"
+    assert archive.query_to_parquet("select_records_of_file", files, target) == len(AWKWARD)
+    out["records.parquet by file"] = target.read_bytes()
     return out
 
 
@@ -151,6 +159,8 @@ def test_csv_members_are_the_csv_writers_bytes_of_the_driver_values(day, tmp_pat
     members = _members(tmp_path, "m")
     for name in QUERIES:
         assert members[name] == _reference_csv(name), name
+    assert members["ledger by file"] == _reference_csv("select_ledger_entries_of_client")
+    assert members["records.parquet by file"] == members["records.parquet"]
 
 
 def test_records_parquet_holds_the_driver_values_in_row_groups_of_batch_rows(day, tmp_path):
@@ -174,10 +184,10 @@ def test_on_postgresql_adbc_with_either_driver_binding_and_the_cursor_give_the_s
     bulk = archive._bulk_rows
     monkeypatch.setattr(archive, "_bulk_rows", lambda *a: copies.append(a[1]) or bulk(*a))
     by_copy = _members(tmp_path, "psycopg")
-    assert len(copies) == len(QUERIES) + 1, "PostgreSQL members are read with the ADBC driver"
+    assert len(copies) == len(QUERIES) + 3, "PostgreSQL members are read with the ADBC driver"
     monkeypatch.setenv("DAYBOOK_DB_URL", day.replace("postgresql://", "postgresql+psycopg2://", 1))
     assert _members(tmp_path, "psycopg2") == by_copy
-    assert len(copies) == 2 * (len(QUERIES) + 1)
+    assert len(copies) == 2 * (len(QUERIES) + 3)
     monkeypatch.setattr(archive, "_copy_source", lambda *a: None)
     assert _members(tmp_path, "cursor") == by_copy
 
