@@ -52,14 +52,75 @@ def list_clients(business_date: str) -> list[str]:
     return [r.client_id for r in rows]
 
 
+# What a held client's files go through (the PROFILE_INVALID alert says it).
+_HELD_FILES = (
+    "its files taken in are not validated (no row published, no acknowledgement written) until it "
+    "is fixed and validation_daily runs again for the date; they stay INTAKE_OK"
+)
+
+
+def usable_profile(client_id: str) -> profiles.Profile:
+    """The client's profile with the settings validation reads checked (accepted currencies,
+    products, error-rate threshold, Luhn relaxations); :class:`profiles.InvalidProfile` when it
+    does not load or one of them cannot be used."""
+    profile = profiles.load(client_id)
+    try:
+        try:
+            threshold = profile.error_rate_threshold
+        except ArithmeticError:
+            raise ValueError(
+                f'error_rate_threshold must be a share from 0 to 1, as "0.20"; '
+                f"found {profile.data['error_rate_threshold']!r}"
+            ) from None
+        if not threshold.is_finite() or not 0 <= threshold <= 1:
+            raise ValueError(
+                f'error_rate_threshold must be a share from 0 to 1, as "0.20"; found {threshold}'
+            )
+        for name in ("accepted_currencies", "products"):
+            values = profile.data[name]
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise TypeError(f"{name} must be a list of codes, as [CNY]; found {values!r}")
+        relaxations = profile.data["relaxations"]
+        if not isinstance(relaxations, dict) or not isinstance(
+            relaxations.get("luhn_off_card_prefixes", []), list
+        ):
+            raise TypeError(f"relaxations.luhn_off_card_prefixes must be a list; found {relaxations!r}")
+    except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise profiles.InvalidProfile(
+            profiles.profile_path(client_id), profile.version, f"validation settings cannot be read: {exc}"
+        ) from exc
+    return profile
+
+
 def validate_client(client_id: str, business_date: str) -> list[dict[str, Any]]:
-    """Validate the client's files of the day in sequence order (earlier files own a client_ref first)."""
+    """Validate the client's files of the day in sequence order (earlier files own a client_ref first).
+
+    A client whose profile (or the settings validation reads from it) cannot be used is held:
+    PROFILE_INVALID, its files stay INTAKE_OK with nothing published or answered, and this
+    returns without failing, so the day's other clients are published and go on to approval; a
+    run of validation_daily after the fix validates the held files."""
     with db.begin() as conn:
         ids = [
             r.file_id
             for r in db.run(
                 conn, "select_files_of_client_day", {"client_id": client_id, "business_date": business_date}
             ).all()
+        ]
+    if not ids:
+        return []
+    try:
+        usable_profile(client_id)
+    except profiles.InvalidProfile as broken:
+        with db.begin() as conn:
+            profiles.alert_invalid(conn, client_id, broken, business_date, _HELD_FILES, stage="validation")
+        log.error("%s: %s; validation holds it: %s", client_id, broken, _HELD_FILES)
+        with db.begin() as conn:
+            status = {i: db.run(conn, "select_receipt", {"file_id": i}).one().status for i in ids}
+        # A file validated before keeps its answer (written again as on any rerun: no profile
+        # needed); the others wait.
+        return [
+            validate_file(i) if status[i] == "VALIDATED" else {"file_id": i, "status": "HELD", "held": True}
+            for i in ids
         ]
     return [validate_file(file_id) for file_id in ids]
 
