@@ -355,6 +355,7 @@ def _answer_orphan_control(conn: Connection, landing: Store, folder: str, name: 
 
 
 CONTROL_MAX_BYTES = 64 * 1024  # a control file is one short line; more than this is F_CONTROL
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # files.amount_total_cents is a BIGINT
 CRASH_STEPS = (
     "after_raw_copy",
     "after_register",
@@ -538,7 +539,10 @@ def _judge(receipt: Any, fn: FileName, raw: Store) -> tuple[FileRejection | None
         facts["encoding"] = scan.encoding
         check_header(scan.header, btype.required, btype.optional)
         total = cents_half_up(scan.amount_total)
-        facts.update(record_count=scan.record_count, amount_total_cents=total)
+        # A plain decimal of any size counts at its value (section 3), so the total can be beyond
+        # the 64-bit cents column: the file is judged on the exact total, and none is recorded.
+        recorded = total if _INT64_MIN <= total <= _INT64_MAX else None
+        facts.update(record_count=scan.record_count, amount_total_cents=recorded)
         check_counts(control, scan.record_count, total)
     except FileRejection as rejection:
         return rejection, facts

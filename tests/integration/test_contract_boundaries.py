@@ -361,6 +361,35 @@ def test_loan_total_is_summed_over_loan_amount(business_db, intake_zones):
     assert run_intake()[0]["status"] == "INTAKE_OK"
 
 
+@BOTH_DBS
+@pytest.mark.parametrize(
+    "amount", ["99999999999999999999.99", "92233720368547758.07", "-92233720368547759.09"]
+)
+def test_a_total_beyond_64_bits_is_judged_and_answered(business_db, intake_zones, amount):
+    """A plain decimal of any size counts at its value (section 3). A file whose total in cents does
+    not fit a 64-bit integer (with the 1.00 of the second row: 2**63 cents and more, or below -2**63)
+    is judged like any other (here the total matches, so it is accepted) and the big row is answered
+    R_AMOUNT (above 999999999999.99, or not > 0): intake must not fail on it."""
+    z = intake_zones
+    amounts = [amount, "1.00"]
+    data = pay_file(amounts)
+    drop(z.landing, NAME, data, count=2, total=contract_total(amounts))
+    (result,) = run_intake()
+    assert (result["status"], result["code"]) == ("INTAKE_OK", None)
+    validation.validate_client(CLIENT, DAY)
+    ack = z.landing.get(f"{CLIENT}/outbox/{STEM}.ack.csv")
+    assert ack == expected_ack(CLIENT, "PAY", "001", ["R1", "R2"], ["R_AMOUNT", ""])
+
+
+@BOTH_DBS
+def test_a_total_beyond_64_bits_with_a_wrong_count_is_f_count(business_db, intake_zones):
+    z = intake_zones
+    data = pay_file(["99999999999999999999.99"])
+    drop(z.landing, NAME, data, count=2, total="99999999999999999999.99")
+    assert run_intake()[0]["code"] == "F_COUNT"
+    assert_refused(z, NAME, "F_COUNT")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Section 6: two or three faults at once, in every adjacent pair of the order
 # ---------------------------------------------------------------------------------------------------
