@@ -12,7 +12,10 @@ Decisions where the contract is silent (documented in the functions and covered 
   for CSV files; anything else besides the one line (a second line, a leading empty line) is F_CONTROL.
   The record count may have leading zeros and at most 18 digits.
 - gzip: several concatenated gzip members are read as one stream (as ``gunzip`` does); bytes after the
-  last member that are not another gzip member, including zero padding, are F_MALFORMED.
+  last member that are not another gzip member, including zero padding, are F_MALFORMED. A corrupt or
+  truncated stream whose text, as far as it goes, is already neither UTF-8 nor GB18030 (a byte both
+  decoders refuse, or UTF-16/UTF-32 without a BOM in its first KiB) is F_ENCODING, which comes before
+  F_MALFORMED in section 6; if the text read so far decodes, the framing problem is F_MALFORMED.
 - Encoding: a UTF-8 BOM followed by invalid UTF-8 is F_ENCODING (the BOM declares UTF-8, so no fallback
   to GB18030). A leading U+FEFF in GB18030 text (bytes ``84 31 95 33``) is dropped as a BOM too.
   UTF-8 is tried first, so a GBK text whose bytes happen to be valid UTF-8 is read as UTF-8.
@@ -303,7 +306,8 @@ _OUT_CHUNK = 1 << 20
 def iter_gunzip(chunks: Iterable[bytes], *, limit: int | None = None) -> Iterator[bytes]:
     """Decompress a gzip stream given in chunks; yield the output in pieces of at most 1 MiB.
 
-    Concatenated gzip members are one stream. Corrupt or truncated data is F_MALFORMED; more than
+    Concatenated gzip members are one stream. Corrupt or truncated data is F_MALFORMED, raised once
+    every byte zlib could decompress before the fault was given out (whatever the chunking); more than
     ``limit`` bytes of output is F_TOO_LARGE (checked as the output grows, so a gzip bomb stops early).
     """
     inflater = zlib.decompressobj(_GZIP_WBITS)
@@ -315,18 +319,23 @@ def iter_gunzip(chunks: Iterable[bytes], *, limit: int | None = None) -> Iterato
             data = bytes(chunk)
             while data:
                 seen_input = member_open = True
-                out = inflater.decompress(data, _OUT_CHUNK)
-                data = inflater.unconsumed_tail
-                while out:
-                    produced += len(out)
-                    if limit is not None and produced > limit:
-                        raise FileRejection(
-                            "F_TOO_LARGE", f"the .csv.gz file expands to more than {limit} bytes, the limit"
-                        )
-                    yield out
-                    # Output was capped at _OUT_CHUNK with all input taken: zlib may still hold some.
-                    full = len(out) == _OUT_CHUNK and not data and not inflater.eof
-                    out = inflater.decompress(b"", _OUT_CHUNK) if full else b""
+                before, given = inflater.copy(), 0  # zlib drops a call's output when it raises
+                try:
+                    out = inflater.decompress(data, _OUT_CHUNK)
+                    rest = inflater.unconsumed_tail
+                    while out:
+                        produced = _grown(produced, len(out), limit)
+                        yield out
+                        given += len(out)
+                        # Output was capped at _OUT_CHUNK with all input taken: zlib may still hold some.
+                        full = len(out) == _OUT_CHUNK and not rest and not inflater.eof
+                        out = inflater.decompress(b"", _OUT_CHUNK) if full else b""
+                except zlib.error:
+                    for out in _salvage(before, data, given):
+                        produced = _grown(produced, len(out), limit)
+                        yield out
+                    raise
+                data = rest
                 if inflater.eof:
                     data = inflater.unused_data
                     inflater = zlib.decompressobj(_GZIP_WBITS)
@@ -341,6 +350,32 @@ def iter_gunzip(chunks: Iterable[bytes], *, limit: int | None = None) -> Iterato
         raise FileRejection(
             "F_MALFORMED", "the .csv.gz file is truncated: the gzip stream ends early; upload the whole file"
         )
+
+
+def _grown(produced: int, more: int, limit: int | None) -> int:
+    """Bytes of output so far after ``more``; F_TOO_LARGE beyond ``limit``."""
+    produced += more
+    if limit is not None and produced > limit:
+        raise FileRejection("F_TOO_LARGE", f"the .csv.gz file expands to more than {limit} bytes, the limit")
+    return produced
+
+
+def _salvage(inflater, data: bytes, skip: int) -> Iterator[bytes]:
+    """What zlib decompresses from ``data`` before the byte it refuses, less the first ``skip`` bytes
+    (already given out). ``inflater`` is a copy of the state before ``data``; ``data`` is fed one byte
+    at a time, so an error loses no output. Only run when a stream is corrupt."""
+    for i in range(len(data)):
+        try:
+            out = inflater.decompress(data[i : i + 1])
+        except zlib.error:
+            return
+        if skip:
+            cut = min(skip, len(out))
+            out, skip = out[cut:], skip - cut
+        if out:
+            yield out
+        if inflater.eof:  # not reached: zlib stops at a member's end, so the fault is in this member
+            return
 
 
 def decompress(raw: bytes, compressed: bool, *, limit: int | None = None) -> bytes:
@@ -807,9 +842,7 @@ def _with_encoding(open_raw, compressed: bool, limit: int | None, consume) -> tu
     except _BadBytes as bad:
         utf8_bad = bad
     except _WideText:
-        if compressed:  # gzip framing and the size limit speak before F_ENCODING
-            for _ in _data_chunks(open_raw, compressed, limit):
-                pass
+        _size_speaks_first(open_raw, compressed, limit)
         raise _wide_rejection() from None
     gb_bad: _BadBytes | None = None
     if not utf8_bad.bom:
@@ -817,10 +850,23 @@ def _with_encoding(open_raw, compressed: bool, limit: int | None, consume) -> tu
             return "gb18030", consume(iter_decoded(_data_chunks(open_raw, compressed, limit), "gb18030"))
         except _BadBytes as bad:
             gb_bad = bad
-    if compressed:  # gzip framing and the size limit speak before F_ENCODING: read the stream to its end
+    _size_speaks_first(open_raw, compressed, limit)
+    raise _encoding_rejection(utf8_bad, gb_bad)
+
+
+def _size_speaks_first(open_raw, compressed: bool, limit: int | None) -> None:
+    """Before F_ENCODING is given to a ``.csv.gz``: F_TOO_LARGE if the stream expands beyond ``limit``
+    (it comes first in section 6), so the stream is read to its end. A gzip framing problem found on
+    the way (corrupt, truncated) is F_MALFORMED, which comes after F_ENCODING: the bytes already
+    decoded were refused by both encodings whatever follows, so F_ENCODING stands."""
+    if not compressed:
+        return
+    try:
         for _ in _data_chunks(open_raw, compressed, limit):
             pass
-    raise _encoding_rejection(utf8_bad, gb_bad)
+    except FileRejection as rejection:
+        if rejection.code != "F_MALFORMED":
+            raise
 
 
 def _safe_cut(buf: str) -> int:
@@ -939,9 +985,9 @@ def scan_table(open_raw, compressed: bool, amount_column: str, *, limit: int | N
     """Read a data file once (twice for GB18030) in bounded memory; return its :class:`TableScan`.
 
     ``open_raw()`` returns a fresh iterator of the bytes as dropped. Problems are reported in the order
-    of contract section 6: gzip framing and the output ``limit`` (F_MALFORMED / F_TOO_LARGE, as they
-    are met), then F_ENCODING (the whole file is decoded before a CSV problem is reported), then
-    F_MALFORMED, then F_HEADER for a file without a header row. The header rule itself, F_COUNT and
+    of contract section 6: the output ``limit`` (F_TOO_LARGE), then F_ENCODING (the whole file is
+    decoded before a CSV problem is reported; in a corrupt or truncated gzip stream, as far as it
+    goes), then F_MALFORMED (gzip framing or CSV), then F_HEADER for a file without a header row. The header rule itself, F_COUNT and
     F_TOTAL are for the caller.
     """
 

@@ -484,6 +484,33 @@ def prec_date_over_malformed(z):
     return SATURDAY, "F_DATE"
 
 
+def prec_encoding_over_malformed_in_truncated_gz(z):
+    """A .csv.gz cut short whose CSV, as far as it goes, holds bytes that are neither UTF-8 nor GB18030
+    (0x80 0x80 is invalid in both, whatever follows): F_ENCODING comes before F_MALFORMED."""
+    plain = pay_file(["1.00"]) + b"\x80\x80\n" + pay_file(["1.00"] * 200)
+    packed = gz(plain)[:-30]
+    name = f"{NAME}.gz"
+    drop(z.landing, name, packed, count=1, total="1.00")
+    return name, "F_ENCODING"
+
+
+def prec_encoding_over_malformed_in_corrupt_gz(z):
+    plain = pay_file(["1.00"]) + b"\x80\x80\n" + pay_file(["1.00"] * 200)
+    packed = bytearray(gz(plain))
+    packed[-8] ^= 0xFF  # the CRC-32 of the member: the stream is found corrupt at its very end
+    name = f"{NAME}.gz"
+    drop(z.landing, name, bytes(packed), count=1, total="1.00")
+    return name, "F_ENCODING"
+
+
+def prec_encoding_over_malformed_utf16_in_truncated_gz(z):
+    plain = pay_file(["1.00"] * 20).decode().encode("utf-16-le")  # UTF-16 without a byte order mark
+    packed = gz(plain)[:-30]
+    name = f"{NAME}.gz"
+    drop(z.landing, name, packed, count=20, total="20.00")
+    return name, "F_ENCODING"
+
+
 def prec_encoding_over_malformed(z):
     data = ragged(two_rows()).replace("王伟".encode(), "Jos\xe9".encode("latin-1"))
     drop(z.landing, NAME, data, count=2, total="3.00")
@@ -556,6 +583,9 @@ PRECEDENCE = [
     prec_too_large_gz_over_truncated,
     prec_date_over_encoding_and_header,
     prec_date_over_malformed,
+    prec_encoding_over_malformed_in_truncated_gz,
+    prec_encoding_over_malformed_in_corrupt_gz,
+    prec_encoding_over_malformed_utf16_in_truncated_gz,
     prec_encoding_over_malformed,
     prec_malformed_over_header,
     prec_malformed_over_header_trailing_comma,
@@ -583,6 +613,16 @@ def test_the_first_code_in_section_6_order_speaks(business_db, intake_zones, mon
     assert set(outbox(z)) - before <= {f"{stem}.rej"}
     assert z.landing.exists(f"{CLIENT}/rejected/{name}") and not z.landing.exists(f"{CLIENT}/inbox/{name}")
     assert not any(k.endswith(".ack.csv") for k in outbox(z) if k.startswith(stem))
+
+
+@BOTH_STORES
+@pytest.mark.parametrize(
+    "case",
+    [prec_encoding_over_malformed_in_truncated_gz, prec_too_large_gz_over_truncated],
+    ids=["encoding-over-truncated-gz", "too-large-over-truncated-gz"],
+)
+def test_gzip_framing_and_encoding_order_on_both_stores(business_db, intake_zones, monkeypatch, case):
+    test_the_first_code_in_section_6_order_speaks(business_db, intake_zones, monkeypatch, case)
 
 
 def test_a_truncated_gz_whose_text_so_far_is_valid_is_f_malformed(business_db, intake_zones):
