@@ -74,12 +74,17 @@ def is_open(day: date) -> bool:
 def _inbox_listing(landing: Store) -> dict[str, list[str]]:
     """Every object under ``<folder>/inbox/``, by folder. A key deeper than that (a sub-folder,
     ``..``, an empty part: possible on S3) is a drop too, named by everything after ``inbox/``;
-    its name does not follow section 2, so it is answered F_NAME like any other bad name."""
+    its name does not follow section 2, so it is answered F_NAME like any other bad name.
+
+    A folder is not a drop: an S3 folder marker (a zero-byte key ending in ``/``, as S3 consoles and
+    sync tools write for ``inbox/`` itself or a sub-folder) is left alone, like a local directory."""
     folders: dict[str, list[str]] = {}
     for key in [*landing.list(), *landing.links()]:
         parts = key.split("/")
         if len(parts) >= 3 and parts[1] == INBOX:
-            folders.setdefault(parts[0], []).append("/".join(parts[2:]))
+            names = folders.setdefault(parts[0], [])
+            if not (key.endswith("/") and landing.size(key) == 0):
+                names.append("/".join(parts[2:]))
         elif len(parts) >= 2 and parts[1] == INBOX:
             folders.setdefault(parts[0], [])
     return folders

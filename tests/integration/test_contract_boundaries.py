@@ -1169,6 +1169,24 @@ def test_a_sub_folder_in_a_local_inbox(business_db, intake_zones):
     assert run_intake() == []
 
 
+@pytest.mark.parametrize("store_kind", ["s3"], indirect=True)
+def test_s3_folder_markers_are_folders_not_files(business_db, intake_zones):
+    """Section 1: one folder (or S3 prefix) per client, the same code path for both. S3 consoles and
+    sync tools create a folder as a zero-byte key ending in ``/``: ``<CLIENT>/inbox/`` for the inbox
+    itself, ``<CLIENT>/inbox/sub/`` for a sub-folder. Like a local directory, such a key is not a file
+    in the inbox: it is neither answered nor moved, and the files beside it are processed as usual."""
+    z = intake_zones
+    for key in (f"{CLIENT}/", f"{CLIENT}/inbox/", f"{CLIENT}/inbox/sub/", f"{CLIENT}/outbox/"):
+        z.landing.put(key, b"")
+    data = two_rows()
+    drop(z.landing, NAME, data, count=2, total="3.00")
+    results = run_intake()
+    assert [(r["name"], r["status"]) for r in results] == [(NAME, "INTAKE_OK")]
+    assert [k for k in outbox(z) if k] == [], "no answer: only the outbox folder marker is there"
+    assert z.landing.exists(f"{CLIENT}/inbox/") and z.landing.exists(f"{CLIENT}/inbox/sub/")
+    assert run_intake() == []
+
+
 def test_a_badly_named_copy_does_not_count_as_received(business_db, intake_zones):
     """F_NAME refuses the name before anything is judged: the same bytes sent again under the right
     name are a new file, not F_DUPLICATE."""
