@@ -1187,6 +1187,19 @@ def test_s3_folder_markers_are_folders_not_files(business_db, intake_zones):
     assert run_intake() == []
 
 
+@pytest.mark.parametrize("store_kind", ["s3"], indirect=True)
+def test_an_s3_key_ending_in_a_slash_that_holds_bytes_is_f_name(business_db, intake_zones):
+    """Not a folder marker: bytes were sent under a name that is no file name (section 2)."""
+    z = intake_zones
+    z.landing.put(f"{CLIENT}/inbox/{NAME}/", two_rows())
+    (result,) = run_intake()
+    assert (result["name"], result["status"], result["code"]) == (f"{NAME}/", "REJECTED", "F_NAME")
+    # Its own name in a harmless form ("/" becomes "_"), without its last extension (".csv_").
+    assert [k for k in outbox(z) if k.endswith(".rej")] == [f"{STEM}.rej"]
+    assert rej(z, STEM)[0] == "F_NAME"
+    assert not z.landing.exists(f"{CLIENT}/inbox/{NAME}/")
+
+
 def test_a_badly_named_copy_does_not_count_as_received(business_db, intake_zones):
     """F_NAME refuses the name before anything is judged: the same bytes sent again under the right
     name are a new file, not F_DUPLICATE."""
