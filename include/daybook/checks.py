@@ -266,7 +266,7 @@ def to_cents(s: pd.Series) -> pd.Series:
 def amount_ok(s: pd.Series, max_cents: int | None) -> pd.Series:
     """Plain decimal > 0 with at most 2 decimals and, if ``max_cents`` is given, <= max_cents / 100.
 
-    PAY ``amount`` uses 99999999999999 cents; LOAN ``loan_amount`` passes None (no upper limit).
+    PAY ``amount`` uses 99999999999999 cents; LOAN ``loan_amount`` 10**18 - 1 (what cents can carry).
     Compared exactly at any size (``max_cents`` must be below 10**18).
     """
     s = _as_str(s)

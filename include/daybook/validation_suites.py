@@ -14,6 +14,9 @@ from daybook.business_types import LOAN, PAY
 from daybook.profiles import Profile
 
 PAY_MAX_CENTS = 99_999_999_999_999  # 999999999999.99
+# The contract sets no ceiling for loan_amount; R_AMOUNT's "too large" starts where an amount can
+# no longer be carried exactly as integer cents (18 digits, a 64-bit column): 9999999999999999.99.
+LOAN_MAX_CENTS = 10**18 - 1
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def loan_rules(profile: Profile, business_date: date) -> list[Rule]:
         *_id_rules("applicant_id_type", "applicant_id_no", business_date),
         Rule("R_FORMAT", "phone", "mainland_mobile"),
         Rule("R_ENUM", "product_code", "in_list", {"allowed": profile.products}),
-        Rule("R_AMOUNT", "loan_amount", "decimal_amount", {"max_cents": None}),
+        Rule("R_AMOUNT", "loan_amount", "decimal_amount", {"max_cents": LOAN_MAX_CENTS}),
         Rule("R_FORMAT", "term_months", "plain_integer"),
         Rule("R_RANGE", "term_months", "integer_in_range", {"lo": 1, "hi": 360}),
         Rule("R_FORMAT", "annual_income", "plain_decimal"),
