@@ -371,17 +371,20 @@ def _judge_loans(
         events.audit_many(conn, audits)
 
 
-def _profile_data_of_version(conn: Any, client_id: str, version: str | None) -> dict[str, Any]:
+def _profile_data_of_version(
+    conn: Any, client_id: str, version: str | None, business_date: str
+) -> dict[str, Any]:
     """The profile settings that judged a record (kept in profile_versions), else the current ones.
 
     A routed record is shown with the version that judged it even while the current profile
     cannot be used (reviewers of a held client still see its facts); a record not routed yet
-    needs the current profile (:class:`profiles.InvalidProfile` when it cannot be used)."""
+    needs the current profile and its ``approval:`` rules, as routing reads them
+    (:class:`profiles.InvalidProfile` when they cannot be used)."""
     if version is not None:
         row = db.run(conn, "select_profile_version", {"client_id": client_id, "version": version}).first()
         if row is not None:
             return profiles._merge(profiles.DEFAULTS, yaml.safe_load(row.content) or {})
-    return profiles.load(client_id).data
+    return _rules(client_id, business_date)[0].data
 
 
 # --------------------------------------------------------------------------- the queue
@@ -417,7 +420,12 @@ def pending(
 
 
 def record_detail(business_no: str) -> dict[str, Any]:
-    """One record with its validation facts, risk facts, decisions so far and maker."""
+    """One record with its validation facts, risk facts, decisions so far and maker.
+
+    ``profile_problem`` is None, or says that the client's current profile (or its ``approval:``
+    rules) cannot be used: a record not routed yet then has no risk facts (``risk`` is empty),
+    since they come from rules that cannot be read; everything else about it is shown. Nothing
+    is alerted here: the stage that holds the client raises PROFILE_INVALID."""
     with db.begin() as conn:
         record = db.run(conn, "select_record", {"business_no": business_no}).first()
         if record is None:
@@ -428,8 +436,21 @@ def record_detail(business_no: str) -> dict[str, Any]:
         decisions = [
             dict(a._mapping) for a in db.run(conn, "select_approvals_of_record", {"business_no": business_no})
         ]
-        data = _profile_data_of_version(conn, record.client_id, record.rule_version)
-    if record.file_type == "LOAN":
+        data: dict[str, Any] | None = None
+        problem: str | None = None
+        try:
+            data = _profile_data_of_version(
+                conn, record.client_id, record.rule_version, str(record.business_date)
+            )
+        except profiles.InvalidProfile as broken:
+            problem = (
+                f"the client's profile {broken.path.name} cannot be used ({broken.problem}), so its "
+                "approval rules and this record's risk facts cannot be shown until it is fixed "
+                "(PROFILE_INVALID)"
+            )
+    if data is None:
+        risk: dict[str, Any] = {}
+    elif record.file_type == "LOAN":
         policy = LoanPolicy.of(data)
         facts = loan_facts(payload, policy)
         outcome, reasons = judge_loan(facts, policy)
@@ -462,6 +483,7 @@ def record_detail(business_no: str) -> dict[str, Any]:
             "reason_codes": record.reason_codes,
         },
         "risk": risk,
+        "profile_problem": problem,
         "payload": payload,
         "submitted_by": submission.submitted_by if submission else None,
         "decisions": decisions,

@@ -285,6 +285,7 @@ pre{background:#f6f6f6;padding:.5em;max-width:60em;overflow:auto}
 <th>levels done</th><th>amount</th><th>currency</th><th>maker</th></tr></thead><tbody></tbody></table>
 <div id="detail">
 <h2 id="d-title"></h2>
+<p id="d-profile" class="error" role="alert" hidden></p>
 <table id="d-facts"><tbody></tbody></table>
 <h3>Decisions so far</h3><table id="d-decisions"><tbody></tbody></table>
 <h3>Record as received</h3><pre id="d-payload"></pre>
@@ -330,10 +331,12 @@ async function openRecord(no){
     const facts=$("#d-facts tbody"); facts.textContent="";
     const add=(k,v)=>facts.appendChild(row([k, typeof v==="object"&&v!==null?JSON.stringify(v):v]));
     add("client / date", r.client_id+" / "+r.business_date); add("amount", money(r.amount_cents)+" "+(r.currency||""));
-    add("tier / levels needed", r.tier+" / "+r.levels_needed); add("rule version", (r.rule_version||"").slice(0,12));
+    add("tier / levels needed", (r.tier||"not routed")+" / "+r.levels_needed); add("rule version", (r.rule_version||"").slice(0,12));
     add("maker (submitted by)", r.submitted_by||"not submitted by an operator");
     add("validation", r.validation);
+    const notice=$("#d-profile"); notice.textContent=r.profile_problem||""; notice.hidden=!r.profile_problem;
     for(const [k,v] of Object.entries(r.risk)){ add("risk: "+k, v); }
+    if(r.profile_problem && !Object.keys(r.risk).length){ add("risk", "not shown: the client's profile cannot be used"); }
     const dec=$("#d-decisions tbody"); dec.textContent="";
     for(const d of r.decisions){ dec.appendChild(row(["level "+d.level,d.decision,d.decided_by,d.opinion,d.decided_at])); }
     if(!r.decisions.length){ dec.appendChild(row(["none yet"])); }

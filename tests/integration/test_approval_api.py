@@ -11,7 +11,7 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
-from approval_seed import DAY, pay, query, seed_file, write_profiles
+from approval_seed import DAY, loan, pay, query, seed_file, write_profiles
 from daybook import approval, approval_api
 
 pytestmark = pytest.mark.integration
@@ -151,6 +151,57 @@ def test_review_page_is_served(api):
         "roles": ["operator"],
         "may": ["read", "submit"],
     }
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("client_id: HELDC\napproval: {auto_max_amount: [50000\n", "not valid YAML"),
+        (
+            'client_id: HELDC\napproval: {auto_max_amount: "fifty thousand"}\n',
+            "approval rules cannot be read",
+        ),
+    ],
+    ids=["not-yaml", "rules-not-amounts"],
+)
+def test_a_record_whose_client_profile_cannot_be_used_is_shown_with_why_it_has_no_risk_facts(
+    api, tmp_path, content, problem
+):
+    """A record not routed yet needs the client's current rules for its risk facts; while the
+    profile cannot be used the record is answered (not a 500) with what is known and why."""
+    call, _, _, url = api
+    (tmp_path / "profiles" / "HELDC.yaml").write_text(content, encoding="utf-8")
+    _, (pay_no,) = seed_file(url, "HELDC", "PAY", [pay(6_000_000)], seq="005")
+    _, (loan_no,) = seed_file(url, "HELDC", "LOAN", [loan("120000.00", 60, "120000.00", 750)], seq="006")
+    approval.assess(DAY)  # holds HELDC (PROFILE_INVALID): its records stay VALIDATED, not routed
+
+    for no, amount in ((pay_no, 6_000_000), (loan_no, 12_000_000)):
+        for user in ("audit.chen", "li.wei"):
+            answer = call("GET", f"/api/records/{no}", user)
+            assert answer.status_code == 200, answer.text
+            detail = answer.json()
+            assert (detail["business_no"], detail["client_id"], detail["amount_cents"]) == (
+                no,
+                "HELDC",
+                amount,
+            )
+            assert (detail["state"], detail["tier"], detail["levels_needed"], detail["risk"]) == (
+                "VALIDATED",
+                None,
+                0,
+                {},
+            )
+            assert detail["validation"]["ack_status"] == "ACCEPTED" and detail["decisions"] == []
+            assert "profile HELDC.yaml cannot be used" in detail["profile_problem"]
+            assert problem in detail["profile_problem"]
+            assert "risk facts cannot be shown" in detail["profile_problem"]
+    # A record of a client whose profile is fine says nothing of the kind.
+    l1 = call("GET", "/api/pending?client_id=BANKX", "li.wei").json()[0]["business_no"]
+    assert call("GET", f"/api/records/{l1}", "li.wei").json()["profile_problem"] is None
+    # The review page shows the notice in the record's detail.
+    page = call("GET", "/", "li.wei").text
+    assert '<p id="d-profile" class="error" role="alert" hidden></p>' in page
+    assert "notice.textContent=r.profile_problem" in page
 
 
 def test_identity_is_the_airflow_jwt_user(business_db, airflow_db, tmp_path, monkeypatch):

@@ -99,6 +99,22 @@ def test_approval_routes_the_other_client_and_leaves_the_held_ones_records_valid
         business_db, "SELECT COUNT(*) FROM records WHERE client_id = :c AND rule_version IS NOT NULL", c=BAD
     ) == [(0,)]
     _assert_one_alert(business_db, "approval", "not valid YAML", "not routed")
+    # Its records are still shown (what the reviewers' page and API answer), without risk facts:
+    # those come from the rules that cannot be read.
+    for no, file_type, amount in ((bad[1], "PAY", 5_000_001), (bad_loans[0], "LOAN", 12_000_000)):
+        detail = approval.record_detail(no)
+        assert (detail["business_no"], detail["file_type"], detail["amount_cents"]) == (no, file_type, amount)
+        assert (detail["state"], detail["tier"], detail["rule_version"], detail["risk"]) == (
+            "VALIDATED",
+            None,
+            None,
+            {},
+        )
+        assert detail["validation"]["ack_status"] == "ACCEPTED" and detail["decisions"] == []
+        assert f"profile {BAD}.yaml cannot be used (not valid YAML" in detail["profile_problem"]
+        assert "risk facts cannot be shown" in detail["profile_problem"]
+    assert approval.record_detail(good[1])["profile_problem"] is None
+    assert len(_profile_alerts(business_db)) == 1, "showing a record raises no alert of its own"
 
     assert approval.assess(DAY) == ZERO_ROUTED, "the next run: still held, nothing else moves"
     assert len(_profile_alerts(business_db)) == 1, "one alert per profile content and date"
@@ -124,6 +140,8 @@ def test_approval_routes_the_other_client_and_leaves_the_held_ones_records_valid
     ) == [(f"{BAD}/{DAY}", 1), (f"{GOOD}/{DAY}", 1)], "each client's day routed once"
     assert approval.held_clients(DAY) == {}
     assert approval.assess(DAY) == ZERO_ROUTED
+    fixed_detail = approval.record_detail(bad[1])
+    assert fixed_detail["profile_problem"] is None and fixed_detail["risk"]["tier"] == "L1"
 
 
 # (profile text, words the alert must show)
@@ -151,6 +169,12 @@ def test_approval_holds_a_client_whatever_breaks_its_rules(case, business_db, tm
     assert approval.assess(DAY) == {"AUTO": 1, "L1": 1, "L2": 0, "POLICY": 0}
     assert _states(business_db, bad + bad_loans) == [("VALIDATED", None, None)] * 4
     _assert_one_alert(business_db, "approval", words)
+    for no in (bad[0], bad_loans[1]):
+        detail = approval.record_detail(no)
+        assert detail["state"] == "VALIDATED" and detail["risk"] == {}
+        assert (
+            f"{BAD}.yaml cannot be used" in detail["profile_problem"] and words in detail["profile_problem"]
+        )
 
 
 def test_approval_gate_neither_waits_for_nor_expires_a_held_client(business_db, tmp_path, monkeypatch):
