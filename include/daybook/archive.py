@@ -534,7 +534,7 @@ def package_files(client_id: str, business_date: str) -> list[dict[str, Any]]:
         ).all()
     owned = []
     for f in rows:
-        prefix = business_types.business_no(f.client_id, f.file_type, f.business_date, f.seq, 0)[:-6]
+        prefix = business_types.business_no_prefix(f.client_id, f.file_type, f.business_date, f.seq)
         owned.append({"file_id": int(f.file_id), "lo": prefix, "hi": prefix[:-1] + "."})
     return sorted(owned, key=lambda piece: piece["lo"])
 

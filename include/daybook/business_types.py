@@ -72,6 +72,36 @@ def get(code: str) -> BusinessType:
     return REGISTRY[code]
 
 
+# The business number ends in the row's line number written with exactly 6 digits (contract
+# section 5): a file holds at most MAX_LINE_NO data rows (intake refuses a larger one, F_TOO_LARGE).
+LINE_NO_DIGITS = 6
+MAX_LINE_NO = 10**LINE_NO_DIGITS - 1
+
+
+class LineNumberOutOfRange(ValueError):
+    """A row whose line number cannot be written in a business number's 6 digits."""
+
+
+def business_no_prefix(client_id: str, type_code: str, business_date: str, seq: str) -> str:
+    """The business numbers of one file start with ``<CLIENT>-<TYPE>-<YYYYMMDD>-<SEQ>-``."""
+    return f"{client_id}-{type_code}-{business_date.replace('-', '')}-{seq}-"
+
+
+def check_line_numbers(first: int, last: int) -> None:
+    """Raise :class:`LineNumberOutOfRange` unless ``first``..``last`` all fit a business number.
+
+    Intake refuses a file declaring more than MAX_LINE_NO rows and one whose rows differ from the
+    declared count, so this never fires for a file that passed intake; it is the last guard that no
+    business number is ever written with a line part other than 6 digits."""
+    if first < 1 or last > MAX_LINE_NO:
+        raise LineNumberOutOfRange(
+            f"line numbers {first}..{last} cannot be written in a business number: its line part has "
+            f"{LINE_NO_DIGITS} digits (1..{MAX_LINE_NO}); a file of more rows must be refused at intake "
+            "(F_TOO_LARGE)"
+        )
+
+
 def business_no(client_id: str, type_code: str, business_date: str, seq: str, line_no: int) -> str:
     """业务编号 ``<CLIENT>-<TYPE>-<YYYYMMDD>-<SEQ>-<line_no:06d>``: deterministic across reruns."""
-    return f"{client_id}-{type_code}-{business_date.replace('-', '')}-{seq}-{line_no:06d}"
+    check_line_numbers(line_no, line_no)
+    return f"{business_no_prefix(client_id, type_code, business_date, seq)}{line_no:06d}"

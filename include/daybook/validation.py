@@ -493,9 +493,14 @@ def _records(
     n = table.num_rows
     accepted = codes == ""
     is_accepted = pa.array(accepted, pa.bool_())
-    prefix = f"{receipt.client_id}-{btype.code}-{receipt.business_date.replace('-', '')}-{receipt.seq}-"
+    # Never a line part of other than 6 digits: a row beyond MAX_LINE_NO stops the file here (the
+    # staging transaction rolls back, nothing is published) instead of getting a 7-digit number.
+    business_types.check_line_numbers(first_line, first_line + n - 1)
+    prefix = business_types.business_no_prefix(
+        receipt.client_id, btype.code, receipt.business_date, receipt.seq
+    )
     line_no = pa.array(np.arange(first_line, first_line + n, dtype=np.int64))
-    digits = pc.utf8_lpad(pc.cast(line_no, pa.string()), 6, "0")
+    digits = pc.utf8_lpad(pc.cast(line_no, pa.string()), business_types.LINE_NO_DIGITS, "0")
     known = accepted & cents.notna().to_numpy(dtype=bool)
     amount_cents = pa.array(cents.to_numpy(dtype=np.int64, na_value=0), pa.int64(), mask=~known)
     currency = _accepted_cells(table, "currency", is_accepted)

@@ -99,6 +99,13 @@ def env(business_db, zones, tmp_path: Path, monkeypatch):
 def drop_and_validate(
     client: str, seq: str, rows: list[list[str]], header=PAY_HEADER, crlf: bool = False
 ) -> list[dict]:
+    drop_and_intake(client, seq, rows, header, crlf)
+    return validation.validate_client(client, DAY.isoformat())
+
+
+def drop_and_intake(
+    client: str, seq: str, rows: list[list[str]], header=PAY_HEADER, crlf: bool = False
+) -> None:
     name = f"{client}_PAY_{DAY:%Y%m%d}_{seq}.csv"
     data = sample.csv_bytes(header, rows, crlf=crlf)
     landing = LocalStore(os.environ["DAYBOOK_LANDING"])
@@ -108,7 +115,6 @@ def drop_and_validate(
     )
     for d in intake.list_drops(DAY.isoformat()):
         intake.process_drop(d, DAY.isoformat())
-    return validation.validate_client(client, DAY.isoformat())
 
 
 def expected_ack(stem: str, refs: list[str], codes: dict[int, str]) -> bytes:
@@ -276,6 +282,39 @@ def test_a_load_failing_mid_file_publishes_nothing_and_a_rerun_publishes_all(env
     assert (env["landing"] / "VALC" / "outbox" / f"{STEM}.ack.csv").read_bytes() == expected_ack(
         STEM, [f"M-{i}" for i in range(10)], {}
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+def test_a_row_beyond_line_999999_is_never_numbered_and_nothing_of_its_file_is_published(env, monkeypatch):
+    """Should validation ever read rows beyond line 999,999 of a file intake let through (its reader
+    and intake's disagreeing on the rows, say), no business number gets a 7-digit line part: the
+    file's validation fails, nothing is published or answered and the file waits, as after any
+    failed load; with the cause gone a rerun publishes it."""
+    from tests.settlement_seed import query
+
+    from daybook import business_types, rowread
+
+    stem = "VALC_PAY_20261127_001"
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 2)
+    drop_and_intake("VALC", "001", [pay_row(f"N-{i}") for i in range(3)])
+    real = rowread.iter_chunks
+
+    def numbered_from_999998(*args, **kwargs):  # lines 999,998.. instead of 1..: the third is 1,000,000
+        for chunk in real(*args, **kwargs):
+            yield rowread.Chunk(chunk.table, chunk.first_line + 999_997)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(rowread, "iter_chunks", numbered_from_999998)
+        with pytest.raises(business_types.LineNumberOutOfRange, match="6 digits"):
+            validation.validate_client("VALC", DAY.isoformat())
+    assert query(env["url"], "SELECT COUNT(*) FROM records") == [(0,)]
+    assert query(env["url"], "SELECT status FROM files WHERE stem = :s", s=stem) == [("INTAKE_OK",)]
+    outbox = env["landing"] / "VALC" / "outbox"
+    assert not outbox.exists() or list(outbox.iterdir()) == []
+
+    (result,) = validation.validate_client("VALC", DAY.isoformat())
+    assert (result["status"], result["rows"]) == ("VALIDATED", 3)
+    assert (outbox / f"{stem}.ack.csv").read_bytes() == expected_ack(stem, [f"N-{i}" for i in range(3)], {})
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)

@@ -15,10 +15,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daybook import validation
+from daybook import business_types, validation
 from daybook.business_types import PAY
 from daybook.checks import to_cents
 
@@ -40,7 +41,7 @@ def _batch(rows: list[dict[str, str]], codes: list[str], first_line: int):
 @settings(max_examples=200, deadline=None)
 @given(
     refs=st.lists(values, min_size=1, max_size=20),
-    first_line=st.sampled_from([1, 999_990, 1_000_001]),
+    first_line=st.sampled_from([1, 999_980]),  # up to 20 rows: the last can be 999,999
     data=st.data(),
 )
 def test_ack_lines_equal_pythons_csv_writer(refs: list[str], first_line: int, data):
@@ -57,6 +58,39 @@ def test_ack_lines_equal_pythons_csv_writer(refs: list[str], first_line: int, da
     assert got == "".join(expected).encode("utf-8")
     back = list(csv.reader(io.StringIO(got.decode("utf-8"), newline="")))
     assert [r[1] for r in back] == refs, "every ref reads back as sent, one line per row"
+
+
+def test_the_last_line_number_a_business_number_can_carry_is_999999():
+    rows = [{"client_ref": f"R{i}", "amount": "1.00", "currency": "CNY"} for i in range(2)]
+    records = _batch(rows, ["", ""], 999_998)
+    assert records["business_no"].to_pylist() == [
+        "BANKA-PAY-20261127-007-999998",
+        "BANKA-PAY-20261127-007-999999",
+    ]
+
+
+@pytest.mark.parametrize(("first_line", "n"), [(999_999, 2), (1_000_000, 1), (1_000_001, 20), (0, 1)])
+def test_no_row_is_numbered_outside_the_six_digit_line_part(first_line, n):
+    """Contract section 5: the line part has 6 digits. A batch reaching line 1,000,000 (or a line 0)
+    is refused whole, never written with a 7-digit (or a 000000) number."""
+    rows = [{"client_ref": f"R{i}", "amount": "1.00", "currency": "CNY"} for i in range(n)]
+    with pytest.raises(business_types.LineNumberOutOfRange, match="6 digits"):
+        _batch(rows, [""] * n, first_line)
+
+
+@pytest.mark.parametrize("line_no", [0, -1, 1_000_000, 12_345_678])
+def test_business_no_refuses_a_line_number_of_other_than_6_digits(line_no):
+    with pytest.raises(business_types.LineNumberOutOfRange):
+        business_types.business_no("BANKA", "PAY", "2026-11-27", "007", line_no)
+
+
+def test_business_no_of_the_first_and_last_line():
+    assert (
+        business_types.business_no("BANKA", "PAY", "2026-11-27", "007", 1) == "BANKA-PAY-20261127-007-000001"
+    )
+    assert business_types.business_no("BANKA", "PAY", "2026-11-27", "007", 999_999) == (
+        "BANKA-PAY-20261127-007-999999"
+    )
 
 
 def test_ack_quotes_a_client_ref_holding_a_bare_cr():
