@@ -50,6 +50,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from daybook.business_types import MAX_LINE_NO
 from daybook.codes import FileRejection
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "cents_half_up",
     "check_counts",
     "check_header",
+    "check_row_limit",
     "decompress",
     "detect_encoding",
     "exact_sum",
@@ -277,6 +279,25 @@ def amount_total_cents(cells: Iterable[str]) -> int:
 def _format_cents(cents: int) -> str:
     """``12345`` -> ``'123.45'``; works for integers of any size."""
     return str(_EXACT.scaleb(Decimal(cents), -2))
+
+
+def check_row_limit(declared: int, limit: int) -> None:
+    """F_TOO_LARGE if the control file declares more data rows than ``limit``.
+
+    Every row gets a business number ending in its line number in 6 digits (contract section 5), so
+    no file may hold more than MAX_LINE_NO (999,999) rows, the ceiling of the configured limit. The
+    declared count is judged (it is known once F_CONTROL has passed, before the data is read): a data
+    file whose rows differ from it is F_COUNT later, so a file that passes intake holds at most
+    ``limit`` rows."""
+    if declared > limit:
+        why = (
+            "business numbers carry a 6-digit line number" if limit == MAX_LINE_NO else "the configured limit"
+        )
+        raise FileRejection(
+            "F_TOO_LARGE",
+            f"the control file declares {declared} data rows; a file holds at most {limit} ({why}): "
+            f"split it into files of at most {limit} rows",
+        )
 
 
 def check_counts(control: Control, n_rows: int, total_cents: int) -> None:

@@ -30,6 +30,7 @@ from daybook.fileformat import (
     cents_half_up,
     check_counts,
     check_header,
+    check_row_limit,
     iter_csv,
     iter_decoded,
     iter_gunzip,
@@ -524,11 +525,15 @@ def _judge(receipt: Any, fn: FileName, raw: Store) -> tuple[FileRejection | None
                 f"a file with the same name or the same content was already received (receipt {duplicate_of}); "
                 "send new data under a new sequence number",
             )
-        limit = settings().max_file_bytes
+        # F_TOO_LARGE, in this order: the data file's bytes, the rows its control file declares,
+        # then (read later, still before F_ENCODING) the expanded content of a .csv.gz.
+        s = settings()
+        limit = s.max_file_bytes
         if int(receipt.size_bytes) > limit:
             raise FileRejection(
                 "F_TOO_LARGE", f"file has {receipt.size_bytes} bytes, the limit is {limit} bytes"
             )
+        check_row_limit(control.record_count, s.max_file_rows)
         if not is_open(fn.business_date):
             if fn.compressed:  # a .csv.gz that expands beyond the limit is F_TOO_LARGE, before F_DATE
                 _refuse_expansion(raw, receipt.raw_key, limit)

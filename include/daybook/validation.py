@@ -31,6 +31,7 @@ import pandas as pd
 from daybook import business_types, db, events, profiles, rowread
 from daybook.codes import CATALOGUE, FileRejection
 from daybook.config import settings
+from daybook.fileformat import check_row_limit
 from daybook.storage import open_store
 from daybook.validation_suites import Rule, rules_for
 
@@ -830,6 +831,13 @@ def validate_file(file_id: int) -> dict[str, Any]:
         return {"file_id": file_id, "status": "VALIDATED", "rerun": True}
     if receipt.status != "INTAKE_OK":
         return {"file_id": file_id, "status": receipt.status, "rerun": True}
+    if receipt.record_count is not None:
+        # A file accepted before intake refused files of more than 999,999 rows: its rows cannot all
+        # be numbered (contract section 5), so it gets intake's F_TOO_LARGE answer instead of an ack.
+        try:
+            check_row_limit(int(receipt.record_count), business_types.MAX_LINE_NO)
+        except FileRejection as rejection:
+            return {**_answer_refusal(receipt, rejection), "rows": 0, "rejected": 0}
 
     profile = profiles.load(receipt.client_id)
     btype = business_types.get(receipt.file_type)
@@ -919,6 +927,11 @@ def _refuse(receipt: Any, n: int, rejected: int, threshold: Decimal) -> dict[str
         f"{rejected} of {n} rows were rejected ({Decimal(rejected) * 100 / Decimal(n):.1f}%), above the "
         f"threshold of {threshold * 100:.1f}%; no row of this file was accepted, correct and resend it",
     )
+    return {**_answer_refusal(receipt, rejection), "rows": n, "rejected": rejected}
+
+
+def _answer_refusal(receipt: Any, rejection: FileRejection) -> dict[str, Any]:
+    """Refuse an intake-accepted file as a whole: status REJECTED with the code, audit, ``<stem>.rej``."""
     with db.begin() as conn:
         db.run(
             conn,
@@ -937,13 +950,7 @@ def _refuse(receipt: Any, n: int, rejected: int, threshold: Decimal) -> dict[str
     open_store(settings().landing).put(
         f"{receipt.folder}/outbox/{receipt.stem}.rej", f"{rejection.code}|{rejection.message}\n".encode()
     )
-    return {
-        "file_id": receipt.file_id,
-        "status": "REJECTED",
-        "code": rejection.code,
-        "rows": n,
-        "rejected": rejected,
-    }
+    return {"file_id": receipt.file_id, "status": "REJECTED", "code": rejection.code}
 
 
 def _publish_docs(local: Path, business_date: str, stem: str) -> None:

@@ -449,6 +449,39 @@ def prec_duplicate_over_too_large(z, mp):
     return NAME, "F_DUPLICATE"
 
 
+def prec_checksum_over_too_many_rows(z):
+    data = two_rows()
+    drop(z.landing, NAME, data, control=ctl(NAME, 1_000_000, "3.00", data + b"\n"))
+    return NAME, "F_CHECKSUM"
+
+
+def prec_duplicate_over_too_many_rows(z):
+    """The same bytes again, under a new name whose control file declares a million rows."""
+    data = two_rows()
+    drop(z.landing, f"{CLIENT}_PAY_{DAY8}_009.csv", data, count=2, total="3.00")
+    assert run_intake()[0]["status"] == "INTAKE_OK"
+    drop(z.landing, NAME, data, count=1_000_000, total="3.00")
+    return NAME, "F_DUPLICATE"
+
+
+def prec_too_many_rows_over_date(z):
+    drop(z.landing, SATURDAY, two_rows(), count=1_000_000, total="3.00")
+    return SATURDAY, "F_TOO_LARGE"
+
+
+def prec_too_many_rows_over_encoding(z):
+    data = two_rows().decode().encode("utf-16")
+    drop(z.landing, NAME, data, count=1_000_000, total="3.00")
+    return NAME, "F_TOO_LARGE"
+
+
+def prec_too_many_rows_over_truncated_gz_on_a_closed_date(z):
+    packed = gz(pay_file(["1.00"] * 40))[:-12]
+    name = f"{SATURDAY}.gz"
+    drop(z.landing, name, packed, count=1_000_000, total="40.00")
+    return name, "F_TOO_LARGE"
+
+
 def prec_too_large_over_date(z, mp):
     mp.setenv("DAYBOOK_MAX_FILE_BYTES", "100")
     drop(z.landing, SATURDAY, two_rows(), count=2, total="3.00")
@@ -578,6 +611,11 @@ PRECEDENCE = [
     prec_checksum_over_duplicate_bytes,
     prec_checksum_over_duplicate_stem,
     prec_duplicate_over_too_large,
+    prec_checksum_over_too_many_rows,
+    prec_duplicate_over_too_many_rows,
+    prec_too_many_rows_over_date,
+    prec_too_many_rows_over_encoding,
+    prec_too_many_rows_over_truncated_gz_on_a_closed_date,
     prec_too_large_over_date,
     prec_too_large_over_encoding,
     prec_too_large_gz_over_truncated,
@@ -1054,6 +1092,159 @@ def test_a_ref_seen_in_an_earlier_file_is_a_duplicate_in_the_later_file_only(bus
     assert z.landing.get(f"{CLIENT}/outbox/{CLIENT}_PAY_{DAY8}_003.ack.csv") == expected_ack(
         CLIENT, "PAY", "003", ["B1", "C1"], ["R_DUPLICATE_REF", ""]
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Section 5: a business number ends in the line number in 6 digits, so a file holds at most 999,999
+# data rows. Decision (docs/contract.md, Size limits): a file whose control file declares more is
+# refused whole with F_TOO_LARGE, its rows cannot be numbered as the contract says. The limit can be
+# set lower (DAYBOOK_MAX_FILE_ROWS), never higher.
+# ---------------------------------------------------------------------------------------------------
+
+TOO_MANY_ROWS = (
+    "F_TOO_LARGE|the control file declares {declared} data rows; a file holds at most 999999 "
+    "(business numbers carry a 6-digit line number): split it into files of at most 999999 rows\n"
+)
+
+
+def records_table() -> list[tuple]:
+    with db.begin() as conn:
+        rows = conn.execute(sqlalchemy.text("SELECT file_id, business_no, client_ref FROM records"))
+        return sorted(tuple(r) for r in rows)
+
+
+@BOTH_DBS
+def test_a_file_of_the_configured_row_limit_is_accepted_and_one_row_more_is_f_too_large(
+    business_db, intake_zones, monkeypatch
+):
+    z = intake_zones
+    monkeypatch.setenv("DAYBOOK_MAX_FILE_ROWS", "3")
+    three = [pay(f"K{i}") for i in range(1, 4)]
+    four = [pay(f"M{i}") for i in range(1, 5)]
+    drop_rows(z, "PAY", PAY_COLUMNS, three, seq="001")
+    name, data = drop_rows(z, "PAY", PAY_COLUMNS, four, seq="002")
+    results = run_day()
+    assert [(r["name"], r["status"], r["code"]) for r in results[:2]] == [
+        (f"{STEM}.csv", "INTAKE_OK", None),
+        (name, "REJECTED", "F_TOO_LARGE"),
+    ]
+    assert set(outbox(z)) == {f"{STEM}.ack.csv", f"{CLIENT}_PAY_{DAY8}_002.rej"}
+    assert z.landing.get(f"{CLIENT}/outbox/{STEM}.ack.csv") == expected_ack(
+        CLIENT, "PAY", "001", ["K1", "K2", "K3"], ["", "", ""]
+    )
+    assert z.landing.get(f"{CLIENT}/outbox/{CLIENT}_PAY_{DAY8}_002.rej") == (
+        b"F_TOO_LARGE|the control file declares 4 data rows; a file holds at most 3 (the configured limit): "
+        b"split it into files of at most 3 rows\n"
+    )
+    assert z.landing.get(f"{CLIENT}/rejected/{name}") == data
+    assert z.landing.exists(f"{CLIENT}/rejected/{CLIENT}_PAY_{DAY8}_002.ctl")
+    refused = next(f for f in files_table() if f["name"] == name)
+    assert (refused["status"], refused["reason_code"], refused["record_count"]) == (
+        "REJECTED",
+        "F_TOO_LARGE",
+        None,
+    )
+    # Nothing of the refused file is loaded ...
+    assert [(no, ref) for _, no, ref in records_table()] == [
+        (f"{CLIENT}-PAY-{DAY8}-001-00000{i}", f"K{i}") for i in (1, 2, 3)
+    ]
+    # ... and its refs are not taken: the client resends them in files of at most 3 rows.
+    drop_rows(z, "PAY", PAY_COLUMNS, four[:3], seq="003")
+    drop_rows(z, "PAY", PAY_COLUMNS, four[3:], seq="004")
+    run_day()
+    assert z.landing.get(f"{CLIENT}/outbox/{CLIENT}_PAY_{DAY8}_003.ack.csv") == expected_ack(
+        CLIENT, "PAY", "003", ["M1", "M2", "M3"], ["", "", ""]
+    )
+    assert z.landing.get(f"{CLIENT}/outbox/{CLIENT}_PAY_{DAY8}_004.ack.csv") == expected_ack(
+        CLIENT, "PAY", "004", ["M4"], [""]
+    )
+
+
+@BOTH_DBS
+@pytest.mark.parametrize(
+    ("count", "answer"),
+    [
+        ("1000000", TOO_MANY_ROWS.format(declared=1000000)),
+        ("0001000000", TOO_MANY_ROWS.format(declared=1000000)),  # leading zeros: the same number
+        ("999999999999999999", TOO_MANY_ROWS.format(declared=999999999999999999)),  # 18 digits allowed
+        # Within the limit: the data file's 2 rows differ from the count, F_COUNT as before.
+        ("999999", "F_COUNT|the control file says 999999 records, the data file has 2\n"),
+    ],
+    ids=["1000000", "leading-zeros", "18-digits", "999999-is-f-count"],
+)
+def test_with_the_default_limit_a_count_above_999999_is_f_too_large_not_f_count(
+    business_db, intake_zones, count, answer
+):
+    z = intake_zones
+    data = two_rows()
+    drop(z.landing, NAME, data, count=count, total="3.00")
+    (result,) = run_day()
+    assert (result["status"], result["code"]) == ("REJECTED", answer.split("|")[0])
+    assert z.landing.get(f"{CLIENT}/outbox/{STEM}.rej") == answer.encode("utf-8")
+    assert outbox(z) == [f"{STEM}.rej"]
+    assert z.landing.get(f"{CLIENT}/rejected/{NAME}") == data
+    assert records_table() == []
+    # Refused as a whole, it counts as received (its bytes are F_DUPLICATE under a new name), but its
+    # refs stay free: the same rows in new bytes, with the right count, are accepted.
+    drop(z.landing, f"{CLIENT}_PAY_{DAY8}_002.csv", data, count=2, total="3.00")
+    assert run_intake()[0]["code"] == "F_DUPLICATE"
+    again = csv_text(PAY_HEADER, [pay("R1", amount="1.00")[:12], pay("R2", amount="2.00")[:12]], eol="\r\n")
+    drop(z.landing, f"{CLIENT}_PAY_{DAY8}_003.csv", again.encode(), count=2, total="3.00")
+    run_day()
+    assert z.landing.get(f"{CLIENT}/outbox/{CLIENT}_PAY_{DAY8}_003.ack.csv") == expected_ack(
+        CLIENT, "PAY", "003", ["R1", "R2"], ["", ""]
+    )
+
+
+def test_the_size_limits_speak_bytes_first_then_rows_then_a_gz_expansion(
+    business_db, intake_zones, monkeypatch
+):
+    """Both limits give F_TOO_LARGE; for a file above more than one, the message names the first in
+    this order (docs/reason-codes.md): the bytes as dropped, the rows the control file declares,
+    the bytes a .csv.gz expands to."""
+    z = intake_zones
+    monkeypatch.setenv("DAYBOOK_MAX_FILE_ROWS", "3")
+    monkeypatch.setenv("DAYBOOK_MAX_FILE_BYTES", "1000")
+    plain = [pay_file([f"{a}.00"] * 40) for a in (1, 2, 3)]  # three contents: no F_DUPLICATE
+    assert all(len(p) > 1000 and len(gz(p)) < 1000 for p in plain)
+    names = [
+        f"{CLIENT}_PAY_{DAY8}_001.csv",
+        f"{CLIENT}_PAY_{DAY8}_002.csv.gz",
+        f"{CLIENT}_PAY_{DAY8}_003.csv.gz",
+    ]
+    drop(z.landing, names[0], plain[0], count=40, total="40.00")  # above all three
+    drop(z.landing, names[1], gz(plain[1]), count=40, total="80.00")  # above the rows and the expansion
+    drop(z.landing, names[2], gz(plain[2]), count=3, total="120.00")  # declares 3 rows, expands too far
+    assert [(r["name"], r["code"]) for r in run_intake()] == [(n, "F_TOO_LARGE") for n in names]
+    messages = [rej(z, n.removesuffix(".gz").removesuffix(".csv"))[1] for n in names]
+    assert messages == [
+        f"file has {len(plain[0])} bytes, the limit is 1000 bytes",
+        "the control file declares 40 data rows; a file holds at most 3 (the configured limit): "
+        "split it into files of at most 3 rows",
+        "the .csv.gz file expands to more than 1000 bytes, the limit",
+    ]
+    assert records_table() == []
+
+
+@pytest.mark.parametrize("value", ["1000000", "0"])
+def test_a_row_limit_outside_1_to_999999_stops_intake_before_it_touches_a_file(
+    business_db, intake_zones, monkeypatch, value
+):
+    from daybook.config import ConfigError
+
+    z = intake_zones
+    data = two_rows()
+    drop(z.landing, NAME, data, count=2, total="3.00")
+    monkeypatch.setenv("DAYBOOK_MAX_FILE_ROWS", value)
+    with pytest.raises(
+        ConfigError, match=f"DAYBOOK_MAX_FILE_ROWS must be a whole number from 1 to 999999 .*'{value}'"
+    ):
+        run_intake()
+    monkeypatch.delenv("DAYBOOK_MAX_FILE_ROWS")
+    assert z.landing.get(f"{CLIENT}/inbox/{NAME}") == data and outbox(z) == []
+    assert files_table() == []
+    # Once the setting is fixed the file is judged as usual.
+    assert run_intake()[0]["status"] == "INTAKE_OK"
 
 
 # ---------------------------------------------------------------------------------------------------

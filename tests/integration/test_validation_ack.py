@@ -285,6 +285,34 @@ def test_a_load_failing_mid_file_publishes_nothing_and_a_rerun_publishes_all(env
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+def test_a_file_accepted_with_more_than_999999_rows_is_answered_f_too_large_not_numbered(env):
+    """A file accepted by intake before it refused files of more than 999,999 rows (its count as
+    recorded then stands for it here): its rows cannot be numbered as contract section 5 says, so
+    validation answers it with intake's F_TOO_LARGE instead of an ack, and publishes no row."""
+    from tests.settlement_seed import execute, query
+
+    stem = "VALC_PAY_20261127_001"
+    drop_and_intake("VALC", "001", [pay_row(f"L-{i}") for i in range(3)])
+    execute(env["url"], "UPDATE files SET record_count = 1000000 WHERE stem = :s", s=stem)
+    (result,) = validation.validate_client("VALC", DAY.isoformat())
+    assert (result["status"], result["code"]) == ("REJECTED", "F_TOO_LARGE")
+    outbox = env["landing"] / "VALC" / "outbox"
+    assert sorted(p.name for p in outbox.iterdir()) == [f"{stem}.rej"]
+    assert (outbox / f"{stem}.rej").read_bytes() == (
+        b"F_TOO_LARGE|the control file declares 1000000 data rows; a file holds at most 999999 "
+        b"(business numbers carry a 6-digit line number): split it into files of at most 999999 rows\n"
+    )
+    assert query(env["url"], "SELECT status, reason_code FROM files WHERE stem = :s", s=stem) == [
+        ("REJECTED", "F_TOO_LARGE")
+    ]
+    assert query(env["url"], "SELECT COUNT(*) FROM records") == [(0,)]
+    # A rerun keeps the answer and still publishes nothing.
+    validation.validate_client("VALC", DAY.isoformat())
+    assert sorted(p.name for p in outbox.iterdir()) == [f"{stem}.rej"]
+    assert query(env["url"], "SELECT COUNT(*) FROM records") == [(0,)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 def test_a_row_beyond_line_999999_is_never_numbered_and_nothing_of_its_file_is_published(env, monkeypatch):
     """Should validation ever read rows beyond line 999,999 of a file intake let through (its reader
     and intake's disagreeing on the rows, say), no business number gets a 7-digit line part: the
