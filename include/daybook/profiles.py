@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,7 @@ import yaml
 
 from daybook.config import settings
 
+log = logging.getLogger(__name__)
 CLIENT_ID_RE = re.compile(r"[A-Z0-9]{3,16}")
 
 DEFAULTS: dict[str, Any] = {
@@ -178,6 +180,32 @@ def alert_invalid(
         business_date=business_date,
         stage=stage,
         details={"client": client, "profile": broken.path.name, "version": broken.version},
+    )
+
+
+def hold(
+    client: str,
+    broken: InvalidProfile,
+    business_date: str,
+    consequence: str,
+    *,
+    stage: str | None,
+    conn: Any = None,
+) -> None:
+    """A stage holds ``client`` because its profile cannot be used: the PROFILE_INVALID alert of
+    :func:`alert_invalid` (in a transaction of its own, or on ``conn`` when given) and one error
+    in the log naming the client, the date, the problem and ``consequence`` (what is held);
+    ``stage`` as for :func:`alert_invalid`. The caller then leaves that client's files and records
+    as they are and goes on with the others."""
+    if conn is None:
+        from daybook import db
+
+        with db.begin() as own:
+            alert_invalid(own, client, broken, business_date, consequence, stage=stage)
+    else:
+        alert_invalid(conn, client, broken, business_date, consequence, stage=stage)
+    log.error(
+        "%s %s: %s; held%s: %s", client, business_date, broken, f" by {stage}" if stage else "", consequence
     )
 
 

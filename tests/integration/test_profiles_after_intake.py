@@ -10,6 +10,9 @@ SQL (tests/approval_seed.py, tests/settlement_seed.py)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -18,7 +21,7 @@ import pytest
 import approval_seed
 import settlement_seed
 from alert_receivers import start
-from daybook import alerting, aml, approval, archive, clearing, db, events, kpi, settlement
+from daybook import alerting, aml, approval, archive, clearing, db, events, kpi, profiles, settlement
 from settlement_seed import DAY, RIC, assert_balanced, ledger_digest, query, write_profile
 
 pytestmark = pytest.mark.integration
@@ -59,6 +62,66 @@ def _states(url: str, numbers: list[str]) -> list[tuple]:
 
 def _state_codes(url: str, numbers: list[str]) -> list[tuple[str, str | None]]:
     return [(state, code) for state, _tier, code in _states(url, numbers)]
+
+
+# --------------------------------------------------------------------------- the hold itself
+
+
+class _ErrorLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def _errors_logged(name: str) -> Iterator[list[str]]:
+    """The ERROR messages logged to ``name`` meanwhile (a handler of its own: Airflow's logging
+    setup, which may run during the test, replaces the root handlers caplog relies on)."""
+    handler = _ErrorLines()
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_hold_alerts_once_in_its_own_or_the_callers_transaction_and_logs_one_error(
+    business_db, tmp_path, monkeypatch
+):
+    folder = approval_seed.write_profiles(tmp_path / "profiles", monkeypatch, BAD)
+    (folder / f"{BAD}.yaml").write_text("client_id: OTHERC\n", encoding="utf-8")
+    with pytest.raises(profiles.InvalidProfile) as caught:
+        profiles.load(BAD)
+    broken = caught.value
+
+    with _errors_logged("daybook.profiles") as errors:
+        # On the caller's connection: the alert is part of the caller's transaction.
+        with pytest.raises(RuntimeError), db.begin() as conn:
+            profiles.hold(
+                BAD, broken, DAY, "its widgets are held until it is fixed", stage="archive", conn=conn
+            )
+            raise RuntimeError("the caller's transaction fails")
+        assert _profile_alerts(business_db) == [], "rolled back with the caller's transaction"
+        profiles.hold(BAD, broken, DAY, "its widgets are held until it is fixed", stage="archive")
+        profiles.hold(BAD, broken, DAY, "its gadgets are held until it is fixed", stage="approval")
+
+    [(client, stage, message, key)] = _profile_alerts(business_db)
+    assert (client, stage) == (None, "archive"), "the first stage to meet the content raises it"
+    assert message == (
+        f"client profile {BAD}.yaml of {BAD} cannot be used: holds client_id 'OTHERC', its file name "
+        f"says '{BAD}'; a profile must hold client_id: {BAD}; its widgets are held until it is fixed"
+    )
+    assert key.startswith(f"profile-invalid:{BAD}:") and key.endswith(f":{DAY}")
+    assert len(errors) == 3, "one line per hold, also when the alert was raised before"
+    for line, stage_word, held in zip(
+        errors, ("archive", "archive", "approval"), ("widgets", "widgets", "gadgets"), strict=True
+    ):
+        assert line.startswith(f"{BAD} {DAY}: ") and f"{BAD}.yaml" in line and "'OTHERC'" in line, line
+        assert f"held by {stage_word}: its {held} are held until it is fixed" in line, line
 
 
 # --------------------------------------------------------------------------- approval
