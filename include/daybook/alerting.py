@@ -258,19 +258,17 @@ def _client_contacts(client_id: str) -> dict[str, Any]:
 
 
 def _contacts_unreadable(client_id: str, broken: profiles.InvalidProfile, event: dict[str, Any]) -> None:
-    """PROFILE_INVALID for a client whose contacts cannot be read (once per profile content and
-    date) and an error in the log; its alert goes to operations meanwhile."""
+    """PROFILE_INVALID for a client whose contacts cannot be read (:func:`profiles.hold`); its
+    alert goes to operations meanwhile, and the log says which alert."""
     business_date = str(event.get("business_date") or business_date_today())
-    with db.begin() as conn:
-        profiles.alert_invalid(
-            conn,
-            client_id,
-            broken,
-            business_date,
-            "its alerts go to operations (DAYBOOK_OPS_*) instead of its own contacts until it is fixed",
-            stage="alerts",
-        )
-    log.error("%s: %s; alert %s goes to operations", client_id, broken, event["dedup_key"])
+    profiles.hold(
+        client_id,
+        broken,
+        business_date,
+        "its alerts go to operations (DAYBOOK_OPS_*) instead of its own contacts until it is fixed",
+        stage="alerts",
+    )
+    log.warning("alert %s of %s goes to operations", event["dedup_key"], client_id)
 
 
 def routes(event: dict[str, Any]) -> dict[str, str]:

@@ -136,20 +136,12 @@ def thresholds(client_id: str | None = None) -> Thresholds:
         ) from exc
 
 
-def _hold(client_id: str, broken: profiles.InvalidProfile, business_date: str, consequence: str) -> None:
-    """PROFILE_INVALID for the client (once per client, profile content and date) and an error in
-    the log; the caller then leaves that client as it is and goes on with the others."""
-    with db.begin() as conn:
-        profiles.alert_invalid(conn, client_id, broken, business_date, consequence, stage="settlement")
-    log.error("%s: %s; AML holds it: %s", client_id, broken, consequence)
-
-
 def _thresholds_or_hold(client_id: str, business_date: str, consequence: str) -> Thresholds | None:
-    """The client's thresholds; None after :func:`_hold` when its profile cannot be used."""
+    """The client's thresholds; None after :func:`profiles.hold` when its profile cannot be used."""
     try:
         return thresholds(client_id)
     except profiles.InvalidProfile as broken:
-        _hold(client_id, broken, business_date, consequence)
+        profiles.hold(client_id, broken, business_date, consequence, stage="settlement")
         return None
 
 
@@ -537,12 +529,13 @@ def expire_holds(business_date: str, now: datetime | None = None) -> int:
         try:
             due = _settlement_cutoff_of(client_id, business_date)
         except profiles.InvalidProfile as broken:
-            _hold(
+            profiles.hold(
                 client_id,
                 broken,
                 business_date,
                 "its open AML cases are not expired at its settlement cutoff (they stay held, "
                 "decided by people only) until it is fixed",
+                stage="settlement",
             )
             continue
         if now < due:

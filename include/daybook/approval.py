@@ -211,14 +211,6 @@ def pay_facts(amount_cents: int, currency: str, profile_data: dict[str, Any]) ->
     }
 
 
-def _hold(client_id: str, broken: profiles.InvalidProfile, business_date: str, consequence: str) -> None:
-    """PROFILE_INVALID for the client (once per client, profile content and date) and an error in
-    the log; the caller then leaves that client's records as they are and goes on."""
-    with db.begin() as conn:
-        profiles.alert_invalid(conn, client_id, broken, business_date, consequence, stage="approval")
-    log.error("%s: %s; approval holds it: %s", client_id, broken, consequence)
-
-
 def _rules(client_id: str, business_date: str) -> tuple[profiles.Profile, dict[str, Any]]:
     """The client's profile and the routing parameters of its ``approval:`` rules;
     :class:`profiles.InvalidProfile` when the profile does not load or its rules cannot be read
@@ -271,12 +263,13 @@ def assess(business_date: str) -> dict[str, int]:
         except profiles.InvalidProfile as broken:
             # Never the default rules instead: nothing of this client is approved by rule or
             # sent to reviewers; its records stay VALIDATED for the run after the fix.
-            _hold(
+            profiles.hold(
                 client_id,
                 broken,
                 business_date,
                 "its validated records are not routed (none approved by rule, none sent to "
                 "reviewers) until it is fixed",
+                stage="approval",
             )
             continue
         with db.begin() as conn:
@@ -752,7 +745,7 @@ def _waiting_clients(business_date: str) -> tuple[dict[str, tuple[profiles.Profi
         try:
             usable[client_id] = _profile_and_cutoff(client_id, business_date)
         except profiles.InvalidProfile as broken:
-            _hold(client_id, broken, business_date, _HELD_WAITING)
+            profiles.hold(client_id, broken, business_date, _HELD_WAITING, stage="approval")
             held.append(client_id)
     return usable, held
 

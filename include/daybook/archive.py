@@ -684,17 +684,14 @@ def _profile_hold(client_id: str, business_date: str) -> str | None:
     except profiles.UnknownClient:
         return None
     except profiles.InvalidProfile as broken:
-        with db.begin() as conn:
-            profiles.alert_invalid(
-                conn,
-                client_id,
-                broken,
-                business_date,
-                "its day is not archived (the business date stays open) until it is fixed and the "
-                "stages it held have run again",
-                stage="archive",
-            )
-        log.error("%s %s not archived: %s", client_id, business_date, broken)
+        profiles.hold(
+            client_id,
+            broken,
+            business_date,
+            "its day is not archived (the business date stays open) until it is fixed and the "
+            "stages it held have run again",
+            stage="archive",
+        )
         return f"{broken.path.name}: {broken.problem}"
 
 

@@ -18,12 +18,9 @@ Two kinds of lateness, both ending in an alert event (:mod:`daybook.alerting` de
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from datetime import date, datetime, time, timedelta
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 SWITCH = "DAYBOOK_DEADLINES"
 # How long after a stage run is queued it must be finished.
@@ -148,15 +145,13 @@ def check_cutoffs(business_date: str, now: datetime) -> list[str]:
         except profiles.InvalidProfile as broken:
             # One client's unusable profile holds that client's check only: every other client
             # is checked, and this hourly run goes on to deliver the alerts.
-            with db.begin() as conn:
-                profiles.alert_invalid(
-                    conn,
-                    client_id,
-                    broken,
-                    business_date,
-                    "its settlement cutoff is not checked (no SETTLEMENT_LATE) until it is fixed",
-                )
-            log.error("%s: %s; its settlement cutoff is not checked", client_id, broken)
+            profiles.hold(
+                client_id,
+                broken,
+                business_date,
+                "its settlement cutoff is not checked (no SETTLEMENT_LATE) until it is fixed",
+                stage=None,
+            )
             continue
         if due is None or now < due:
             continue

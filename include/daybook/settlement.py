@@ -318,17 +318,14 @@ def post_ledger(business_date: str) -> dict[str, int]:
             # settled, and a run after the fix settles it exactly once (the plan and the
             # postings are keyed by business number). A client whose AML overrides screening
             # could not read (so it was not screened) is not settled either.
-            with db.begin() as conn:
-                profiles.alert_invalid(
-                    conn,
-                    client_id,
-                    broken,
-                    business_date,
-                    "its approved payments are not settled and its approved loans not disbursed "
-                    "until it is fixed",
-                    stage="settlement",
-                )
-            log.error("%s: %s; its approved records are not settled", client_id, broken)
+            profiles.hold(
+                client_id,
+                broken,
+                business_date,
+                "its approved payments are not settled and its approved loans not disbursed "
+                "until it is fixed",
+                stage="settlement",
+            )
             continue
         key = {"client_id": client_id, "business_date": business_date}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disburse") as pool:

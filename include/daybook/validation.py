@@ -112,9 +112,7 @@ def validate_client(client_id: str, business_date: str) -> list[dict[str, Any]]:
     try:
         usable_profile(client_id)
     except profiles.InvalidProfile as broken:
-        with db.begin() as conn:
-            profiles.alert_invalid(conn, client_id, broken, business_date, _HELD_FILES, stage="validation")
-        log.error("%s: %s; validation holds it: %s", client_id, broken, _HELD_FILES)
+        profiles.hold(client_id, broken, business_date, _HELD_FILES, stage="validation")
         with db.begin() as conn:
             status = {i: db.run(conn, "select_receipt", {"file_id": i}).one().status for i in ids}
         # A file validated before keeps its answer (written again as on any rerun: no profile
