@@ -1,13 +1,16 @@
 """Benchmark: a whole business day, drop to archive, through the real DAGs, at several sizes.
 
     .venv/bin/python bench/cycle.py [--pay 100000 1000000 2000000] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
-                                    [--server {stock,compose,both}]
+                                    [--file-rows 500000] [--server {stock,compose,both}]
 
-For each size N: one PAY file of N rows and one LOAN file of N/5 rows for a benchmark client
-(huge prefunding, two scripted reviewers answering the human tier), a fresh PostgreSQL business
-database, local folders. Each stage's DAG runs in its own process (``daybook run-day`` style:
-``dag.test()``), so the time and the peak RSS printed per stage are that stage's own. Beside
-them, in the same run: a plain PostgreSQL ``COPY`` of the same two files into scratch tables
+For each size N: N PAY rows and N/5 LOAN rows for a benchmark client (huge prefunding, two
+scripted reviewers answering the human tier), each type in files of at most 500,000 rows
+(``--file-rows``; SEQ 001, 002, ...), as a client must split a large day since a file holds at most
+999,999 rows: ``--pay 1000000`` drops two PAY files and one LOAN file, ``--pay 2000000`` four PAY
+files and one LOAN file. A fresh PostgreSQL business database, local folders. Each stage's DAG
+runs in its own process (``daybook run-day`` style: ``dag.test()``), so the time and the peak RSS
+printed per stage are that stage's own. Beside
+them, in the same run: a plain PostgreSQL ``COPY`` of the same files into scratch tables
 (the floor for "loading the day"). Prints per stage the process's seconds (interpreter start,
 Airflow and DAG loading included), the DAG run's own time from its start to its end as Airflow
 records it, the sum of its task durations, rows/s over the run time and the peak RSS; the
@@ -44,6 +47,9 @@ sys.path.insert(0, str(ROOT / "include"))
 DAY = date(2026, 11, 27)
 STAGES = ("intake", "validation", "approval", "settlement", "archive")
 CLIENT = "BENCH"
+# Rows per file at most: a file may hold at most 999,999 rows (the business number's line part has 6
+# digits, contract section 5), so a large day comes as several files of each type.
+FILE_ROWS = 500_000
 PROFILE = f"""client_id: {CLIENT}
 accepted_currencies: [CNY]
 prefund_limit: "999999999999999.00"
@@ -56,8 +62,11 @@ approval:
 """
 
 
-def write_files(folder: Path, n_pay: int) -> list[Path]:
-    """A PAY file of n_pay rows and a LOAN file of n_pay // 5 rows, with control files."""
+def write_files(folder: Path, n_pay: int, file_rows: int = FILE_ROWS) -> list[Path]:
+    """n_pay PAY rows and n_pay // 5 LOAN rows, each type split into files of at most ``file_rows``
+    rows (SEQ 001, 002, ...) with their control files, as a client sends a large day: a file holds
+    at most 999,999 rows (contract section 5). Rows come from the same 2,000 templates whatever the
+    split; client refs are numbered across the type's files, so they are unique across files."""
     from daybook import sample
 
     rng = random.Random(7)
@@ -70,25 +79,28 @@ def write_files(folder: Path, n_pay: int) -> list[Path]:
         ("PAY", sample.PAY_HEADER, pay_tpl, n_pay, "amount"),
         ("LOAN", sample.LOAN_HEADER, loan_tpl, n_pay // 5, "loan_amount"),
     ):
-        name = f"{CLIENT}_{type_code}_{DAY:%Y%m%d}_001.csv"
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(header)
         ai = header.index(amount_col)
-        rows = []
-        for i in range(n):
-            row = list(tpl[i % len(tpl)])
-            row[0] = f"{CLIENT}{type_code[0]}{i:09d}"
-            rows.append(row)
-            if len(rows) == 50_000:
-                w.writerows(rows)
-                rows.clear()
-        w.writerows(rows)
-        data = buf.getvalue().encode()
-        (inbox / name).write_bytes(data)
-        parsed = [r[ai] for r in csv.reader(io.StringIO(buf.getvalue()))][1:]
-        (inbox / (name[:-4] + ".ctl")).write_bytes(sample.control_line(name, data, [[c] for c in parsed], 0))
-        written.append(inbox / name)
+        for seq, first in enumerate(range(0, n, file_rows), start=1):
+            name = f"{CLIENT}_{type_code}_{DAY:%Y%m%d}_{seq:03d}.csv"
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow(header)
+            rows = []
+            for i in range(first, min(n, first + file_rows)):
+                row = list(tpl[i % len(tpl)])
+                row[0] = f"{CLIENT}{type_code[0]}{i:09d}"
+                rows.append(row)
+                if len(rows) == 50_000:
+                    w.writerows(rows)
+                    rows.clear()
+            w.writerows(rows)
+            data = buf.getvalue().encode()
+            (inbox / name).write_bytes(data)
+            parsed = [r[ai] for r in csv.reader(io.StringIO(buf.getvalue()))][1:]
+            (inbox / (name[:-4] + ".ctl")).write_bytes(
+                sample.control_line(name, data, [[c] for c in parsed], 0)
+            )
+            written.append(inbox / name)
     return written
 
 
@@ -175,7 +187,7 @@ def run_stage(stage: str, env: dict[str, str]) -> tuple[float, float, dict[str, 
     return elapsed, times["peak_kib"] / 1024, times
 
 
-def measure(pg: str, sizes: list[int]) -> dict[int, float]:
+def measure(pg: str, sizes: list[int], file_rows: int = FILE_ROWS) -> dict[int, float]:
     """Every size on the server at ``pg``; the pipeline time (sum of DAG run times) per size."""
     admin = sqlalchemy.create_engine(pg, isolation_level="AUTOCOMMIT")
     totals = {}
@@ -184,7 +196,7 @@ def measure(pg: str, sizes: list[int]) -> dict[int, float]:
             tmp = Path(tmp_name)
             (tmp / "profiles").mkdir()
             (tmp / "profiles" / f"{CLIENT}.yaml").write_text(PROFILE)
-            files = write_files(tmp / "landing", n)
+            files = write_files(tmp / "landing", n, file_rows)
             copy_s = copy_baseline(pg, files)
             db_name = f"daybook_bench_{uuid.uuid4().hex[:8]}"
             with admin.connect() as conn:
@@ -203,7 +215,8 @@ def measure(pg: str, sizes: list[int]) -> dict[int, float]:
             }
             rows = n + n // 5
             print(
-                f"\n== {n:,} PAY + {n // 5:,} LOAN rows ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB), "
+                f"\n== {n:,} PAY + {n // 5:,} LOAN rows in {len(files)} files "
+                f"({sum(f.stat().st_size for f in files) / 1e6:.0f} MB), "
                 f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
             )
             print(f"{'baseline: plain COPY of the files':40s} {copy_s:8.1f} s {rows / copy_s:12,.0f} rows/s")
@@ -247,11 +260,19 @@ def main() -> None:
     )
     parser.add_argument("--pay", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--file-rows",
+        type=int,
+        default=FILE_ROWS,
+        help="rows per file at most, 1-999999 (a business number's line part has 6 digits)",
+    )
     from pgserver import add_server_argument, each_server
 
     add_server_argument(parser, "--pg")
     args = parser.parse_args()
-    results = each_server(args.server, args.pg, lambda url: measure(url, args.pay))
+    if not 1 <= args.file_rows <= 999_999:
+        parser.error("--file-rows must be from 1 to 999999: a file holds at most 999,999 rows")
+    results = each_server(args.server, args.pg, lambda url: measure(url, args.pay, args.file_rows))
     if len(results) > 1:
         print("\npipeline total (sum of DAG run times) per server:")
         for n in args.pay:
