@@ -3,9 +3,11 @@
     .venv/bin/python bench/archive.py [--rows 1000000 2000000] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
 For each size N: a fresh, uniquely named scratch PostgreSQL business database (dropped after)
-holding one finished PAY file of N records for one client and day (payloads like the sample
-day's, one ledger posting, i.e. two entries, per settled row, a few approvals) and the file's
-original bytes (a CSV of N lines) in a local raw zone; an archive key is configured, so every
+holding N finished PAY records for one client and day in files of at most 500,000 records (SEQ
+001, 002, ...: a file holds at most 999,999 rows, contract section 5, so business numbers end in
+a 6-digit line number; payloads like the sample day's, one ledger posting, i.e. two entries, per
+settled row, a few approvals) and each file's original bytes (a CSV of its lines) in a local raw
+zone; an archive key is configured, so every
 member is sealed. Then, each in its own child process so the peak RSS (os.wait4 rusage) is that
 work's own:
 
@@ -36,19 +38,19 @@ import sqlalchemy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 CLIENT, DAY = "BENCH", "2026-11-27"
-FILE_NAME = f"{CLIENT}_PAY_20261127_001.csv"
-RAW_KEY = f"{CLIENT}/{DAY}/{FILE_NAME}"
+FILE_ROWS = 500_000  # records per file at most: a file holds at most 999,999 rows (contract section 5)
 
-LOAD_SQL = [
+# Per file (:seq, :name, :stem, :raw; its :k records are the day's rows :g0 + 1 .. :g0 + :k).
+LOAD_FILE_SQL = [
     """INSERT INTO files (folder, name, stem, client_id, file_type, business_date, seq, intake_date,
        sha256, size_bytes, raw_key, original, status, inbox_done, record_count, profile_version)
-       VALUES (:client, :name, :stem, :client, 'PAY', :day, '001', :day, 'bench', 0, :raw, 1,
-       'COMPLETED', 1, :n, 'v1')""",
+       VALUES (:client, :name, :stem, :client, 'PAY', :day, :seq, :day, :stem, 0, :raw, 1,
+       'COMPLETED', 1, :k, 'v1')""",
     """INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,
        client_ref, amount_cents, currency, ack_status, reason_codes, state, tier, rule_version,
        final_code, final_date, payload)
-       SELECT :client || '-PAY-20261127-001-' || lpad(g::text, 9, '0'), f.file_id, :client, 'PAY', :day,
-              g, 'BENCHP' || lpad(g::text, 9, '0'), 10000 + (g * 7919) % 5000000, 'CNY', 'ACCEPTED', '',
+       SELECT :client || '-PAY-20261127-' || :seq || '-' || lpad(l::text, 6, '0'), f.file_id, :client, 'PAY',
+              :day, l, 'BENCHP' || lpad(g::text, 9, '0'), 10000 + (g * 7919) % 5000000, 'CNY', 'ACCEPTED', '',
               CASE WHEN g % 50 = 0 THEN 'RETURNED' ELSE 'SETTLED' END, 'AUTO', 'r1',
               CASE WHEN g % 50 = 0 THEN 'M_PREFUND' END, :day,
               json_build_object(
@@ -59,12 +61,16 @@ LOAD_SQL = [
                 'payee_name', 'Payee ' || md5(g::text), 'payee_account', '6217' || lpad((g * 17)::text, 15, '0'),
                 'payee_bank_code', '102100099996', 'amount', ((10000 + (g * 7919) % 5000000) / 100.0)::text,
                 'currency', 'CNY', 'value_date', CAST(:day AS text), 'purpose', 'invoice ' || g)::text
-       FROM generate_series(CAST(1 AS bigint), CAST(:n AS bigint)) AS g CROSS JOIN files AS f WHERE f.name = :name""",
+       FROM generate_series(CAST(1 AS bigint), CAST(:k AS bigint)) AS l
+       CROSS JOIN LATERAL (SELECT :g0 + l AS g) AS x CROSS JOIN files AS f WHERE f.name = :name""",
+]
+# Once for the day, after its files.
+LOAD_DAY_SQL = [
     """INSERT INTO ledger_transfers (business_no, client_id, business_date, debit_account, credit_account,
        amount_cents, posted_at)
        SELECT r.business_no, r.client_id, r.business_date, r.client_id || chr(58) || 'PREFUND',
               r.client_id || chr(58) || 'PAYEE', r.amount_cents, '2026-11-27 18:00:00'
-       FROM records AS r WHERE r.state = 'SETTLED' ORDER BY r.line_no""",
+       FROM records AS r WHERE r.state = 'SETTLED' ORDER BY r.file_id, r.line_no""",
     """INSERT INTO approvals (business_no, level, decision, decided_by, opinion, rule_version, decided_at)
        SELECT business_no, 1, 'APPROVE', 'bench.reviewer.a', 'ok', 'r1', '2026-11-27 12:00:00'
        FROM records WHERE line_no % 500 = 0""",
@@ -126,17 +132,17 @@ def child(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float
     return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def write_original(path: Path, n: int) -> int:
-    """A CSV of n payment lines (the original file's bytes, copied into the package)."""
+def write_original(path: Path, g0: int, k: int) -> int:
+    """A CSV of the day's payment lines g0 + 1 .. g0 + k (a file's original bytes, copied into the package)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("client_ref,payer_name,payer_id_no,payee_name,payee_account,amount,currency,value_date\n")
-        for start in range(1, n + 1, 100_000):
+        for start in range(g0 + 1, g0 + k + 1, 100_000):
             fh.write(
                 "".join(
                     f"BENCHP{g:09d},张伟{g % 997},11010519491231{g % 10000:04d},Payee {g},"
                     f"6217{g * 17:015d},{(10000 + (g * 7919) % 5000000) / 100:.2f},CNY,{DAY}\n"
-                    for g in range(start, min(n, start + 99_999) + 1)
+                    for g in range(start, min(g0 + k, start + 99_999) + 1)
                 )
             )
     return path.stat().st_size
@@ -187,16 +193,24 @@ def main() -> None:
 
                 db.migrate()
                 start = time.perf_counter()
+                size = 0
                 with db.begin() as conn:
-                    params = {"client": CLIENT, "day": DAY, "name": FILE_NAME, "stem": FILE_NAME[:-4]}
-                    for statement in LOAD_SQL:
-                        conn.execute(sqlalchemy.text(statement), {**params, "raw": RAW_KEY, "n": n})
+                    for seq, g0 in enumerate(range(0, n, FILE_ROWS), start=1):
+                        name = f"{CLIENT}_PAY_20261127_{seq:03d}.csv"
+                        k = min(FILE_ROWS, n - g0)
+                        raw_key = f"{CLIENT}/{DAY}/{name}"
+                        params = {"client": CLIENT, "day": DAY, "name": name, "stem": name[:-4]}
+                        params.update(seq=f"{seq:03d}", raw=raw_key, g0=g0, k=k)
+                        for statement in LOAD_FILE_SQL:
+                            conn.execute(sqlalchemy.text(statement), params)
+                        size += write_original(tmp / "raw" / raw_key, g0, k)
+                    for statement in LOAD_DAY_SQL:
+                        conn.execute(sqlalchemy.text(statement), {"client": CLIENT})
                 with db.engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.execute(sqlalchemy.text("ANALYZE"))
-                size = write_original(tmp / "raw" / RAW_KEY, n)
                 db.engine().dispose()
                 print(
-                    f"\n== {n:,} records ({size / 1e6:.0f} MB original file), loaded in "
+                    f"\n== {n:,} records in {-(-n // FILE_ROWS)} files ({size / 1e6:.0f} MB original files), loaded in "
                     f"{time.perf_counter() - start:.1f} s"
                 )
                 steps = [

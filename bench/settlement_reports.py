@@ -5,8 +5,9 @@
 
 Set-up (not timed): a scratch database with one client's day shaped like ``bench/cycle.py``'s
 (the same 2,000 PAY and LOAN template rows of ``daybook.sample`` repeated, payloads as
-validation writes them: compact JSON text of every cell), N PAY rows and N/5 LOAN rows, 0.1% of
-the PAY rows rejected, control totals on the files; ``aml.screen`` and ``settlement.post_ledger``
+validation writes them: compact JSON text of every cell), N PAY rows and N/5 LOAN rows, each type
+in files of at most 500,000 rows as bench/cycle.py drops them, 0.1% of the PAY rows rejected,
+control totals on the files; ``aml.screen`` and ``settlement.post_ledger``
 run on it (not timed). Timed, each on its own: ``aml.large_value_report``, ``clearing.write``,
 ``reconciliation.reconcile`` (after the clearing file) and, beside them, a plain ``COPY (SELECT
 ...) TO STDOUT`` of the day's settled rows with their payload (the floor for reading the day).
@@ -41,6 +42,7 @@ from settlement import _backend_cpu_of, _Clock, _load  # noqa: E402
 
 DAY = date(2026, 11, 27)
 CLIENT = "BENCH"
+FILE_ROWS = 500_000  # rows per file at most: a file holds at most 999,999 (contract section 5)
 PROFILE = f"""client_id: {CLIENT}
 accepted_currencies: [CNY]
 prefund_limit: "999999999999999.00"
@@ -111,49 +113,65 @@ def seed(url: str, n: int) -> None:
                 for k, (p, c) in enumerate(loan)
             ],
         )
+        # Each type in files of at most FILE_ROWS rows (SEQ 001, 002, ...): a file holds at most
+        # 999,999 rows (contract section 5). Rows g = g0 + 1 .. g0 + k of the day are line 1 .. k of
+        # their file; refs and template rows follow g, so the day is the same whatever the split.
         for file_type, rows in (("PAY", n), ("LOAN", n // 5)):
-            stem = f"{CLIENT}_{file_type}_{DAY:%Y%m%d}_001"
-            file_id = conn.execute(
-                sqlalchemy.text(
-                    "INSERT INTO files (folder, name, stem, client_id, file_type, business_date, seq,"
-                    " intake_date, sha256, size_bytes, raw_key, status, original) VALUES (:c, :n, :s, :c,"
-                    " :t, :d, '001', :d, :s, 1, :n, 'VALIDATED', 1) RETURNING file_id"
-                ),
-                {"c": CLIENT, "n": stem + ".csv", "s": stem, "d": DAY.isoformat(), "t": file_type},
-            ).scalar_one()
-            rejected = "PAY" if file_type == "PAY" else "NONE"
-            conn.execute(
-                sqlalchemy.text(
-                    "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                    " client_ref, amount_cents, currency, ack_status, reason_codes, state, payload,"
-                    " value_date, payer_id_type, payer_id_no)"
-                    " SELECT :prefix || lpad(i::text, 9, '0'), :fid, :c, :t, :d, i, :c || :t || lpad(i::text, 9, '0'),"
-                    " CASE WHEN rej THEN NULL ELSE t.cents END, CASE WHEN :t = 'PAY' THEN 'CNY' END,"
-                    " CASE WHEN rej THEN 'REJECTED' ELSE 'ACCEPTED' END, CASE WHEN rej THEN 'F_AMOUNT' ELSE '' END,"
-                    " CASE WHEN rej THEN 'REJECTED' ELSE 'APPROVED' END, t.payload,"
-                    " CASE WHEN NOT rej THEN t.value_date END, CASE WHEN NOT rej THEN t.payer_id_type END,"
-                    " CASE WHEN NOT rej THEN t.payer_id_no END"
-                    " FROM (SELECT i, (:t = :rejected AND i % 1000 = 0) AS rej FROM generate_series(1, :k) AS i) AS g"
-                    " JOIN tpl AS t ON t.file_type = :t AND t.k = g.i % 2000"
-                ),
-                {
-                    "prefix": f"{CLIENT}-{file_type}-{DAY:%Y%m%d}-001-",
-                    "fid": file_id,
-                    "c": CLIENT,
-                    "t": file_type,
-                    "d": DAY.isoformat(),
-                    "k": rows,
-                    "rejected": rejected,
-                },
-            )
-            conn.execute(
-                sqlalchemy.text(
-                    "UPDATE files SET record_count = :k, amount_total_cents = (SELECT SUM(t.cents)"
-                    " FROM generate_series(1, :k) AS i JOIN tpl AS t ON t.file_type = :t AND t.k = i % 2000)"
-                    " WHERE file_id = :fid"
-                ),
-                {"k": rows, "t": file_type, "fid": file_id},
-            )
+            for part, g0 in enumerate(range(0, rows, FILE_ROWS), start=1):
+                seq = f"{part:03d}"
+                k = min(FILE_ROWS, rows - g0)
+                stem = f"{CLIENT}_{file_type}_{DAY:%Y%m%d}_{seq}"
+                file_id = conn.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO files (folder, name, stem, client_id, file_type, business_date, seq,"
+                        " intake_date, sha256, size_bytes, raw_key, status, original) VALUES (:c, :n, :s, :c,"
+                        " :t, :d, :q, :d, :s, 1, :n, 'VALIDATED', 1) RETURNING file_id"
+                    ),
+                    {
+                        "c": CLIENT,
+                        "n": stem + ".csv",
+                        "s": stem,
+                        "d": DAY.isoformat(),
+                        "t": file_type,
+                        "q": seq,
+                    },
+                ).scalar_one()
+                rejected = "PAY" if file_type == "PAY" else "NONE"
+                conn.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
+                        " client_ref, amount_cents, currency, ack_status, reason_codes, state, payload,"
+                        " value_date, payer_id_type, payer_id_no)"
+                        " SELECT :prefix || lpad(l::text, 6, '0'), :fid, :c, :t, :d, l,"
+                        " :c || :t || lpad(g.i::text, 9, '0'),"
+                        " CASE WHEN rej THEN NULL ELSE t.cents END, CASE WHEN :t = 'PAY' THEN 'CNY' END,"
+                        " CASE WHEN rej THEN 'REJECTED' ELSE 'ACCEPTED' END, CASE WHEN rej THEN 'F_AMOUNT' ELSE '' END,"
+                        " CASE WHEN rej THEN 'REJECTED' ELSE 'APPROVED' END, t.payload,"
+                        " CASE WHEN NOT rej THEN t.value_date END, CASE WHEN NOT rej THEN t.payer_id_type END,"
+                        " CASE WHEN NOT rej THEN t.payer_id_no END"
+                        " FROM (SELECT l, :g0 + l AS i, (:t = :rejected AND (:g0 + l) % 1000 = 0) AS rej"
+                        " FROM generate_series(1, :k) AS l) AS g"
+                        " JOIN tpl AS t ON t.file_type = :t AND t.k = g.i % 2000"
+                    ),
+                    {
+                        "prefix": f"{CLIENT}-{file_type}-{DAY:%Y%m%d}-{seq}-",
+                        "fid": file_id,
+                        "c": CLIENT,
+                        "t": file_type,
+                        "d": DAY.isoformat(),
+                        "g0": g0,
+                        "k": k,
+                        "rejected": rejected,
+                    },
+                )
+                conn.execute(
+                    sqlalchemy.text(
+                        "UPDATE files SET record_count = :k, amount_total_cents = (SELECT SUM(t.cents)"
+                        " FROM generate_series(:g0 + 1, :g0 + :k) AS i JOIN tpl AS t"
+                        " ON t.file_type = :t AND t.k = i % 2000) WHERE file_id = :fid"
+                    ),
+                    {"g0": g0, "k": k, "t": file_type, "fid": file_id},
+                )
         conn.execute(sqlalchemy.text("ANALYZE records"))
     print(f"set-up: {n:,} PAY + {n // 5:,} LOAN records in {time.perf_counter() - t0:.1f} s (not timed)")
     t0 = time.perf_counter()
