@@ -22,26 +22,41 @@ g AS (
     FROM (SELECT d.value_date, d.file_id FROM d GROUP BY d.value_date, d.file_id) AS k
     INNER JOIN files AS f ON k.file_id = f.file_id
     WHERE f.status IN ('VALIDATED', 'COMPLETED')
+),
+
+planned AS (
+    INSERT INTO settlement_plan (
+        business_no, client_id, business_date, ord, value_date, amount_cents, running_cents, outcome,
+        record_tid
+    )
+    SELECT
+        x.business_no, :client_id, :business_date, :base_ord + x.rn, x.value_date, x.amount_cents,
+        x.running_cents,
+        CASE WHEN :used_cents + x.running_cents <= :limit_cents THEN 'SETTLE' ELSE 'FUNDS' END,
+        x.record_tid
+    FROM (
+        SELECT
+            d.record_tid, d.business_no, d.amount_cents, d.value_date,
+            ROW_NUMBER() OVER w AS rn,
+            SUM(d.amount_cents) OVER w AS running_cents
+        FROM d
+        INNER JOIN g ON d.file_id = g.file_id AND COALESCE(d.value_date, '') = COALESCE(g.value_date, '')
+        WINDOW w AS (
+            ORDER BY g.rank_no * 4294967296 + d.line_no
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        )
+    ) AS x
 )
 
-INSERT INTO settlement_plan (
-    business_no, client_id, business_date, ord, value_date, amount_cents, running_cents, outcome,
-    record_tid
-)
+-- The number of plan rows (the payments of files that are still validated: those joined to g),
+-- and the fingerprint of the approved payments this statement read (as
+-- select_open_payments_fingerprint.sql computes it): settlement compares it with the one the
+-- client's last AML screening recorded, and has the day screened again if it changed since. (The
+-- INSERT runs to completion though nothing reads it: a data-modifying WITH always does.)
 SELECT
-    x.business_no, :client_id, :business_date, :base_ord + x.rn, x.value_date, x.amount_cents,
-    x.running_cents,
-    CASE WHEN :used_cents + x.running_cents <= :limit_cents THEN 'SETTLE' ELSE 'FUNDS' END,
-    x.record_tid
-FROM (
-    SELECT
-        d.record_tid, d.business_no, d.amount_cents, d.value_date,
-        ROW_NUMBER() OVER w AS rn,
-        SUM(d.amount_cents) OVER w AS running_cents
-    FROM d
-    INNER JOIN g ON d.file_id = g.file_id AND COALESCE(d.value_date, '') = COALESCE(g.value_date, '')
-    WINDOW w AS (
-        ORDER BY g.rank_no * 4294967296 + d.line_no
-        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-    )
-) AS x
+    COUNT(*) FILTER (WHERE d.file_id IN (SELECT g.file_id FROM g)) AS planned,
+    COUNT(*) AS payments,
+    COALESCE(SUM(d.amount_cents % 2147483647), 0) AS amount_sum,
+    COALESCE(SUM(d.file_id), 0) AS file_sum,
+    COALESCE(SUM(d.line_no), 0) AS line_sum
+FROM d

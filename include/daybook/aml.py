@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import csv
 import functools
+import hashlib
 import io
 import itertools
 import logging
@@ -40,6 +41,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import yaml
 from rapidfuzz import fuzz, process
+from sqlalchemy import bindparam
 from sqlalchemy import text as sql_text
 
 from daybook import arrowcsv, clearing, csvsafe, db, events, profiles
@@ -320,7 +322,8 @@ def screen(business_date: str) -> dict[str, int]:
     thresholds are unknown, and screening it by the platform's alone could miss a stricter
     override. PROFILE_INVALID names it; its payments stay APPROVED and unscreened, and settlement
     holds the same client while the profile is broken. After the fix, screening runs again
-    before posting (clear ``screen_aml`` with its downstream tasks).
+    before posting (clear ``screen_aml`` with its downstream tasks; settlement also screens a
+    client's day itself when its last screening did not cover the payments it plans).
     """
     db.migrate()
     counts = {"SANCTIONS": 0, "STRUCTURING": 0}
@@ -333,87 +336,216 @@ def screen(business_date: str) -> dict[str, int]:
         )
         if t is None:
             continue
-        key = {"client_id": client_id, "business_date": business_date}
-        with db.begin() as conn:
-            dialect = conn.dialect.name
-            cases: dict[str, dict[str, Any]] = {}
-            hits = sanctions_list(t).match_many(_party_names(conn, key))
-            if hits:
-                for no, payer, payee in _parties_named(conn, key, set(hits)):
-                    for role, name in (("payer", payer), ("payee", payee)):
-                        hit = hits.get(name or "")
-                        if hit and no not in cases:
-                            cases[no] = {
-                                "rule": "SANCTIONS",
-                                "detail": f"{role} {name!r} matches list entry {hit[0]} {hit[1]!r} (score {hit[2]})",
-                            }
-            from_date = (date.fromisoformat(business_date) - timedelta(days=t.window_days - 1)).isoformat()
-            candidates = conn.execute(
-                sql_text(db.sql(f"select_structuring_candidates_{dialect}")),
-                {
-                    **key,
-                    "from_date": from_date,
-                    "natural_low": t.low(t.natural_min_cents),
-                    "natural_min": t.natural_min_cents,
-                    "entity_low": t.low(t.entity_min_cents),
-                    "entity_min": t.entity_min_cents,
-                },
-                execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
-            )
-            # Streamed one payer at a time (the rows come ordered by payer); alerts are raised
-            # once the stream is read, in the payers' code-point order.
-            structuring: list[tuple[tuple[str, str], str, int]] = []
-            for (id_type, id_no), group in itertools.groupby(
-                candidates, key=lambda c: (c.payer_id_type, c.payer_id_no)
-            ):
-                rows = list(group)
-                if len(rows) < t.min_payments:
-                    continue
-                held = [r.business_no for r in rows if r.is_open and r.business_no not in cases]
-                detail = (
-                    f"{len(rows)} payments of payer {id_type} {id_no} just below the large-value "
-                    f"threshold between {from_date} and {business_date}"
-                )
-                for no in held:
-                    cases[no] = {"rule": "STRUCTURING", "detail": detail}
-                if held:
-                    structuring.append(((id_type, id_no), detail, len(held)))
-            for (id_type, id_no), detail, held_count in sorted(structuring):
-                events.alert(
-                    conn,
-                    "AML_HOLD",
-                    f"{client_id}: {detail}; {held_count} held on {business_date} (structuring)",
-                    dedup_key=f"aml-structuring:{client_id}:{business_date}:{id_type}:{id_no}",
-                    severity="warning",
-                    details={"rule": "STRUCTURING", "held": held_count},
-                    client_id=client_id,
-                    business_date=business_date,
-                )
-            if not cases:
-                continue
-            db.run(
-                conn, "insert_aml_case", [{**key, "business_no": no, **c} for no, c in sorted(cases.items())]
-            )
-            db.run(conn, "update_record_aml_hold", [{"business_no": no} for no in sorted(cases)])
-            hits = sum(1 for c in cases.values() if c["rule"] == "SANCTIONS")
-            if hits:
-                events.alert(
-                    conn,
-                    "AML_HOLD",
-                    f"{hits} payments of {client_id} on {business_date} held: sanctions list hit; "
-                    "two people must release or block each (daybook aml list)",
-                    dedup_key=f"aml-sanctions:{client_id}:{business_date}",
-                    severity="warning",
-                    details={"rule": "SANCTIONS", "held": hits},
-                    client_id=client_id,
-                    business_date=business_date,
-                )
-            for no, c in sorted(cases.items()):
-                events.audit(conn, "aml", "held", no, rule=c["rule"], detail=c["detail"])
-            for c in cases.values():
-                counts[c["rule"]] += 1
+        for rule, n in screen_client(client_id, business_date, t).items():
+            counts[rule] += n
     log.info("AML screening for %s: %s", business_date, counts)
     return counts
+
+
+def screen_client(client_id: str, business_date: str, t: Thresholds) -> dict[str, int]:
+    """Screen one client's approved payments of the day (see :func:`screen`) in one transaction,
+    and record what the screening covered (:func:`_record_screening`). Returns the holds by rule."""
+    key = {"client_id": client_id, "business_date": business_date}
+    with db.begin() as conn:
+        before = fingerprint(conn, key)
+        dialect = conn.dialect.name
+        cases: dict[str, dict[str, Any]] = {}
+        hits = sanctions_list(t).match_many(_party_names(conn, key))
+        if hits:
+            for no, payer, payee in _parties_named(conn, key, set(hits)):
+                for role, name in (("payer", payer), ("payee", payee)):
+                    hit = hits.get(name or "")
+                    if hit and no not in cases:
+                        cases[no] = {
+                            "rule": "SANCTIONS",
+                            "detail": f"{role} {name!r} matches list entry {hit[0]} {hit[1]!r} (score {hit[2]})",
+                        }
+        from_date = (date.fromisoformat(business_date) - timedelta(days=t.window_days - 1)).isoformat()
+        candidates = conn.execute(
+            sql_text(db.sql(f"select_structuring_candidates_{dialect}")),
+            {
+                **key,
+                "from_date": from_date,
+                "natural_low": t.low(t.natural_min_cents),
+                "natural_min": t.natural_min_cents,
+                "entity_low": t.low(t.entity_min_cents),
+                "entity_min": t.entity_min_cents,
+            },
+            execution_options={"stream_results": True, "yield_per": FETCH_ROWS},
+        )
+        # Streamed one payer at a time (the rows come ordered by payer); alerts are raised
+        # once the stream is read, in the payers' code-point order.
+        structuring: list[tuple[tuple[str, str], str, int]] = []
+        for (id_type, id_no), group in itertools.groupby(
+            candidates, key=lambda c: (c.payer_id_type, c.payer_id_no)
+        ):
+            rows = list(group)
+            if len(rows) < t.min_payments:
+                continue
+            held = [r.business_no for r in rows if r.is_open and r.business_no not in cases]
+            detail = (
+                f"{len(rows)} payments of payer {id_type} {id_no} just below the large-value "
+                f"threshold between {from_date} and {business_date}"
+            )
+            for no in held:
+                cases[no] = {"rule": "STRUCTURING", "detail": detail}
+            if held:
+                structuring.append(((id_type, id_no), detail, len(held)))
+        for (id_type, id_no), detail, held_count in sorted(structuring):
+            events.alert(
+                conn,
+                "AML_HOLD",
+                f"{client_id}: {detail}; {held_count} held on {business_date} (structuring)",
+                dedup_key=f"aml-structuring:{client_id}:{business_date}:{id_type}:{id_no}",
+                severity="warning",
+                details={"rule": "STRUCTURING", "held": held_count},
+                client_id=client_id,
+                business_date=business_date,
+            )
+        if cases:
+            _hold_cases(conn, key, cases)
+        _record_screening(conn, key, t, before, _fingerprint_of(conn, sorted(cases)))
+    return {
+        rule: sum(1 for c in cases.values() if c["rule"] == rule) for rule in ("SANCTIONS", "STRUCTURING")
+    }
+
+
+# --------------------------------------------------------------------------- what a screening covered
+
+# Terms of the amount sum are reduced modulo this prime (select_open_payments_fingerprint.sql).
+_MODULUS = 2_147_483_647
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A client's approved payments of a day as a set: their count and the sums of their amounts
+    (each modulo 2^31 - 1), file ids and line numbers. Equal sets give equal fingerprints; a
+    payment added or taken away changes it."""
+
+    payments: int
+    amount_sum: int
+    file_sum: int
+    line_sum: int
+
+    @classmethod
+    def of(cls, row: Any) -> Fingerprint:
+        return cls(int(row.payments), int(row.amount_sum), int(row.file_sum), int(row.line_sum))
+
+    def __add__(self, other: Fingerprint) -> Fingerprint:
+        return Fingerprint(
+            self.payments + other.payments,
+            self.amount_sum + other.amount_sum,
+            self.file_sum + other.file_sum,
+            self.line_sum + other.line_sum,
+        )
+
+
+def fingerprint(conn: Any, key: dict[str, str]) -> Fingerprint:
+    """The fingerprint of the client's approved payments of the day, now."""
+    return Fingerprint.of(db.run(conn, "select_open_payments_fingerprint", key).one())
+
+
+def _fingerprint_of(conn: Any, business_nos: list[str]) -> Fingerprint:
+    """The fingerprint of the payments with these business numbers (the ones a screening held)."""
+    statement = sql_text(db.sql("select_records_fingerprint_terms")).bindparams(
+        bindparam("business_nos", expanding=True)
+    )
+    total = Fingerprint(0, 0, 0, 0)
+    for i in range(0, len(business_nos), 1000):
+        for r in conn.execute(statement, {"business_nos": business_nos[i : i + 1000]}):
+            total += Fingerprint(1, int(r.amount_cents) % _MODULUS, int(r.file_id), int(r.line_no))
+    return total
+
+
+def list_digest(t: Thresholds) -> str:
+    """sha256 of the sanctions list file the thresholds name."""
+    return hashlib.sha256(t.list_path.read_bytes()).hexdigest()
+
+
+def _record_screening(
+    conn: Any, key: dict[str, str], t: Thresholds, before: Fingerprint, held: Fingerprint
+) -> None:
+    """Record what this screening covered (aml_screenings): the payments it left approved, by
+    fingerprint, and the sanctions list it used. ``before`` was read before the screening read
+    anything, ``held`` is what it held: if the payments left approved are not exactly ``before``
+    less ``held``, the day changed while it was screened (a payment approved or moved meanwhile),
+    and nothing is recorded, so that settlement screens the day again before planning it."""
+    after = fingerprint(conn, key)
+    db.run(conn, "delete_aml_screening", key)
+    recorded = after + held == before
+    events.audit(
+        conn,
+        "aml",
+        "screened",
+        f"{key['client_id']}/{key['business_date']}",
+        approved_before=before.payments,
+        held=held.payments,
+        approved_after=after.payments,
+        list_sha256=list_digest(t),
+        recorded=recorded,
+    )
+    if not recorded:
+        log.warning(
+            "%s %s: the approved payments changed while they were screened (%d before, %d held, %d "
+            "after); the screening is not recorded, settlement screens the day again",
+            key["client_id"],
+            key["business_date"],
+            before.payments,
+            held.payments,
+            after.payments,
+        )
+        return
+    db.run(
+        conn,
+        "insert_aml_screening",
+        {
+            **key,
+            "payments": after.payments,
+            "amount_sum": after.amount_sum,
+            "file_sum": after.file_sum,
+            "line_sum": after.line_sum,
+            "list_sha256": list_digest(t),
+        },
+    )
+
+
+def unscreened(conn: Any, key: dict[str, str], seen: Fingerprint, t: Thresholds) -> str | None:
+    """Why the client's approved payments of the day, whose fingerprint is ``seen`` (read in the
+    caller's statement), are not known to be screened; None when the last screening of the day
+    recorded exactly these payments with the sanctions list in use now."""
+    row = db.run(conn, "select_aml_screening", key).first()
+    if row is None:
+        return "no screening of the day is recorded"
+    if Fingerprint.of(row) != seen:
+        return (
+            f"the approved payments changed since the last screening ({int(row.payments)} then, "
+            f"{seen.payments} now)"
+        )
+    if row.list_sha256 != list_digest(t):
+        return "the sanctions list changed since the last screening"
+    return None
+
+
+def _hold_cases(conn: Any, key: dict[str, str], cases: dict[str, dict[str, Any]]) -> None:
+    """Open the cases, hold their payments, alert for sanctions hits and audit each hold."""
+    client_id, business_date = key["client_id"], key["business_date"]
+    db.run(conn, "insert_aml_case", [{**key, "business_no": no, **c} for no, c in sorted(cases.items())])
+    db.run(conn, "update_record_aml_hold", [{"business_no": no} for no in sorted(cases)])
+    hits = sum(1 for c in cases.values() if c["rule"] == "SANCTIONS")
+    if hits:
+        events.alert(
+            conn,
+            "AML_HOLD",
+            f"{hits} payments of {client_id} on {business_date} held: sanctions list hit; "
+            "two people must release or block each (daybook aml list)",
+            dedup_key=f"aml-sanctions:{client_id}:{business_date}",
+            severity="warning",
+            details={"rule": "SANCTIONS", "held": hits},
+            client_id=client_id,
+            business_date=business_date,
+        )
+    for no, c in sorted(cases.items()):
+        events.audit(conn, "aml", "held", no, rule=c["rule"], detail=c["detail"])
 
 
 # --------------------------------------------------------------------------- decisions (four-eyes)

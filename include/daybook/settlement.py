@@ -23,13 +23,16 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
 from daybook import business_types, db, events, profiles
 from daybook.config import settings
 from daybook.storage import open_store
+
+if TYPE_CHECKING:
+    from daybook.aml import Thresholds
 
 log = logging.getLogger(__name__)
 FINAL_STATES = ("SETTLED", "RETURNED", "DISBURSED", "DECLINED")
@@ -81,7 +84,13 @@ def _tune(conn: Any) -> None:
         db.run(conn, "set_settlement_work_mem_postgresql")
 
 
-def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tuple[int, int] | None:
+class _NotScreened(Exception):
+    """The payments a plan read are not the ones the client's last AML screening covered."""
+
+
+def _plan(
+    conn: Any, client_id: str, business_date: str, limit_cents: int, aml_thresholds: Thresholds
+) -> tuple[int, int] | None:
     """The ``ord`` range of the client's plan still to apply: a committed plan with rows left to
     apply (a retried run resumes it), else a new plan of the day's approved payments.
 
@@ -89,6 +98,12 @@ def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tu
     (read from the payload in SQL), file and line, and the running total against the prefunded
     balance left decides SETTLE or FUNDS. Running totals only grow, so every payment after the
     first that does not fit is FUNDS as well (no skipping ahead to smaller ones).
+
+    A new plan stands only for payments AML screening covered: the fingerprint of the approved
+    payments the plan read (in its own statement on PostgreSQL, in its transaction on SQLite) must
+    be the one the client's last screening of the day recorded, with the sanctions list in use
+    now (:func:`daybook.aml.unscreened`); otherwise :class:`_NotScreened` is raised and the
+    caller's transaction, plan included, is rolled back.
     """
     key = {"client_id": client_id, "business_date": business_date}
     if conn.dialect.name == "postgresql":
@@ -101,11 +116,19 @@ def _plan(conn: Any, client_id: str, business_date: str, limit_cents: int) -> tu
         return int(pending.lo), int(pending.hi)  # a retried run resumes the plan it committed
     used = db.run(conn, "select_prefund_used", {**key, "account": f"{client_id}:PREFUND"}).scalar_one()
     base = int(db.run(conn, "select_plan_max_ord", key).scalar_one())
-    planned = db.run(
-        conn,
-        f"insert_settlement_plan_{conn.dialect.name}",
-        {**key, "base_ord": base, "used_cents": int(used or 0), "limit_cents": limit_cents},
-    ).rowcount
+    from daybook import aml
+
+    params = {**key, "base_ord": base, "used_cents": int(used or 0), "limit_cents": limit_cents}
+    if conn.dialect.name == "postgresql":
+        row = db.run(conn, "insert_settlement_plan_postgresql", params).one()
+        planned, seen = int(row.planned), aml.Fingerprint.of(row)
+    else:
+        planned = db.run(conn, "insert_settlement_plan_sqlite", params).rowcount
+        seen = aml.fingerprint(conn, key)  # under the write lock the insert took: the same rows
+    if planned:
+        why = aml.unscreened(conn, key, seen, aml_thresholds)
+        if why is not None:
+            raise _NotScreened(why)
     if planned and conn.dialect.name == "postgresql":
         # Fresh statistics for applying, and the plan's new block ranges summarized in its BRIN
         # index (until then a query of any day's plan reads them in full).
@@ -311,7 +334,9 @@ def post_ledger(business_date: str) -> dict[str, int]:
                 ) from exc
             from daybook import aml
 
-            aml.thresholds(client_id)  # overrides AML screening could not read: it did not screen
+            # Overrides AML screening could not read: it did not screen. Settlement checks that
+            # screening covered the payments it plans (and screens them if not) with these.
+            aml_thresholds = aml.thresholds(client_id)
         except profiles.InvalidProfile as broken:
             # A profile that cannot be used holds this client only: its approved payments and
             # loans stay APPROVED (nothing planned, posted or returned), every other client is
@@ -330,7 +355,7 @@ def post_ledger(business_date: str) -> dict[str, int]:
         key = {"client_id": client_id, "business_date": business_date}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disburse") as pool:
             loans = pool.submit(_disburse_alone, key) if db.engine().dialect.name == "postgresql" else None
-            _settle_payments(key, profile, committer, counts)
+            _settle_payments(key, profile, aml_thresholds, committer, counts)
             with db.begin() as conn:
                 counts["DISBURSED"] += loans.result() if loans is not None else _disburse(conn, key)
                 if conn.dialect.name == "postgresql":
@@ -363,14 +388,36 @@ def _disburse_alone(key: dict[str, Any]) -> int:
 
 
 def _settle_payments(
-    key: dict[str, Any], profile: profiles.Profile, committer: _Committer, counts: dict[str, int]
+    key: dict[str, Any],
+    profile: profiles.Profile,
+    aml_thresholds: Thresholds,
+    committer: _Committer,
+    counts: dict[str, int],
 ) -> None:
     """Plan the client's approved payments of the day and apply the plan (see :func:`post_ledger`)."""
+    from daybook import aml
+
     client_id, business_date = key["client_id"], key["business_date"]
     started = time.perf_counter()
-    with db.begin() as conn:
-        _tune(conn)
-        todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents)
+    try:
+        with db.begin() as conn:
+            _tune(conn)
+            todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents, aml_thresholds)
+    except _NotScreened as why:
+        # The day's approved payments are not the ones screening covered (screen_aml skipped or
+        # cleared on its own, a payment approved or released since, a new sanctions list): screen
+        # them now, then plan. A second miss means they keep changing under settlement: fail.
+        log.warning("%s %s: %s; screening the day before it is settled", client_id, business_date, why)
+        aml.screen_client(client_id, business_date, aml_thresholds)
+        try:
+            with db.begin() as conn:
+                _tune(conn)
+                todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents, aml_thresholds)
+        except _NotScreened as again:
+            raise SettlementError(
+                f"{client_id} {business_date}: approved payments not covered by AML screening even "
+                f"after screening them again ({again}); nothing of the client's day was planned"
+            ) from again
     log.info(
         "%s %s: plan rows %s to apply (%.1f s)",
         client_id,

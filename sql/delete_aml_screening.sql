@@ -1,0 +1,1 @@
+DELETE FROM aml_screenings WHERE client_id = :client_id AND business_date = :business_date
