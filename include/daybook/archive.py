@@ -58,7 +58,7 @@ from typing import Any
 from sqlalchemy import text as sql_text
 
 from daybook import arrowcsv, audit_chain, business_types, crypto, csvsafe, db, events
-from daybook.config import settings
+from daybook.config import env_int, settings
 from daybook.storage import S3Store, Store, open_store
 
 log = logging.getLogger(__name__)
@@ -92,17 +92,32 @@ class ArchiveVerificationError(Exception):
 
 def retention_years(record_class: str) -> int:
     """Years a package of the record class is kept: ``DAYBOOK_RETENTION_YEARS_<CLASS>``, else
-    ``DAYBOOK_RETENTION_YEARS``, else 10 (anti-money-laundering record keeping)."""
+    ``DAYBOOK_RETENTION_YEARS``, else 10 (anti-money-laundering record keeping); 1 to 100, else
+    :class:`daybook.config.ConfigError`."""
     for name in (f"DAYBOOK_RETENTION_YEARS_{record_class.upper()}", "DAYBOOK_RETENTION_YEARS"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return int(value)
+        if os.environ.get(name, "").strip():
+            return env_int(
+                name,
+                DEFAULT_RETENTION_YEARS,
+                1,
+                100,
+                "years an archive package is kept after its business date; 0 would let it be "
+                "deleted the day it is archived",
+            )
     return DEFAULT_RETENTION_YEARS
 
 
 def purge_after_days() -> int:
-    """Calendar days staging rows stay in the live database after their day (default 90)."""
-    return int(os.environ.get("DAYBOOK_PURGE_AFTER_DAYS", "").strip() or DEFAULT_PURGE_AFTER_DAYS)
+    """Calendar days staging rows stay in the live database after their day
+    (``DAYBOOK_PURGE_AFTER_DAYS``, default 90); 0 to 36500, else :class:`daybook.config.ConfigError`."""
+    return env_int(
+        "DAYBOOK_PURGE_AFTER_DAYS",
+        DEFAULT_PURGE_AFTER_DAYS,
+        0,
+        36_500,
+        "calendar days a record's payload stays in the live database after its day, at most a "
+        "century; 0 purges it when its day is archived",
+    )
 
 
 def _require_key() -> bool:

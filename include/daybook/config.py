@@ -27,12 +27,16 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
-def _env_int_within(name: str, default: int, low: int, high: int, why: str) -> int:
-    """An integer setting that must lie in ``low``..``high``; anything else is a :class:`ConfigError`."""
+def env_int(name: str, default: int, low: int, high: int | None, why: str) -> int:
+    """The whole-number setting ``name`` (``default`` when not set or empty), which must lie in
+    ``low``..``high`` (``high`` None: no ceiling). Plain ASCII digits only; anything else is a
+    :class:`ConfigError` naming the setting, its range, ``why`` (the reason for the range) and the
+    value found. Every setting read as a number goes through here."""
     text = _env(name, str(default))
     value = int(text) if text.isascii() and text.isdigit() else None
-    if value is None or not low <= value <= high:
-        raise ConfigError(f"{name} must be a whole number from {low} to {high} ({why}), got {text!r}")
+    if value is None or value < low or (high is not None and value > high):
+        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ConfigError(f"{name} must be a whole number {allowed} ({why}), got {text!r}")
     return value
 
 
@@ -68,8 +72,14 @@ def settings() -> Settings:
         db_url=_env("DAYBOOK_DB_URL", f"sqlite:///{home / 'daybook.db'}"),
         profiles=Path(_env("DAYBOOK_PROFILES", str(PROJECT_ROOT / "config" / "profiles"))),
         calendar=Path(_env("DAYBOOK_CALENDAR", str(PROJECT_ROOT / "config" / "calendar"))),
-        max_file_bytes=int(_env("DAYBOOK_MAX_FILE_BYTES", str(2 * 1024**3))),
-        max_file_rows=_env_int_within(
+        max_file_bytes=env_int(
+            "DAYBOOK_MAX_FILE_BYTES",
+            2 * 1024**3,
+            1,
+            None,
+            "the F_TOO_LARGE limit on a data file's bytes; 0 would refuse every file",
+        ),
+        max_file_rows=env_int(
             "DAYBOOK_MAX_FILE_ROWS",
             MAX_LINE_NO,
             1,
@@ -77,6 +87,12 @@ def settings() -> Settings:
             "business numbers carry a 6-digit line number, contract section 5",
         ),
         demo_approver=_env("DAYBOOK_DEMO_APPROVER", ""),
-        db_pool_slots=int(_env("DAYBOOK_DB_POOL_SLOTS", "4")),
+        db_pool_slots=env_int(
+            "DAYBOOK_DB_POOL_SLOTS",
+            4,
+            1,
+            None,
+            "slots of the daybook_db pool; with 0 no row-scaling task would ever run",
+        ),
         heavy_queue=_env("DAYBOOK_HEAVY_QUEUE", "default"),
     )

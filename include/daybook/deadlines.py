@@ -38,19 +38,29 @@ def deadlines_enabled() -> bool:
     return os.environ.get(SWITCH, "").strip().lower() in ("on", "1", "true")
 
 
+def run_budget(stage: str) -> timedelta:
+    """How long after it is queued a run of ``stage`` must be finished: ``RUN_BUDGET[stage]``,
+    unless ``DAYBOOK_DEADLINE_SECONDS_<STAGE>`` sets it for an environment (or a test): 1 to
+    86400 seconds, else :class:`daybook.config.ConfigError`."""
+    from daybook.config import env_int
+
+    seconds = env_int(
+        f"DAYBOOK_DEADLINE_SECONDS_{stage.upper()}",
+        int(RUN_BUDGET[stage].total_seconds()),
+        1,
+        24 * 3600,
+        "seconds a stage run may take after it is queued, at most a day: each stage runs once a business day",
+    )
+    return timedelta(seconds=seconds)
+
+
 def deadline_for(stage: str, interval: timedelta | None = None) -> list[Any] | None:
     """The ``deadline=`` argument of a stage DAG: one DeadlineAlert, or None when switched off."""
     if not deadlines_enabled():
         return None
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    override = os.environ.get(f"DAYBOOK_DEADLINE_SECONDS_{stage.upper()}", "").strip()
-    if interval is not None:
-        budget = interval
-    elif override:
-        budget = timedelta(seconds=int(override))  # per-stage budget for an environment (or a test)
-    else:
-        budget = RUN_BUDGET[stage]
+    budget = interval if interval is not None else run_budget(stage)
     return [
         DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
