@@ -32,7 +32,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -622,27 +622,6 @@ def block(business_no: str, user: str, note: str = "") -> str:
     return decide(business_no, user, "BLOCK", note)
 
 
-def settlement_cutoff(profile: profiles.Profile, business_date: str) -> datetime:
-    hh, mm = (int(x) for x in str(profile.data["cutoffs"]["settlement"]).split(":"))
-    return datetime.combine(date.fromisoformat(business_date), time(hh, mm), tzinfo=BUSINESS_TZ)
-
-
-def _settlement_cutoff_of(client_id: str, business_date: str) -> datetime:
-    """The client's settlement cutoff on the date; :class:`profiles.InvalidProfile` when the
-    profile does not load or ``cutoffs.settlement`` is not a time ``"HH:MM"``."""
-    profile = profiles.load(client_id)
-    try:
-        return settlement_cutoff(profile, business_date)
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        cutoffs = profile.data.get("cutoffs")
-        found = cutoffs.get("settlement") if isinstance(cutoffs, dict) else cutoffs
-        raise profiles.InvalidProfile(
-            profiles.profile_path(client_id),
-            profile.version,
-            f'cutoffs.settlement must be a time in quotes, "HH:MM", found {found!r}',
-        ) from exc
-
-
 def expire_holds(business_date: str, now: datetime | None = None) -> int:
     """At each client's settlement cutoff, open cases expire: RETURNED with M_AML_HOLD.
 
@@ -659,7 +638,7 @@ def expire_holds(business_date: str, now: datetime | None = None) -> int:
         ]
     for client_id in clients:
         try:
-            due = _settlement_cutoff_of(client_id, business_date)
+            due = profiles.cutoff(profiles.load(client_id), "settlement", business_date)
         except profiles.InvalidProfile as broken:
             profiles.hold(
                 client_id,

@@ -123,24 +123,6 @@ def cutoffs(client_id: str, business_date: str) -> dict[str, datetime]:
     return {stage: _at(business_date, hhmm) for stage, hhmm in profile.data["cutoffs"].items()}
 
 
-def _settlement_cutoff(client_id: str, business_date: str) -> datetime | None:
-    """The client's settlement cutoff on the date; :class:`daybook.profiles.InvalidProfile` when
-    the profile does not load or a cutoff is not a time ``"HH:MM"``."""
-    from daybook import profiles
-
-    profile = profiles.load(client_id)
-    try:
-        return {stage: _at(business_date, hhmm) for stage, hhmm in profile.data["cutoffs"].items()}.get(
-            "settlement"
-        )
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise profiles.InvalidProfile(
-            profiles.profile_path(client_id),
-            profile.version,
-            f'cutoffs must be times in quotes, "HH:MM", found {profile.data.get("cutoffs")!r}',
-        ) from exc
-
-
 def check_cutoffs(business_date: str, now: datetime) -> list[str]:
     """Raise SETTLEMENT_LATE for each client whose settlement cutoff on ``business_date`` has
     passed while approved records still wait. Returns the dedup keys raised (or already raised)."""
@@ -151,7 +133,7 @@ def check_cutoffs(business_date: str, now: datetime) -> list[str]:
     raised: list[str] = []
     for client_id in profiles.known_clients():
         try:
-            due = _settlement_cutoff(client_id, business_date)
+            due = profiles.cutoff(profiles.load(client_id), "settlement", business_date)
         except profiles.InvalidProfile as broken:
             # One client's unusable profile holds that client's check only: every other client
             # is checked, and this hourly run goes on to deliver the alerts.
@@ -163,7 +145,7 @@ def check_cutoffs(business_date: str, now: datetime) -> list[str]:
                 stage=None,
             )
             continue
-        if due is None or now < due:
+        if now < due:
             continue
         with db.begin() as conn:
             waiting = int(

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,30 @@ def load(client_id: str) -> Profile:
         )
     data = _merge(DEFAULTS, raw)
     return Profile(client_id=client_id, version=version, content=content, data=data)
+
+
+def cutoff(profile: Profile, stage: str, business_date: str) -> datetime:
+    """The client's ``cutoffs.<stage>`` on the business date, an aware datetime (Asia/Shanghai);
+    :class:`InvalidProfile` when it is not a time ``"HH:MM"`` (unquoted, YAML reads 19:00 as the
+    number 1140) or ``cutoffs`` is not a mapping. Every stage that reads the settlement cutoff
+    (AML hold expiry, the hourly cutoff check) reads it here, so a broken one is described in
+    the same words whichever stage meets it first."""
+    from daybook.dag_support import BUSINESS_TZ
+
+    day = date.fromisoformat(business_date)
+    cutoffs = profile.data.get("cutoffs")
+    found = cutoffs.get(stage) if isinstance(cutoffs, dict) else cutoffs
+    parts = str(found).split(":") if isinstance(cutoffs, dict) else []
+    try:
+        hours, minutes = (int(part) for part in parts)
+        at = time(hours, minutes)
+    except ValueError as exc:
+        raise InvalidProfile(
+            profile_path(profile.client_id),
+            profile.version,
+            f'cutoffs.{stage} must be a time in quotes, "HH:MM", found {found!r}',
+        ) from exc
+    return datetime.combine(day, at, tzinfo=BUSINESS_TZ)
 
 
 def alert_invalid(
