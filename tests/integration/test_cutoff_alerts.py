@@ -42,8 +42,10 @@ def test_a_broken_profile_holds_only_its_own_clients_cutoff_check(
     assert deadlines.check_cutoffs(DAY, datetime(2026, 11, 27, 18, 59, tzinfo=SH)) == []
     [(kind, key, client)] = _alerts(business_db)
     assert kind == "PROFILE_INVALID" and key.startswith("profile-invalid:BADC:") and client is None
-    message = query(business_db, "SELECT message FROM alert_events")[0][0]
+    [(message, stage)] = query(business_db, "SELECT message, stage FROM alert_events")
     assert "BADC.yaml" in message and "settlement cutoff is not checked" in message
+    # The stage held is settlement (docs/runbooks/profile_invalid.md), not the catalogue's intake.
+    assert stage == "settlement"
 
     # 19:00: GOODC's approved payment still waits; BADC's alert is not raised twice.
     assert deadlines.check_cutoffs(DAY, datetime(2026, 11, 27, 19, 0, tzinfo=SH)) == [
@@ -67,7 +69,8 @@ def test_a_broken_profile_holds_only_its_own_clients_cutoff_check(
 
 def _profile_invalid(url):
     return query(
-        url, "SELECT message, dedup_key FROM alert_events WHERE kind = 'PROFILE_INVALID' ORDER BY alert_id"
+        url,
+        "SELECT message, dedup_key, stage FROM alert_events WHERE kind = 'PROFILE_INVALID' ORDER BY alert_id",
     )
 
 
@@ -96,17 +99,18 @@ def test_hourly_check_and_aml_expiry_describe_a_broken_settlement_cutoff_in_the_
     (folder / "BADC.yaml").write_text(f"client_id: BADC\ncutoffs: {cutoffs}\n", encoding="utf-8")
     assert deadlines.check_cutoffs(DAY, after) == []
     assert aml.expire_holds(DAY, now=after) == 0
-    [(by_check, key_1)] = _profile_invalid(business_db)
+    [(by_check, key_1, stage_1)] = _profile_invalid(business_db)
 
     # Content 2 (the same cutoff, one comment more): AML expiry first, then the hourly check.
     (folder / "BADC.yaml").write_text(f"client_id: BADC\n# edited\ncutoffs: {cutoffs}\n", encoding="utf-8")
     assert aml.expire_holds(DAY, now=after) == 0
     assert deadlines.check_cutoffs(DAY, after) == []
-    [_, (by_aml, key_2)] = _profile_invalid(business_db)
+    [_, (by_aml, key_2, stage_2)] = _profile_invalid(business_db)
 
     assert key_1 != key_2, "one alert per profile content and date"
     assert by_check.startswith(expected) and by_aml.startswith(expected), (by_check, by_aml)
     assert "settlement cutoff is not checked" in by_check and "AML cases are not expired" in by_aml
+    assert stage_1 == stage_2 == "settlement", "both hold the client's settlement"
 
 
 def test_a_broken_intake_cutoff_does_not_hold_the_settlement_cutoff_check(business_db, tmp_path, monkeypatch):
