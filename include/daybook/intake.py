@@ -63,13 +63,45 @@ class Drop:
         return {"folder": self.folder, "name": self.name, "control": self.control}
 
 
-def is_open(day: date) -> bool:
-    """A business date is open for processing if it is a business day and not yet closed."""
+def date_refusal(day: date, run_date: date) -> str | None:
+    """Why business date ``day`` is not open for processing in the intake run of ``run_date``
+    (the F_DATE message), or None when it is open.
+
+    Open: a business day that is not closed and that the platform opened or will open. The
+    intake run of a date opens it (:func:`open_day`, a ``business_days`` row OPEN); archiving
+    closes it. A day after the run's date is open (its own run will come); a day before it is
+    open only if it was opened: a past business day the platform never opened (before the
+    platform started, or a day whose run never happened) will never be run, so its files are
+    answered F_DATE instead of waiting for ever."""
+    shown = day.isoformat()
     if not calendar.is_business_day(day):
-        return False
+        return f"business date {shown} is not open for processing: it is not a business day"
     with db.begin() as conn:
-        row = db.run(conn, "select_business_day", {"business_date": day.isoformat()}).first()
-    return row is None or row.status == "OPEN"
+        row = db.run(conn, "select_business_day", {"business_date": shown}).first()
+    if row is not None:
+        if row.status == "OPEN":
+            return None
+        return f"business date {shown} is not open for processing: that day is already closed"
+    if day >= run_date:
+        return None
+    return (
+        f"business date {shown} is not open for processing: it is a past business day the "
+        f"platform never opened (today's business date is {run_date.isoformat()})"
+    )
+
+
+def is_open(day: date, run_date: date) -> bool:
+    """Whether business date ``day`` is open for processing in the run of ``run_date``."""
+    return date_refusal(day, run_date) is None
+
+
+def open_day(run_date: date) -> None:
+    """Record that ``run_date``'s business day is open (once; nothing if it is not a business day
+    or already closed): from now on, files of that date that arrive later are processed by its
+    runs, not refused as a day never opened."""
+    if calendar.is_business_day(run_date):
+        with db.begin() as conn:
+            db.run(conn, "insert_business_day_open", {"business_date": run_date.isoformat()})
 
 
 def _inbox_listing(landing: Store) -> dict[str, list[str]]:
@@ -161,6 +193,7 @@ def _scan_inbox(business_date: str) -> _Scan:
     (PROFILE_INVALID) is alerted and left alone; the other folders are scanned as usual."""
     db.migrate()
     day = date.fromisoformat(business_date)
+    open_day(day)
     landing = open_store(settings().landing)
     known = set(business_types.REGISTRY)
     scan = _Scan([], [], [], {})
@@ -206,7 +239,7 @@ def _scan_inbox(business_date: str) -> _Scan:
             if control not in present or _control_owner(landing, folder, fn, present) != name:
                 scan.waiting.append((folder, name, fn.business_date))
                 continue
-            if fn.business_date != day and is_open(fn.business_date):
+            if fn.business_date != day and is_open(fn.business_date, day):
                 continue
             scan.drops.append(Drop(folder, name, control))
     return scan
@@ -402,12 +435,14 @@ def _write_rej(landing: Store, folder: str, stem: str, code: str, message: str) 
     landing.put(f"{folder}/{OUTBOX}/{stem}.rej", f"{code}|{message}\n".encode())
 
 
-def _register(conn: Connection, values: dict[str, Any]) -> tuple[Any, bool]:
+def _register(conn: Connection, values: dict[str, Any]) -> tuple[Any | None, bool]:
     """The receipt for these exact bytes in this folder under this name, and whether this call
     created it: created once, even when two runs race (unique index on unfinished receipts), and
-    resumed if an earlier run did not finish it."""
+    resumed if an earlier run did not finish it. None when another run registered them and has
+    finished them since (the insert met its unfinished receipt, which is finished by the time of
+    the look-up)."""
     created = db.run(conn, "insert_pending_receipt", values).rowcount == 1
-    return db.run(conn, "select_pending_receipt", values).one(), created
+    return db.run(conn, "select_pending_receipt", values).first(), created
 
 
 def _claim_original(file_id: int, folder: str, stem: str, sha: str) -> int | None:
@@ -498,8 +533,11 @@ def _refuse_expansion(raw: Store, key: str, limit: int) -> None:
             raise
 
 
-def _judge(receipt: Any, fn: FileName, raw: Store) -> tuple[FileRejection | None, dict[str, Any]]:
-    """Apply the file-level checks in the order of contract section 6, reading the raw-zone copy."""
+def _judge(
+    receipt: Any, fn: FileName, raw: Store, run_date: date
+) -> tuple[FileRejection | None, dict[str, Any]]:
+    """Apply the file-level checks in the order of contract section 6, reading the raw-zone copy,
+    in the intake run of ``run_date``."""
     facts: dict[str, Any] = {}
     sha = receipt.sha256
     try:
@@ -534,14 +572,11 @@ def _judge(receipt: Any, fn: FileName, raw: Store) -> tuple[FileRejection | None
                 "F_TOO_LARGE", f"file has {receipt.size_bytes} bytes, the limit is {limit} bytes"
             )
         check_row_limit(control.record_count, s.max_file_rows)
-        if not is_open(fn.business_date):
+        refusal = date_refusal(fn.business_date, run_date)
+        if refusal is not None:
             if fn.compressed:  # a .csv.gz that expands beyond the limit is F_TOO_LARGE, before F_DATE
                 _refuse_expansion(raw, receipt.raw_key, limit)
-            raise FileRejection(
-                "F_DATE",
-                f"business date {fn.business_date.isoformat()} is not open for processing "
-                "(not a business day, or that day is already closed)",
-            )
+            raise FileRejection("F_DATE", refusal)
         btype = business_types.get(fn.type)
         scan = scan_table(
             lambda: raw.iter_chunks(receipt.raw_key), fn.compressed, btype.amount_column, limit=limit
@@ -606,17 +641,27 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
         if control_name and not landing.exists(f"{folder}/{INBOX}/{control_name}"):
             # The control file was taken by another answer since the listing: incomplete again.
             return {"folder": folder, "name": name, "status": "WAITING"}
-        sha, size = _hash(landing, inbox_key)
-        raw_key = f"{folder}/{sha}/{safe_name(name)}"
-        if not raw.exists(raw_key):
-            landing.copy_to(inbox_key, raw, raw_key)
-        control_raw_key = None
-        if control_name:
-            control_key = f"{folder}/{INBOX}/{control_name}"
-            control_sha, _ = _hash(landing, control_key)
-            control_raw_key = f"{folder}/{control_sha}/{control_name}"
-            if not raw.exists(control_raw_key):
-                landing.copy_to(control_key, raw, control_raw_key)
+        control_key = f"{folder}/{INBOX}/{control_name}" if control_name else None
+        try:
+            sha, size = _hash(landing, inbox_key)
+            raw_key = f"{folder}/{sha}/{safe_name(name)}"
+            if not raw.exists(raw_key):
+                landing.copy_to(inbox_key, raw, raw_key)
+            control_raw_key = None
+            if control_key:
+                control_sha, _ = _hash(landing, control_key)
+                control_raw_key = f"{folder}/{control_sha}/{control_name}"
+                if not raw.exists(control_raw_key):
+                    landing.copy_to(control_key, raw, control_raw_key)
+        except Exception:
+            # A concurrent run answered the pair and moved it out of the inbox while this run
+            # read it: nothing of this run is registered (raw copies are keyed by content and
+            # harmless). Anything else is a real error.
+            if not landing.exists(inbox_key):
+                return {"folder": folder, "name": name, "status": "GONE"}
+            if control_key and not landing.exists(control_key):
+                return {"folder": folder, "name": name, "status": "WAITING"}
+            raise
         _crash_point("after_raw_copy")
         with db.begin() as conn:
             profiles.record_version(conn, profile)
@@ -638,6 +683,10 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
                     "profile_version": profile.version,
                 },
             )
+        if receipt is None:
+            # Another run registered these bytes and finished them between our insert and our
+            # look-up: they are answered and moved; nothing is left for this run.
+            return {"folder": folder, "name": name, "status": "GONE"}
         if created and not landing.exists(inbox_key):
             # Another run answered this file and moved it between our look and our registration: our
             # receipt is for a file no longer there. Withdraw it (nothing refers to it yet).
@@ -655,7 +704,9 @@ def process_drop(drop: dict[str, Any], business_date: str) -> dict[str, Any]:
         if not pending:
             return {"folder": folder, "name": name, "status": "GONE"}
         receipt = pending[-1]
-    return _finish(landing, raw, receipt, fn, name_rejection, stem, control_name)
+    return _finish(
+        landing, raw, receipt, fn, name_rejection, stem, control_name, date.fromisoformat(business_date)
+    )
 
 
 def _refuse_link(landing: Store, folder: str, name: str) -> dict[str, Any]:
@@ -683,15 +734,17 @@ def _finish(
     name_rejection: FileRejection | None,
     stem: str,
     control_name: str | None,
+    run_date: date,
 ) -> dict[str, Any]:
-    """Judge a registered file (once), answer it, move the inbox copy, close the receipt."""
+    """Judge a registered file (once) in the intake run of ``run_date``, answer it, move the
+    inbox copy, close the receipt."""
     folder, name, file_id = receipt.folder, receipt.name, int(receipt.file_id)
     if receipt.status == "RECEIVED":
         if name_rejection is not None:
             rejection, facts = name_rejection, {}
         else:
             assert fn is not None
-            rejection, facts = _judge(receipt, fn, raw)
+            rejection, facts = _judge(receipt, fn, raw, run_date)
         status = "REJECTED" if rejection else "INTAKE_OK"
         code, message = (rejection.code, rejection.message) if rejection else (None, None)
         with db.begin() as conn:

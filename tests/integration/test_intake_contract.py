@@ -7,6 +7,8 @@ expected codes and totals are worked out from the contract, not read back from t
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy
 
@@ -777,6 +779,91 @@ def test_other_open_date_waits_for_its_own_day(business_db, intake_zones):
     assert z.landing.exists(f"{CLIENT}/inbox/{name}")
     (result,) = run_intake("2026-11-30")
     assert result["status"] == "INTAKE_OK"
+
+
+def _day_status(day: str) -> str | None:
+    with db.begin() as conn:
+        return conn.execute(
+            sqlalchemy.text("SELECT status FROM business_days WHERE business_date = :d"), {"d": day}
+        ).scalar()
+
+
+@BOTH_DBS
+def test_a_past_business_day_never_opened_is_f_date_not_a_file_waiting_for_ever(business_db, intake_zones):
+    # 2026-11-26 (Thursday) is a business day before today's run (2026-11-27) that the platform
+    # never opened: no run of it will come, so the file is answered now.
+    z = intake_zones
+    name = f"{CLIENT}_PAY_20261126_001.csv"
+    data = drop(z.landing, name, two_rows(), count=2, total="123.45")
+    (result,) = run_intake()
+    assert (result["status"], result["code"]) == ("REJECTED", "F_DATE")
+    assert_rejected(z, name, "F_DATE", data, control=f"{CLIENT}_PAY_20261126_001.ctl")
+    assert rej_of(z, f"{CLIENT}_PAY_20261126_001") == (
+        "F_DATE",
+        "business date 2026-11-26 is not open for processing: it is a past business day the "
+        "platform never opened (today's business date is 2026-11-27)",
+    )
+    assert _day_status("2026-11-26") is None
+    assert _day_status(DAY) == "OPEN"  # the run opened its own day
+
+
+def test_a_past_day_that_was_opened_and_not_closed_waits_for_its_own_runs(business_db, intake_zones):
+    z = intake_zones
+    assert run_intake("2026-11-26") == []  # the run of the 26th opened it (nothing dropped yet)
+    assert _day_status("2026-11-26") == "OPEN"
+    name = f"{CLIENT}_PAY_20261126_001.csv"
+    drop(z.landing, name, two_rows(), count=2, total="123.45")
+    assert run_intake() == []  # the 27th's run leaves it to the 26th's runs
+    assert z.landing.exists(f"{CLIENT}/inbox/{name}")
+    (result,) = run_intake("2026-11-26")  # a rerun of the 26th takes it
+    assert result["status"] == "INTAKE_OK"
+
+
+@pytest.mark.parametrize(
+    ("day8", "closed", "reason"),
+    [
+        ("20261128", False, "it is not a business day"),  # Saturday
+        ("20261001", False, "it is not a business day"),  # National Day
+        ("20261126", True, "that day is already closed"),
+    ],
+)
+def test_f_date_says_why_the_day_is_not_open(business_db, intake_zones, day8, closed, reason):
+    z = intake_zones
+    day = f"{day8[:4]}-{day8[4:6]}-{day8[6:]}"
+    if closed:
+        run_intake(day)
+        with db.begin() as conn:
+            db.run(conn, "upsert_business_day_closed", {"business_date": day})
+    name = f"{CLIENT}_PAY_{day8}_001.csv"
+    drop(z.landing, name, two_rows(), count=2, total="123.45")
+    (result,) = run_intake()
+    assert result["code"] == "F_DATE"
+    assert rej_of(z, f"{CLIENT}_PAY_{day8}_001") == (
+        "F_DATE",
+        f"business date {day} is not open for processing: {reason}",
+    )
+
+
+@BOTH_DBS
+def test_opening_a_day_never_reopens_a_closed_one_and_closing_stamps_it_once(business_db, intake_zones):
+    intake.open_day(date(2026, 11, 26))
+    intake.open_day(date(2026, 11, 26))
+    assert _day_status("2026-11-26") == "OPEN"
+    with db.begin() as conn:
+        db.run(conn, "upsert_business_day_closed", {"business_date": "2026-11-26"})
+        first = conn.execute(
+            sqlalchemy.text("SELECT closed_at FROM business_days WHERE business_date = '2026-11-26'")
+        ).scalar()
+    assert first is not None
+    intake.open_day(date(2026, 11, 26))
+    with db.begin() as conn:
+        db.run(conn, "upsert_business_day_closed", {"business_date": "2026-11-26"})
+        again = conn.execute(
+            sqlalchemy.text("SELECT status, closed_at FROM business_days WHERE business_date = '2026-11-26'")
+        ).one()
+    assert tuple(again) == ("CLOSED", first)
+    intake.open_day(date(2026, 11, 28))  # a Saturday is never opened
+    assert _day_status("2026-11-28") is None
 
 
 @pytest.mark.parametrize("named", [f"{STEM}.csv", f"{STEM}.csv.gz"])

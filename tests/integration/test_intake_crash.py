@@ -121,3 +121,65 @@ def test_two_concurrent_runs_register_each_file_once(business_db, intake_zones):
     for name, data in sent.items():
         target = "rejected" if name == BAD else "processed"
         assert z.landing.get(f"{CLIENT}/{target}/{name}") == data
+
+
+# The two windows the concurrent test above met under load, made to happen on purpose: the other
+# run answers the pair while this one is reading it, or finishes the receipt this one's insert
+# met before this one looks it up. Either way this run leaves the file to the other, no error.
+
+
+@pytest.mark.parametrize("store_kind", ["local", "s3"], indirect=True)
+def test_a_pair_answered_by_another_run_while_this_one_reads_it_is_left_to_that_run(
+    business_db, intake_zones, monkeypatch
+):
+    z = intake_zones
+    sent = _two_drops(z.landing)
+    [drop_good, _] = intake.list_drops(DAY)
+    real_hash = intake._hash
+
+    def hash_then_the_other_run_answers(store, key):
+        out = real_hash(store, key)
+        if key.endswith(".csv"):  # the other run answers the pair between data and control file
+            monkeypatch.setattr(intake, "_hash", real_hash)
+            other = intake.process_drop(drop_good, DAY)
+            assert other["status"] == "INTAKE_OK"
+        return out
+
+    monkeypatch.setattr(intake, "_hash", hash_then_the_other_run_answers)
+    assert intake.process_drop(drop_good, DAY) == {"folder": CLIENT, "name": GOOD, "status": "GONE"}
+    assert [(r["name"], r["status"], r["inbox_done"]) for r in _receipts()] == [(GOOD, "INTAKE_OK", 1)]
+    assert z.landing.get(f"{CLIENT}/processed/{GOOD}") == sent[GOOD]
+
+
+# PostgreSQL only: on SQLite this run's transaction holds the one write lock from its first write
+# (the profile version) to its commit, so no other run can register or finish anything between
+# this run's insert and its look-up.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize("store_kind", ["local"], indirect=True)
+def test_a_receipt_finished_by_another_run_after_this_ones_insert_is_left_to_that_run(
+    business_db, intake_zones, monkeypatch
+):
+    z = intake_zones
+    _two_drops(z.landing)
+    [drop_good, _] = intake.list_drops(DAY)
+    real_run = db.run
+    finished = []
+
+    def run(conn, name, params=None):
+        if name == "insert_pending_receipt" and not finished:
+            # The other run registered the same bytes first (its unfinished receipt makes this
+            # insert a no-op) ...
+            with db.begin() as other:
+                real_run(other, name, params)
+        result = real_run(conn, name, params)
+        if name == "insert_pending_receipt" and not finished:
+            # ... and answers them before this run looks its receipt up.
+            with db.begin() as other:
+                other.execute(sqlalchemy.text("UPDATE files SET inbox_done = 1, status = 'INTAKE_OK'"))
+            finished.append(True)
+        return result
+
+    monkeypatch.setattr(db, "run", run)
+    assert intake.process_drop(drop_good, DAY) == {"folder": CLIENT, "name": GOOD, "status": "GONE"}
+    assert [(r["name"], r["inbox_done"]) for r in _receipts()] == [(GOOD, 1)]
+    assert z.landing.exists(f"{CLIENT}/inbox/{GOOD}")  # the other run moves it, not this one

@@ -142,6 +142,7 @@ def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
             "V015__ledger_transfers",
             "V016__records_payer_id",
             "V017__aml_screenings",
+            "V018__business_days_opened",
         ]
         assert query(url, "SELECT COUNT(*) FROM records WHERE value_date IS NOT NULL") == [(0,)]
         new = seed_file(url, "VDC", [pay(10000, "2026-12-09")], seq="002")
