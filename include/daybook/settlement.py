@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from daybook import business_types, db, events, profiles
-from daybook.config import settings
+from daybook.config import env_int, settings
 from daybook.storage import open_store
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class SettlementError(RuntimeError):
 
 def chunk_rows() -> int:
     """Plan rows applied per transaction at most (``DAYBOOK_SETTLEMENT_CHUNK``, default 1,000,000)."""
-    return int(os.environ.get("DAYBOOK_SETTLEMENT_CHUNK", "").strip() or 1_000_000)
+    return env_int("DAYBOOK_SETTLEMENT_CHUNK", 1_000_000, 1, None, "plan rows applied in one transaction")
 
 
 def workers() -> int:
@@ -59,7 +59,7 @@ def workers() -> int:
     (``DAYBOOK_SETTLEMENT_WORKERS``, default 2). Sized to the database server's cores: applying
     is the server's CPU work (updating records, writing postings), not the worker's. SQLite has
     one writer at a time: its chunks are applied one after the other."""
-    return max(1, int(os.environ.get("DAYBOOK_SETTLEMENT_WORKERS", "").strip() or 2))
+    return env_int("DAYBOOK_SETTLEMENT_WORKERS", 2, 1, 64, "database connections applying chunks at once")
 
 
 # A day is cut into chunks for parallel applying only while each chunk keeps this many plan rows

@@ -204,3 +204,40 @@ def test_env_int_takes_plain_digits_within_the_range_and_names_the_setting_other
                 f"DAYBOOK_SOME_NUMBER must be a whole number from {low} to {high} (a reason), "
                 f"got {stripped!r}"
             )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("DAYBOOK_SETTLEMENT_CHUNK", "", 1_000_000),
+        ("DAYBOOK_SETTLEMENT_CHUNK", "250000", 250_000),
+        ("DAYBOOK_SETTLEMENT_WORKERS", "", 2),
+        ("DAYBOOK_SETTLEMENT_WORKERS", "4", 4),
+    ],
+)
+def test_settlement_sizes_read_their_settings(monkeypatch, name, value, expected):
+    from daybook import settlement
+
+    monkeypatch.setenv(name, value)
+    read = settlement.chunk_rows if name.endswith("CHUNK") else settlement.workers
+    assert read() == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DAYBOOK_SETTLEMENT_CHUNK", "0"),
+        ("DAYBOOK_SETTLEMENT_CHUNK", "1e6"),
+        ("DAYBOOK_SETTLEMENT_CHUNK", "-5"),
+        ("DAYBOOK_SETTLEMENT_WORKERS", "0"),
+        ("DAYBOOK_SETTLEMENT_WORKERS", "65"),
+        ("DAYBOOK_SETTLEMENT_WORKERS", "two"),
+    ],
+)
+def test_settlement_sizes_out_of_range_name_the_setting(monkeypatch, name, value):
+    from daybook import settlement
+
+    monkeypatch.setenv(name, value)
+    read = settlement.chunk_rows if name.endswith("CHUNK") else settlement.workers
+    with pytest.raises(ConfigError, match=name):
+        read()
