@@ -56,6 +56,9 @@ class Settings:
     # F_TOO_LARGE limit on the data rows the control file declares; at most MAX_LINE_NO, the
     # largest line number a business number can carry.
     max_file_rows: int
+    # F_DATE beyond this many calendar days after the run's business date (a later date is
+    # otherwise kept for its own run)
+    max_days_ahead: int
     demo_approver: str  # named approver that answers pending items in the demo only ("" = nobody)
     db_pool_slots: int  # slots of the Airflow pool that bounds row-scaling tasks on the business DB
     heavy_queue: str  # Celery queue of the row-scaling tasks (dedicated workers listen to it)
@@ -85,6 +88,13 @@ def settings() -> Settings:
             1,
             MAX_LINE_NO,
             "business numbers carry a 6-digit line number, contract section 5",
+        ),
+        max_days_ahead=env_int(
+            "DAYBOOK_MAX_DAYS_AHEAD",
+            30,
+            0,
+            366,
+            "how far ahead of today's business date a file's date may be, in calendar days",
         ),
         demo_approver=_env("DAYBOOK_DEMO_APPROVER", ""),
         db_pool_slots=env_int(

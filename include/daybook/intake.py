@@ -72,7 +72,9 @@ def date_refusal(day: date, run_date: date) -> str | None:
     closes it. A day after the run's date is open (its own run will come); a day before it is
     open only if it was opened: a past business day the platform never opened (before the
     platform started, or a day whose run never happened) will never be run, so its files are
-    answered F_DATE instead of waiting for ever."""
+    answered F_DATE instead of waiting for ever. A day more than ``DAYBOOK_MAX_DAYS_AHEAD``
+    calendar days after the run's date (default 30, as a payment's value date) is not open yet:
+    answered F_DATE rather than kept for months (most likely a mistyped date)."""
     shown = day.isoformat()
     if not calendar.is_business_day(day):
         return f"business date {shown} is not open for processing: it is not a business day"
@@ -82,7 +84,15 @@ def date_refusal(day: date, run_date: date) -> str | None:
         if row.status == "OPEN":
             return None
         return f"business date {shown} is not open for processing: that day is already closed"
-    if day >= run_date:
+    if day > run_date:
+        ahead = settings().max_days_ahead
+        if (day - run_date).days > ahead:
+            return (
+                f"business date {shown} is not open for processing: it is more than {ahead} days "
+                f"after today's business date {run_date.isoformat()}"
+            )
+        return None
+    if day == run_date:
         return None
     return (
         f"business date {shown} is not open for processing: it is a past business day the "

@@ -781,6 +781,37 @@ def test_other_open_date_waits_for_its_own_day(business_db, intake_zones):
     assert result["status"] == "INTAKE_OK"
 
 
+@pytest.mark.parametrize(
+    ("day8", "ahead", "answered"),
+    [
+        ("20261225", "", False),  # 28 days after the 27th: waits for its run
+        ("20261228", "", True),  # 31 days: F_DATE
+        ("20261130", "2", True),  # with DAYBOOK_MAX_DAYS_AHEAD=2, the next Monday is 3 days ahead
+        ("20261130", "3", False),
+    ],
+)
+def test_a_date_too_far_ahead_is_f_date_a_nearer_one_waits(
+    business_db, intake_zones, monkeypatch, day8, ahead, answered
+):
+    z = intake_zones
+    monkeypatch.setenv("DAYBOOK_MAX_DAYS_AHEAD", ahead)
+    day = f"{day8[:4]}-{day8[4:6]}-{day8[6:]}"
+    name = f"{CLIENT}_PAY_{day8}_001.csv"
+    drop(z.landing, name, two_rows(), count=2, total="123.45")
+    results = run_intake()
+    if not answered:
+        assert results == []
+        assert z.landing.exists(f"{CLIENT}/inbox/{name}")
+        return
+    assert [r["code"] for r in results] == ["F_DATE"]
+    limit = ahead or "30"
+    assert rej_of(z, f"{CLIENT}_PAY_{day8}_001") == (
+        "F_DATE",
+        f"business date {day} is not open for processing: it is more than {limit} days after "
+        "today's business date 2026-11-27",
+    )
+
+
 def _day_status(day: str) -> str | None:
     with db.begin() as conn:
         return conn.execute(
