@@ -23,7 +23,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -707,11 +707,6 @@ def demo_decide(business_date: str) -> int:
 # --------------------------------------------------------------------------- cutoff
 
 
-def cutoff(profile: profiles.Profile, business_date: str) -> datetime:
-    hh, mm = (int(x) for x in str(profile.data["cutoffs"]["approval"]).split(":"))
-    return datetime.combine(date.fromisoformat(business_date), time(hh, mm), tzinfo=BUSINESS_TZ)
-
-
 # What a held client's waiting records go through (the PROFILE_INVALID alert says it).
 _HELD_WAITING = (
     "its records waiting for review are not expired at its approval cutoff (unknown while the "
@@ -724,16 +719,7 @@ def _profile_and_cutoff(client_id: str, business_date: str) -> tuple[profiles.Pr
     """The client's profile and approval cutoff on the date; :class:`profiles.InvalidProfile`
     when the profile does not load or ``cutoffs.approval`` is not a time ``"HH:MM"``."""
     profile = profiles.load(client_id)
-    try:
-        return profile, cutoff(profile, business_date)
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        cutoffs = profile.data.get("cutoffs")
-        found = cutoffs.get("approval") if isinstance(cutoffs, dict) else cutoffs
-        raise profiles.InvalidProfile(
-            profiles.profile_path(client_id),
-            profile.version,
-            f'cutoffs.approval must be a time in quotes, "HH:MM", found {found!r}',
-        ) from exc
+    return profile, profiles.cutoff(profile, "approval", business_date)
 
 
 def _waiting_clients(business_date: str) -> tuple[dict[str, tuple[profiles.Profile, datetime]], list[str]]:

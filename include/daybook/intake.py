@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -174,16 +174,7 @@ def _intake_profile(
     answered); every other client goes on. :class:`profiles.UnknownClient` passes through."""
     try:
         profile = profiles.load(client)
-        try:
-            cutoff = intake_cutoff(profile, business_date)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            cutoffs = profile.data.get("cutoffs")
-            found = cutoffs.get("intake") if isinstance(cutoffs, dict) else cutoffs
-            raise profiles.InvalidProfile(
-                profiles.profile_path(client),
-                profile.version,
-                f'cutoffs.intake must be a time in quotes, "HH:MM", found {found!r}',
-            ) from exc
+        cutoff = profiles.cutoff(profile, "intake", business_date)
     except profiles.InvalidProfile as broken:
         profiles.alert_invalid(
             conn,
@@ -281,12 +272,6 @@ def list_drops(business_date: str) -> list[dict[str, Any]]:
         halves = [*scan.waiting, *scan.orphans]
         log.info("incomplete drops waiting: %s", ", ".join(f"{f}/{n}" for f, n, _ in halves))
     return [d.as_dict() for d in scan.drops]
-
-
-def intake_cutoff(profile: profiles.Profile, business_date: str) -> datetime:
-    """The client's intake cutoff on the business date (profile ``cutoffs.intake``, Asia/Shanghai)."""
-    hours, minutes = (int(p) for p in str(profile.data["cutoffs"]["intake"]).split(":"))
-    return datetime.combine(date.fromisoformat(business_date), time(hours, minutes), tzinfo=BUSINESS_TZ)
 
 
 def drops_ready(business_date: str, now: datetime | None = None) -> bool:

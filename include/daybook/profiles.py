@@ -159,9 +159,9 @@ def load(client_id: str) -> Profile:
 def cutoff(profile: Profile, stage: str, business_date: str) -> datetime:
     """The client's ``cutoffs.<stage>`` on the business date, an aware datetime (Asia/Shanghai);
     :class:`InvalidProfile` when it is not a time ``"HH:MM"`` (unquoted, YAML reads 19:00 as the
-    number 1140) or ``cutoffs`` is not a mapping. Every stage that reads the settlement cutoff
-    (AML hold expiry, the hourly cutoff check) reads it here, so a broken one is described in
-    the same words whichever stage meets it first."""
+    number 1140) or ``cutoffs`` is not a mapping. Every stage reads its cutoff here (intake,
+    approval, AML hold expiry, the hourly settlement cutoff check), so a broken one is described
+    in the same words whichever stage meets it first."""
     from daybook.dag_support import BUSINESS_TZ
 
     day = date.fromisoformat(business_date)
