@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 SWITCH = "DAYBOOK_DEADLINES"
@@ -108,19 +108,14 @@ async def deadline_missed(stage: str, budget_minutes: int, context: dict[str, An
     return await asyncio.to_thread(record_deadline_miss, stage, budget_minutes, context)
 
 
-def _at(business_date: str, hhmm: str) -> datetime:
-    from daybook.dag_support import BUSINESS_TZ
-
-    hh, mm = (int(x) for x in str(hhmm).split(":"))
-    return datetime.combine(date.fromisoformat(business_date), time(hh, mm), tzinfo=BUSINESS_TZ)
-
-
 def cutoffs(client_id: str, business_date: str) -> dict[str, datetime]:
-    """The client's stage cutoffs on one business date, as aware datetimes (Asia/Shanghai)."""
+    """The client's stage cutoffs (intake, approval, settlement) on one business date, as aware
+    datetimes (Asia/Shanghai), each read by :func:`profiles.cutoff`: a broken one is the same
+    :class:`profiles.InvalidProfile` the stage that reads it raises as PROFILE_INVALID."""
     from daybook import profiles
 
     profile = profiles.load(client_id)
-    return {stage: _at(business_date, hhmm) for stage, hhmm in profile.data["cutoffs"].items()}
+    return {stage: profiles.cutoff(profile, stage, business_date) for stage in profiles.DEFAULTS["cutoffs"]}
 
 
 def check_cutoffs(business_date: str, now: datetime) -> list[str]:

@@ -11,6 +11,7 @@ SQL (tests/approval_seed.py, tests/settlement_seed.py)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -548,16 +549,48 @@ def test_alert_of_a_client_whose_contacts_cannot_be_read_goes_to_operations(case
 # --------------------------------------------------------------------------- KPIs
 
 
+def _report_cells(html: str, client: str) -> dict[str, str]:
+    """The cells of ``client``'s row in a daily KPI report, by column heading."""
+    headings = re.findall(r"<th>(.*?)</th>", html)
+    [row] = [r for r in re.findall(r"<tr>(.*?)</tr>", html) if f"<td>{client}</td>" in r]
+    return dict(zip(headings, re.findall(r"<td>(.*?)</td>", row), strict=True))
+
+
+# (what breaks the profile, how the KPI log names the problem)
+KPI_BROKEN = {
+    "not YAML": (lambda text: f"client_id: {BAD}\ncutoffs: [unclosed\n", "not valid YAML"),
+    # YAML 1.1 reads an unquoted 19:00 as the number 1140
+    "settlement cutoff unquoted": (
+        lambda text: text.replace('settlement: "19:00"', "settlement: 19:00"),
+        'cutoffs.settlement must be a time in quotes, "HH:MM", found 1140',
+    ),
+    "cutoffs not a mapping": (
+        lambda text: text.replace(
+            'cutoffs: {intake: "16:00", approval: "18:00", settlement: "19:00"}', 'cutoffs: "19:00"'
+        ),
+        "cutoffs.intake must be a time in quotes, \"HH:MM\", found '19:00'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(KPI_BROKEN))
 def test_kpis_of_a_client_whose_profile_cannot_be_read_leave_out_its_cutoffs(
-    business_db, tmp_path, monkeypatch
+    case, business_db, tmp_path, monkeypatch
 ):
     folder = _settlement_profiles(tmp_path, monkeypatch, extra="expected_files: [PAY, LOAN]\n")
     settlement_seed.seed_file(business_db, GOOD, [settlement_seed.pay(10_000)])
     settlement_seed.seed_file(business_db, BAD, [settlement_seed.pay(20_000), settlement_seed.pay(30_000)])
     fixed = (folder / f"{BAD}.yaml").read_text()
-    (folder / f"{BAD}.yaml").write_text(f"client_id: {BAD}\ncutoffs: [unclosed\n")
+    breaks, problem = KPI_BROKEN[case]
+    (folder / f"{BAD}.yaml").write_text(breaks(fixed))
+    assert (folder / f"{BAD}.yaml").read_text() != fixed
 
-    rows = {r["client_id"]: r for r in kpi.daily(DAY, DAY)}
+    with _errors_logged("daybook.kpi") as errors:
+        rows = {r["client_id"]: r for r in kpi.daily(DAY, DAY)}
+    [line] = errors
+    assert (
+        line.startswith(f"{BAD}: profile cannot be used (") and f"{BAD}.yaml" in line and problem in line
+    ), line
     # The files were registered now (2026-11-28 or later), after the 16:00 intake cutoff of DAY.
     assert (rows[GOOD]["files"], rows[GOOD]["files_missing"], rows[GOOD]["on_time_file_rate"]) == (1, 1, 0.0)
     assert rows[GOOD]["profile_usable"] is True
@@ -567,7 +600,9 @@ def test_kpis_of_a_client_whose_profile_cannot_be_read_leave_out_its_cutoffs(
     month = {r["client_id"]: r for r in kpi.monthly_sla("2026-11")}
     assert month[BAD]["on_time_file_rate"] is None and month[GOOD]["on_time_file_rate"] == 0.0
     assert kpi.check_reject_spikes(DAY) == []
-    assert "<td>BADC</td>" in kpi.render_daily_html(DAY)
+    cells = _report_cells(kpi.render_daily_html(DAY), BAD)
+    assert (cells["On-time files"], cells["Settled on time"], cells["Missing"]) == ("-", "-", "0"), cells
+    assert _report_cells(kpi.render_daily_html(DAY), GOOD)["On-time files"] == "0.0%"
     assert _profile_alerts(business_db) == [], "a report reads; the stages that hold the client alert"
 
     (folder / f"{BAD}.yaml").write_text(fixed)
