@@ -67,6 +67,12 @@ CATALOGUE: dict[str, Kind] = {
         "the file is not registered, validated or settled until the pair is complete",
         "intake registers the file (the pair arrived)",
     ),
+    "PAST_DATE_FILE": Kind(
+        "intake",
+        "complete file dated on an earlier business day that is not closed",
+        "the file is not registered, answered or processed until a run of its date takes it",
+        "a run of its date registers the file",
+    ),
     "UNKNOWN_CLIENT": Kind(
         "intake",
         "landing folder without a client profile",
@@ -426,6 +432,17 @@ def _cleared_by_kind(event: dict[str, Any]) -> bool:
             > 0
         ),
         "INCOMPLETE_FILE": lambda: (
+            _count(
+                "count_files_of_stem",
+                {
+                    "folder": _key_part(event, 1).split("/")[0],
+                    "stem": _key_part(event, 1).split("/")[-1].split(".")[0],
+                },
+            )
+            > 0
+        ),
+        # past-date:<client>/<name>:<date>, cleared as INCOMPLETE_FILE: the stem is registered
+        "PAST_DATE_FILE": lambda: (
             _count(
                 "count_files_of_stem",
                 {

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -67,37 +67,28 @@ def date_refusal(day: date, run_date: date) -> str | None:
     """Why business date ``day`` is not open for processing in the intake run of ``run_date``
     (the F_DATE message), or None when it is open.
 
-    Open: a business day that is not closed and that the platform opened or will open. The
-    intake run of a date opens it (:func:`open_day`, a ``business_days`` row OPEN); archiving
-    closes it. A day after the run's date is open (its own run will come); a day before it is
-    open only if it was opened: a past business day the platform never opened (before the
-    platform started, or a day whose run never happened) will never be run, so its files are
-    answered F_DATE instead of waiting for ever. A day more than ``DAYBOOK_MAX_DAYS_AHEAD``
-    calendar days after the run's date (default 30, as a payment's value date) is not open yet:
-    answered F_DATE rather than kept for months (most likely a mistyped date)."""
+    Open: a business day that is not closed (archiving closes it) and not more than
+    ``DAYBOOK_MAX_DAYS_AHEAD`` calendar days after the run's date (default 30, as a payment's
+    value date): a date further ahead is most likely mistyped, and is answered F_DATE rather
+    than kept for months. A file of another open date waits for that date's runs
+    (:func:`list_drops`): a later date for its own run; an earlier one for a rerun or a backfill
+    of it (never refused here: the run of today may come before an operator's backfill of a
+    missed day, whose files must then still be there). One waiting for a past date is alerted at
+    the intake cutoff (PAST_DATE_FILE, :func:`alert_at_cutoff`)."""
     shown = day.isoformat()
     if not calendar.is_business_day(day):
         return f"business date {shown} is not open for processing: it is not a business day"
     with db.begin() as conn:
         row = db.run(conn, "select_business_day", {"business_date": shown}).first()
-    if row is not None:
-        if row.status == "OPEN":
-            return None
+    if row is not None and row.status != "OPEN":
         return f"business date {shown} is not open for processing: that day is already closed"
-    if day > run_date:
-        ahead = settings().max_days_ahead
-        if (day - run_date).days > ahead:
-            return (
-                f"business date {shown} is not open for processing: it is more than {ahead} days "
-                f"after today's business date {run_date.isoformat()}"
-            )
-        return None
-    if day == run_date:
-        return None
-    return (
-        f"business date {shown} is not open for processing: it is a past business day the "
-        f"platform never opened (today's business date is {run_date.isoformat()})"
-    )
+    ahead = settings().max_days_ahead
+    if (day - run_date).days > ahead:
+        return (
+            f"business date {shown} is not open for processing: it is more than {ahead} days "
+            f"after today's business date {run_date.isoformat()}"
+        )
+    return None
 
 
 def is_open(day: date, run_date: date) -> bool:
@@ -107,8 +98,8 @@ def is_open(day: date, run_date: date) -> bool:
 
 def open_day(run_date: date) -> None:
     """Record that ``run_date``'s business day is open (once; nothing if it is not a business day
-    or already closed): from now on, files of that date that arrive later are processed by its
-    runs, not refused as a day never opened."""
+    or already closed): the days the platform ran, so that a file waiting for a past day it
+    never ran is told apart at the intake cutoff (:func:`alert_at_cutoff`)."""
     if calendar.is_business_day(run_date):
         with db.begin() as conn:
             db.run(conn, "insert_business_day_open", {"business_date": run_date.isoformat()})
@@ -163,6 +154,8 @@ class _Scan:
     waiting: list[tuple[str, str, date]]  # data files without their control file: (folder, name, date)
     orphans: list[tuple[str, str, date]]  # control files without their data file: (folder, name, date)
     cutoffs: dict[str, datetime]  # the intake cutoff of every client folder that was looked into
+    # complete drops of an earlier open date, waiting for a run of it: (folder, name, date)
+    past: list[tuple[str, str, date]] = field(default_factory=list)
 
 
 def _intake_profile(
@@ -241,6 +234,8 @@ def _scan_inbox(business_date: str) -> _Scan:
                 scan.waiting.append((folder, name, fn.business_date))
                 continue
             if fn.business_date != day and is_open(fn.business_date, day):
+                if fn.business_date < day:
+                    scan.past.append((folder, name, fn.business_date))
                 continue
             scan.drops.append(Drop(folder, name, control))
     return scan
@@ -337,6 +332,26 @@ def alert_at_cutoff(business_date: str, now: datetime | None = None) -> list[dic
                     business_date=business_date,
                 )
                 raised.append({"kind": "INCOMPLETE_FILE", "client_id": client, "name": name})
+            for folder, name, day in scan.past:
+                if folder != client:
+                    continue
+                ran = _day_was_run(conn, day)
+                events.alert(
+                    conn,
+                    "PAST_DATE_FILE",
+                    f"{client}/inbox/{name} is complete but dated {day.isoformat()}, an earlier business "
+                    f"day that is not closed; only a run of {day.isoformat()} takes it "
+                    + (
+                        "(that day was run: rerun its intake_daily)"
+                        if ran
+                        else "(that day was never run: backfill it, intake_daily with business_date "
+                        f"{day.isoformat()}, or ask the client to resend with the right date)"
+                    ),
+                    dedup_key=f"past-date:{client}/{name}:{business_date}",
+                    client_id=client,
+                    business_date=business_date,
+                )
+                raised.append({"kind": "PAST_DATE_FILE", "client_id": client, "name": name})
             received = {
                 r.file_type
                 for r in db.run(
@@ -363,6 +378,11 @@ def alert_at_cutoff(business_date: str, now: datetime | None = None) -> list[dic
                 )
                 raised.append({"kind": "MISSING_FILE", "client_id": client, "name": file_type})
     return raised
+
+
+def _day_was_run(conn: Connection, day: date) -> bool:
+    """Whether an intake run of ``day`` opened it (business_days, :func:`open_day`)."""
+    return db.run(conn, "select_business_day", {"business_date": day.isoformat()}).first() is not None
 
 
 def _answer_orphan_control(conn: Connection, landing: Store, folder: str, name: str, cutoff: Any) -> None:

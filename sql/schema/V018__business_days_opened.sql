@@ -1,9 +1,8 @@
 -- Business days, version 18: the intake run of a date now records it OPEN (intake.open_day), so
--- that a file dated on a past business day the platform never opened (before it started, or a
--- day whose run never happened) is answered F_DATE instead of waiting for a run that will not
--- come. Days already run before this version are recorded OPEN here, from the files their
--- intake runs registered, unless they are closed: a late file for such a day still waits for
--- that day's own runs, as before.
+-- that the days the platform ran are known (a file waiting for a past day can be told apart:
+-- one it ran, whose reruns may take it, or one it never ran, which needs a backfill). Days
+-- already run before this version are recorded OPEN here, from the files their intake runs
+-- registered, unless they are closed.
 INSERT INTO business_days (business_date, status)
 SELECT DISTINCT f.intake_date, 'OPEN'
 FROM files AS f

@@ -1,6 +1,5 @@
 """Schema version 18 (sql/schema/V018__business_days_opened.sql): days whose intake ran before the
-upgrade are recorded OPEN (unless closed), so that a late file for such a day still waits for its
-own runs instead of being refused as a day the platform never opened."""
+upgrade are recorded OPEN (unless closed), as the intake run of a date now records it."""
 
 from __future__ import annotations
 

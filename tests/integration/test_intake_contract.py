@@ -820,22 +820,55 @@ def _day_status(day: str) -> str | None:
 
 
 @BOTH_DBS
-def test_a_past_business_day_never_opened_is_f_date_not_a_file_waiting_for_ever(business_db, intake_zones):
-    # 2026-11-26 (Thursday) is a business day before today's run (2026-11-27) that the platform
-    # never opened: no run of it will come, so the file is answered now.
+def test_a_past_business_day_never_run_waits_for_a_backfill_of_it(business_db, intake_zones):
+    # 2026-11-26 (Thursday) is a business day before today's run (2026-11-27) that was never run.
+    # Today's run may come before an operator's backfill of the missed day: the file must still be
+    # there for it, not refused.
     z = intake_zones
     name = f"{CLIENT}_PAY_20261126_001.csv"
-    data = drop(z.landing, name, two_rows(), count=2, total="123.45")
-    (result,) = run_intake()
-    assert (result["status"], result["code"]) == ("REJECTED", "F_DATE")
-    assert_rejected(z, name, "F_DATE", data, control=f"{CLIENT}_PAY_20261126_001.ctl")
-    assert rej_of(z, f"{CLIENT}_PAY_20261126_001") == (
-        "F_DATE",
-        "business date 2026-11-26 is not open for processing: it is a past business day the "
-        "platform never opened (today's business date is 2026-11-27)",
-    )
+    drop(z.landing, name, two_rows(), count=2, total="123.45")
+    assert run_intake() == []
+    assert z.landing.exists(f"{CLIENT}/inbox/{name}")
+    assert not z.landing.exists(f"{CLIENT}/outbox/{CLIENT}_PAY_20261126_001.rej")
     assert _day_status("2026-11-26") is None
     assert _day_status(DAY) == "OPEN"  # the run opened its own day
+    (result,) = run_intake("2026-11-26")  # the backfill of the 26th takes it
+    assert result["status"] == "INTAKE_OK"
+
+
+@pytest.mark.parametrize("was_run", [False, True])
+def test_a_file_waiting_for_a_past_day_is_alerted_at_the_cutoff_and_clears_when_taken(
+    business_db, intake_zones, was_run
+):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from daybook import alerting
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    z = intake_zones
+    if was_run:
+        assert run_intake("2026-11-26") == []  # the 26th ran before its file came
+    name = f"{CLIENT}_PAY_20261126_001.csv"
+    drop(z.landing, name, two_rows(), count=2, total="123.45")
+    assert run_intake() == []
+    before = intake.alert_at_cutoff(DAY, now=datetime(2026, 11, 27, 12, 0, tzinfo=shanghai))
+    assert [a for a in before if a["kind"] == "PAST_DATE_FILE"] == []  # not before the cutoff
+    raised = intake.alert_at_cutoff(DAY, now=datetime(2026, 11, 27, 23, 0, tzinfo=shanghai))
+    assert [(a["kind"], a["name"]) for a in raised if a["kind"] == "PAST_DATE_FILE"] == [
+        ("PAST_DATE_FILE", name)
+    ]
+    [event] = [a for a in alerts() if a["kind"] == "PAST_DATE_FILE"]
+    assert event["dedup_key"] == f"past-date:{CLIENT}/{name}:{DAY}"
+    hint = "that day was run: rerun its intake_daily" if was_run else "that day was never run: backfill it"
+    assert f"{CLIENT}/inbox/{name} is complete but dated 2026-11-26" in event["message"]
+    assert hint in event["message"]
+    assert alerting.cleared(event) is False
+    intake.alert_at_cutoff(DAY, now=datetime(2026, 11, 27, 23, 30, tzinfo=shanghai))
+    assert len([a for a in alerts() if a["kind"] == "PAST_DATE_FILE"]) == 1  # recorded once
+    (result,) = run_intake("2026-11-26")
+    assert result["status"] == "INTAKE_OK"
+    assert alerting.cleared(event) is True
 
 
 def test_a_past_day_that_was_opened_and_not_closed_waits_for_its_own_runs(business_db, intake_zones):
