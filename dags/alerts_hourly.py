@@ -32,7 +32,7 @@ def alerts_hourly():
         from datetime import datetime
 
         from daybook import deadlines, kpi
-        from daybook.dag_support import BUSINESS_TZ
+        from daybook.config import BUSINESS_TZ
 
         business_date = resolve_business_date(get_current_context())
         return {

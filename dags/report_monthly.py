@@ -12,7 +12,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import BUSINESS_TZ, DEFAULT_ARGS
+from daybook.config import BUSINESS_TZ
+from daybook.dag_support import DEFAULT_ARGS
 
 
 @dag(

@@ -578,6 +578,6 @@ def business_date_today() -> str:
     """Today's date in the business time zone (only for the hourly sweep's own checks)."""
     from datetime import datetime
 
-    from daybook.dag_support import BUSINESS_TZ
+    from daybook.config import BUSINESS_TZ
 
     return datetime.now(BUSINESS_TZ).date().isoformat()

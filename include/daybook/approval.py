@@ -26,17 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy.exc import IntegrityError
 
 from daybook import business_types, db, events, profiles
-from daybook.config import settings
+from daybook.config import BUSINESS_TZ, settings
 
 log = logging.getLogger(__name__)
 LEVELS_NEEDED = {"L1": 1, "L2": 2}
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 CENT = Decimal("0.01")
 
 # Defaults for the approval settings this module adds to the profile's ``approval:`` section

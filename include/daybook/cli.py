@@ -17,11 +17,10 @@ DEMO_REVIEWERS = "demo.reviewer.wang,demo.reviewer.li"
 
 
 def _today() -> str:
-    from zoneinfo import ZoneInfo
-
     from daybook.calendar import previous_business_day
+    from daybook.config import BUSINESS_TZ
 
-    return previous_business_day(datetime.now(ZoneInfo("Asia/Shanghai")).date()).isoformat()
+    return previous_business_day(datetime.now(BUSINESS_TZ).date()).isoformat()
 
 
 def _iso(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from daybook.business_types import MAX_LINE_NO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The business time zone: business dates, cutoffs and the business day of "now" are read in it.
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 # The Airflow pool bounding how many row-scaling tasks (validation, settlement, archive) work
 # on the business database at once; `daybook init` creates it with DAYBOOK_DB_POOL_SLOTS slots.
 DB_POOL = "daybook_db"

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset, Param
 
+from daybook.config import BUSINESS_TZ
 from daybook.deadlines import deadline_for, deadlines_enabled  # noqa: F401 - the one deadline switch
 from daybook.pii import install_log_masking
 
 # Every task imports this module through its DAG file: daybook's log lines are masked there.
 install_log_masking()
 
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 OWNER = "daybook-ops"
 
 

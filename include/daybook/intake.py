@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from daybook import business_types, calendar, db, events, profiles
 from daybook.codes import FileRejection
-from daybook.config import settings
+from daybook.config import BUSINESS_TZ, settings
 from daybook.fileformat import (
     FileName,
     cents_half_up,
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INBOX, OUTBOX, PROCESSED, REJECTED = "inbox", "outbox", "processed", "rejected"
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

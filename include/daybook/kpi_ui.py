@@ -21,7 +21,7 @@ def create_app() -> FastAPI:
         end: str | None = Query(None, description="last business date shown (YYYY-MM-DD)"),
     ) -> str:
         from daybook import kpi
-        from daybook.dag_support import BUSINESS_TZ
+        from daybook.config import BUSINESS_TZ
 
         last = date.fromisoformat(end) if end else datetime.now(BUSINESS_TZ).date()
         first = last - timedelta(days=29)

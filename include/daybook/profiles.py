@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from daybook.config import settings
+from daybook.config import BUSINESS_TZ, settings
 
 log = logging.getLogger(__name__)
 CLIENT_ID_RE = re.compile(r"[A-Z0-9]{3,16}")
@@ -162,8 +162,6 @@ def cutoff(profile: Profile, stage: str, business_date: str) -> datetime:
     number 1140) or ``cutoffs`` is not a mapping. Every stage reads its cutoff here (intake,
     approval, AML hold expiry, the hourly settlement cutoff check), so a broken one is described
     in the same words whichever stage meets it first."""
-    from daybook.dag_support import BUSINESS_TZ
-
     day = date.fromisoformat(business_date)
     cutoffs = profile.data.get("cutoffs")
     found = cutoffs.get(stage) if isinstance(cutoffs, dict) else cutoffs

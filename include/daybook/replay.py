@@ -180,6 +180,7 @@ def read_members(manifest: dict, report: ReplayReport, originals_to: Path | None
 
 def _rerun(business_date: str, approvals_csv: bytes, aml_decisions_csv: bytes, report: ReplayReport) -> None:
     from daybook import aml, approval, db
+    from daybook.config import BUSINESS_TZ
     from daybook.runner import run_stage
 
     db.migrate()
@@ -192,7 +193,7 @@ def _rerun(business_date: str, approvals_csv: bytes, aml_decisions_csv: bytes, r
         approval.decide(d["business_no"], d["decided_by"], d["decision"], d["opinion"])
     # Whatever was still undecided expired at the cutoff: replay that moment, not today's clock.
     after_cutoff = datetime.combine(date.fromisoformat(business_date), time(23, 59)) + timedelta(hours=1)
-    approval.expire(business_date, now=after_cutoff.replace(tzinfo=approval.BUSINESS_TZ))
+    approval.expire(business_date, now=after_cutoff.replace(tzinfo=BUSINESS_TZ))
     approval.record_release([business_date], "replay", "replay of the archived day")
     # Screening holds the approved payments it held that day; the people's releases and blocks
     # are applied before settlement runs, or its cutoff (long past) would expire every hold.

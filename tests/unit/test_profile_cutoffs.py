@@ -3,6 +3,8 @@ description of a cutoff that is not a time "HH:MM" (the PROFILE_INVALID alert's 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -59,3 +61,19 @@ def test_anything_else_is_an_invalid_profile_naming_the_key_and_what_was_found(
         profiles.cutoff(_profile(cutoffs), "settlement", DAY)
     assert error.value.problem == f'cutoffs.settlement must be a time in quotes, "HH:MM", found {found}'
     assert (error.value.path, error.value.version) == (tmp_path / "ACME.yaml", "v1")
+
+
+def test_reading_a_cutoff_imports_nothing_of_airflow():
+    """The cutoff is read by code that runs outside Airflow too (the CLI, reports): reading it
+    imports no Airflow, and it is in the one business time zone of the package."""
+    code = (
+        "import sys\n"
+        "from daybook import config, profiles\n"
+        "p = profiles.Profile('ACME', 'v1', '', {'cutoffs': {'settlement': '19:30'}})\n"
+        "at = profiles.cutoff(p, 'settlement', '2026-11-27')\n"
+        "assert at.tzinfo is config.BUSINESS_TZ, at.tzinfo\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
