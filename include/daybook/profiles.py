@@ -22,6 +22,9 @@ from daybook.config import BUSINESS_TZ, settings
 
 log = logging.getLogger(__name__)
 CLIENT_ID_RE = re.compile(r"[A-Z0-9]{3,16}")
+# A cutoff: two ASCII digits of hour 00-23, a colon, two of minute 00-59 (no sign, space, "_" or
+# other script's digits, which int() would take).
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 DEFAULTS: dict[str, Any] = {
     "name": "",
@@ -158,24 +161,22 @@ def load(client_id: str) -> Profile:
 
 def cutoff(profile: Profile, stage: str, business_date: str) -> datetime:
     """The client's ``cutoffs.<stage>`` on the business date, an aware datetime (Asia/Shanghai);
-    :class:`InvalidProfile` when it is not a time ``"HH:MM"`` (unquoted, YAML reads 19:00 as the
-    number 1140) or ``cutoffs`` is not a mapping. Every stage reads its cutoff here (intake,
-    approval, AML hold expiry, the hourly settlement cutoff check), so a broken one is described
-    in the same words whichever stage meets it first."""
+    :class:`InvalidProfile` when it is not a text ``"HH:MM"`` of ASCII digits, hours 00-23 and
+    minutes 00-59 (unquoted, YAML reads 19:00 as the number 1140; "7:00", " 07:00" or "07:00:00"
+    are refused, not guessed at) or ``cutoffs`` is not a mapping. Every stage reads its cutoff
+    here (intake, approval, AML hold expiry, the hourly settlement cutoff check), so a broken one
+    is described in the same words whichever stage meets it first."""
     day = date.fromisoformat(business_date)
     cutoffs = profile.data.get("cutoffs")
     found = cutoffs.get(stage) if isinstance(cutoffs, dict) else cutoffs
-    parts = str(found).split(":") if isinstance(cutoffs, dict) else []
-    try:
-        hours, minutes = (int(part) for part in parts)
-        at = time(hours, minutes)
-    except ValueError as exc:
+    hhmm = _HHMM.fullmatch(found) if isinstance(cutoffs, dict) and isinstance(found, str) else None
+    if hhmm is None:
         raise InvalidProfile(
             profile_path(profile.client_id),
             profile.version,
             f'cutoffs.{stage} must be a time in quotes, "HH:MM", found {found!r}',
-        ) from exc
-    return datetime.combine(day, at, tzinfo=BUSINESS_TZ)
+        )
+    return datetime.combine(day, time(int(hhmm[1]), int(hhmm[2])), tzinfo=BUSINESS_TZ)
 
 
 def alert_invalid(

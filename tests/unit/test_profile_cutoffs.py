@@ -9,6 +9,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daybook import profiles
 
@@ -22,7 +24,7 @@ def _profile(cutoffs) -> profiles.Profile:
 
 @pytest.mark.parametrize(
     ("hhmm", "hour", "minute"),
-    [("19:30", 19, 30), ("00:00", 0, 0), ("23:59", 23, 59), ("7:05", 7, 5)],
+    [("19:30", 19, 30), ("00:00", 0, 0), ("23:59", 23, 59), ("07:05", 7, 5)],
 )
 def test_a_time_in_quotes_is_that_time_of_the_business_date_in_shanghai(hhmm, hour, minute):
     got = profiles.cutoff(_profile({"settlement": hhmm}), "settlement", DAY)
@@ -61,6 +63,58 @@ def test_anything_else_is_an_invalid_profile_naming_the_key_and_what_was_found(
         profiles.cutoff(_profile(cutoffs), "settlement", DAY)
     assert error.value.problem == f'cutoffs.settlement must be a time in quotes, "HH:MM", found {found}'
     assert (error.value.path, error.value.version) == (tmp_path / "ACME.yaml", "v1")
+
+
+@pytest.mark.parametrize(
+    "loose",
+    [
+        "7:05",  # one-digit hour
+        "7:5",  # one-digit minute
+        "19:0",
+        "019:00",  # three digits
+        "19:000",
+        " 19:00",  # spaces
+        "19:00 ",
+        "19: 00",
+        "19:00\n",
+        "+19:00",  # signs
+        "19:-0",
+        "-0:00",
+        "1_9:00",  # digit grouping
+        "19:0_0",
+        "\uff11\uff19:\uff10\uff10",  # full-width digits
+        "\u0661\u0669:\u0660\u0660",  # Arabic-Indic digits
+        "\u0967\u096f:\u0966\u0966",  # Devanagari digits
+    ],
+)
+def test_a_time_written_loosely_is_refused_not_guessed(tmp_path, monkeypatch, loose):
+    """int() would read every one of these as a time; a cutoff is exactly HH:MM, so each is an
+    invalid profile that names what was found, like any other cutoff that is not a time."""
+    monkeypatch.setenv("DAYBOOK_PROFILES", str(tmp_path))
+    with pytest.raises(profiles.InvalidProfile) as error:
+        profiles.cutoff(_profile({"settlement": loose}), "settlement", DAY)
+    assert error.value.problem == f'cutoffs.settlement must be a time in quotes, "HH:MM", found {loose!r}'
+
+
+EVERY_HHMM = {f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)}  # the 1440 minutes of a day
+# Hour and minute parts as people might type them: digits of several scripts, signs, spaces, "_".
+_PART = st.text(alphabet="0123456789+-_ \t\uff10\uff11\u0661\u0969", min_size=1, max_size=3)
+
+
+@given(
+    st.one_of(
+        st.sampled_from(sorted(EVERY_HHMM)),
+        st.builds(lambda hours, minutes: f"{hours}:{minutes}", _PART, _PART),
+        st.text(max_size=7),
+    )
+)
+def test_a_cutoff_is_read_exactly_when_it_is_one_of_the_minutes_of_a_day(text):
+    try:
+        got = profiles.cutoff(_profile({"settlement": text}), "settlement", DAY)
+    except profiles.InvalidProfile:
+        assert text not in EVERY_HHMM
+    else:
+        assert text in EVERY_HHMM and got.strftime("%H:%M") == text and got.tzinfo == SH
 
 
 def test_reading_a_cutoff_imports_nothing_of_airflow():
