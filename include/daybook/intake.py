@@ -167,14 +167,15 @@ def _intake_profile(
         profile = profiles.load(client)
         cutoff = profiles.cutoff(profile, "intake", business_date)
     except profiles.InvalidProfile as broken:
-        profiles.alert_invalid(
-            conn,
+        # No stage on the alert: intake is PROFILE_INVALID's stage in the catalogue.
+        profiles.hold(
             client,
             broken,
             business_date,
             f"the files in {client}/inbox/ are left untouched (not moved, not answered) until it is fixed",
+            stage=None,
+            conn=conn,
         )
-        log.error("%s: %s; its inbox is not processed", client, broken)
         return None
     return profile, cutoff
 

@@ -6,6 +6,8 @@ client is sensed, listed, answered and alerted as usual."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -165,6 +167,43 @@ def test_profile_broken_between_listing_and_answering_leaves_the_file(
     assert _snapshot(z.landing, OTHER) == before
     assert _files_of(OTHER) == [] and z.raw.list(OTHER) == []
     assert len(_alerts("PROFILE_INVALID")) == 1
+
+
+class _ErrorLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@BOTH_DBS
+def test_intake_holds_a_client_as_every_stage_does(business_db, intake_zones, profiles_dir):
+    """The alert intake raises for a profile it cannot use, exactly, and the error line: the one
+    line every stage that holds a client logs (daybook.profiles: client, date, problem, what is
+    held), at each look at the client's folder, while the alert is raised once."""
+    _two_clients(intake_zones)
+    content = b"client_id: TRUSTB\ncutoffs: {intake: 16:00}\n"  # YAML 1.1: the number 960
+    (profiles_dir / f"{OTHER}.yaml").write_bytes(content)
+    handler = _ErrorLines()
+    logging.getLogger("daybook.profiles").addHandler(handler)
+    try:
+        _run_intake()
+        intake.alert_at_cutoff(DAY, ALL_PAST)
+    finally:
+        logging.getLogger("daybook.profiles").removeHandler(handler)
+
+    problem = 'cutoffs.intake must be a time in quotes, "HH:MM", found 960'
+    held = f"the files in {OTHER}/inbox/ are left untouched (not moved, not answered) until it is fixed"
+    [alert] = _alerts("PROFILE_INVALID")
+    assert alert["message"] == f"client profile {OTHER}.yaml of {OTHER} cannot be used: {problem}; {held}"
+    assert alert["dedup_key"] == f"profile-invalid:{OTHER}:{hashlib.sha256(content).hexdigest()[:16]}:{DAY}"
+    assert (alert["stage"], alert["client_id"], alert["severity"]) == (None, None, "critical")
+    assert handler.lines, "intake logs the hold"
+    assert set(handler.lines) == {
+        f"{OTHER} {DAY}: profile {profiles_dir / f'{OTHER}.yaml'}: {problem}; held: {held}"
+    }
 
 
 @pytest.mark.parametrize("store_kind", ["local"], indirect=True)
