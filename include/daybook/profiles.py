@@ -22,9 +22,10 @@ from daybook.config import BUSINESS_TZ, settings
 
 log = logging.getLogger(__name__)
 CLIENT_ID_RE = re.compile(r"[A-Z0-9]{3,16}")
-# A cutoff: two ASCII digits of hour 00-23, a colon, two of minute 00-59 (no sign, space, "_" or
-# other script's digits, which int() would take).
-_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+# A cutoff: the hour 0-23 in one or two ASCII digits ("7:05" and "07:05" alike, as cutoffs were
+# always read), a colon, two digits of minute 00-59 (no sign, space, "_" or other script's digits,
+# which int() would take).
+_HHMM = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
 DEFAULTS: dict[str, Any] = {
     "name": "",

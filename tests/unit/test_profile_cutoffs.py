@@ -24,7 +24,7 @@ def _profile(cutoffs) -> profiles.Profile:
 
 @pytest.mark.parametrize(
     ("hhmm", "hour", "minute"),
-    [("19:30", 19, 30), ("00:00", 0, 0), ("23:59", 23, 59), ("07:05", 7, 5)],
+    [("19:30", 19, 30), ("00:00", 0, 0), ("23:59", 23, 59), ("07:05", 7, 5), ("7:05", 7, 5), ("0:00", 0, 0)],
 )
 def test_a_time_in_quotes_is_that_time_of_the_business_date_in_shanghai(hhmm, hour, minute):
     got = profiles.cutoff(_profile({"settlement": hhmm}), "settlement", DAY)
@@ -68,7 +68,6 @@ def test_anything_else_is_an_invalid_profile_naming_the_key_and_what_was_found(
 @pytest.mark.parametrize(
     "loose",
     [
-        "7:05",  # one-digit hour
         "7:5",  # one-digit minute
         "19:0",
         "019:00",  # three digits
@@ -96,7 +95,10 @@ def test_a_time_written_loosely_is_refused_not_guessed(tmp_path, monkeypatch, lo
     assert error.value.problem == f'cutoffs.settlement must be a time in quotes, "HH:MM", found {loose!r}'
 
 
-EVERY_HHMM = {f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)}  # the 1440 minutes of a day
+# The 1440 minutes of a day, as "HH:MM", and the hours before 10 also as "H:MM".
+EVERY_HHMM = {f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)} | {
+    f"{h}:{m:02d}" for h in range(10) for m in range(60)
+}
 # Hour and minute parts as people might type them: digits of several scripts, signs, spaces, "_".
 _PART = st.text(alphabet="0123456789+-_ \t\uff10\uff11\u0661\u0969", min_size=1, max_size=3)
 
@@ -114,7 +116,7 @@ def test_a_cutoff_is_read_exactly_when_it_is_one_of_the_minutes_of_a_day(text):
     except profiles.InvalidProfile:
         assert text not in EVERY_HHMM
     else:
-        assert text in EVERY_HHMM and got.strftime("%H:%M") == text and got.tzinfo == SH
+        assert text in EVERY_HHMM and got.strftime("%H:%M") == text.zfill(5) and got.tzinfo == SH
 
 
 def test_reading_a_cutoff_imports_nothing_of_airflow():
