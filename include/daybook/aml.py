@@ -36,7 +36,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import yaml
@@ -45,11 +44,10 @@ from sqlalchemy import bindparam
 from sqlalchemy import text as sql_text
 
 from daybook import arrowcsv, clearing, csvsafe, db, events, profiles
-from daybook.config import PROJECT_ROOT, settings
+from daybook.config import BUSINESS_TZ, PROJECT_ROOT, settings
 from daybook.storage import open_store
 
 log = logging.getLogger(__name__)
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 DECISIONS = ("RELEASE", "BLOCK")
 FETCH_ROWS = 20_000
 LVR_HEADER = [
