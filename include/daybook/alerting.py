@@ -419,6 +419,13 @@ def _key_part(event: dict[str, Any], index: int) -> str:
     return parts[index] if len(parts) > index else ""
 
 
+def _stem_registered(event: dict[str, Any]) -> bool:
+    """Whether the file an intake alert keyed ``<kind>:<client>/<name>:<date>`` names is registered."""
+    folder_and_name = _key_part(event, 1)
+    stem = folder_and_name.split("/")[-1].split(".")[0]
+    return _count("count_files_of_stem", {"folder": folder_and_name.split("/")[0], "stem": stem}) > 0
+
+
 def _cleared_by_kind(event: dict[str, Any]) -> bool:
     kind, details = event["kind"], _details(event)
     day = {"client_id": event.get("client_id"), "business_date": event.get("business_date")}
@@ -431,27 +438,8 @@ def _cleared_by_kind(event: dict[str, Any]) -> bool:
             )
             > 0
         ),
-        "INCOMPLETE_FILE": lambda: (
-            _count(
-                "count_files_of_stem",
-                {
-                    "folder": _key_part(event, 1).split("/")[0],
-                    "stem": _key_part(event, 1).split("/")[-1].split(".")[0],
-                },
-            )
-            > 0
-        ),
-        # past-date:<client>/<name>:<date>, cleared as INCOMPLETE_FILE: the stem is registered
-        "PAST_DATE_FILE": lambda: (
-            _count(
-                "count_files_of_stem",
-                {
-                    "folder": _key_part(event, 1).split("/")[0],
-                    "stem": _key_part(event, 1).split("/")[-1].split(".")[0],
-                },
-            )
-            > 0
-        ),
+        "INCOMPLETE_FILE": lambda: _stem_registered(event),
+        "PAST_DATE_FILE": lambda: _stem_registered(event),  # past-date:<client>/<name>:<date>
         "UNKNOWN_CLIENT": lambda: _has_profile(str(details.get("folder") or _key_part(event, 1))),
         # profile-invalid:<client>:<version prefix>:<date>; a still broken new content raises its own
         "PROFILE_INVALID": lambda: (

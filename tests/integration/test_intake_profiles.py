@@ -7,7 +7,6 @@ client is sensed, listed, answered and alerted as usual."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 import sqlalchemy
 
 from daybook import alerting, db, intake
+from log_capture import errors_logged
 from s3_fixtures import CLIENT, DAY, DAY8, drop, pay_csv
 
 pytest_plugins = ["s3_fixtures"]
@@ -169,15 +169,6 @@ def test_profile_broken_between_listing_and_answering_leaves_the_file(
     assert len(_alerts("PROFILE_INVALID")) == 1
 
 
-class _ErrorLines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @BOTH_DBS
 def test_intake_holds_a_client_as_every_stage_does(business_db, intake_zones, profiles_dir):
     """The alert intake raises for a profile it cannot use, exactly, and the error line: the one
@@ -186,13 +177,9 @@ def test_intake_holds_a_client_as_every_stage_does(business_db, intake_zones, pr
     _two_clients(intake_zones)
     content = b"client_id: TRUSTB\ncutoffs: {intake: 16:00}\n"  # YAML 1.1: the number 960
     (profiles_dir / f"{OTHER}.yaml").write_bytes(content)
-    handler = _ErrorLines()
-    logging.getLogger("daybook.profiles").addHandler(handler)
-    try:
+    with errors_logged("daybook.profiles") as lines:
         _run_intake()
         intake.alert_at_cutoff(DAY, ALL_PAST)
-    finally:
-        logging.getLogger("daybook.profiles").removeHandler(handler)
 
     problem = 'cutoffs.intake must be a time in quotes, "HH:MM", found 960'
     held = f"the files in {OTHER}/inbox/ are left untouched (not moved, not answered) until it is fixed"
@@ -200,10 +187,8 @@ def test_intake_holds_a_client_as_every_stage_does(business_db, intake_zones, pr
     assert alert["message"] == f"client profile {OTHER}.yaml of {OTHER} cannot be used: {problem}; {held}"
     assert alert["dedup_key"] == f"profile-invalid:{OTHER}:{hashlib.sha256(content).hexdigest()[:16]}:{DAY}"
     assert (alert["stage"], alert["client_id"], alert["severity"]) == (None, None, "critical")
-    assert handler.lines, "intake logs the hold"
-    assert set(handler.lines) == {
-        f"{OTHER} {DAY}: profile {profiles_dir / f'{OTHER}.yaml'}: {problem}; held: {held}"
-    }
+    assert lines, "intake logs the hold"
+    assert set(lines) == {f"{OTHER} {DAY}: profile {profiles_dir / f'{OTHER}.yaml'}: {problem}; held: {held}"}
 
 
 @pytest.mark.parametrize("store_kind", ["local"], indirect=True)

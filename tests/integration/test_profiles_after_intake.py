@@ -10,10 +10,7 @@ SQL (tests/approval_seed.py, tests/settlement_seed.py)."""
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,6 +20,7 @@ import approval_seed
 import settlement_seed
 from alert_receivers import start
 from daybook import alerting, aml, approval, archive, clearing, db, events, kpi, profiles, settlement
+from log_capture import errors_logged
 from settlement_seed import DAY, RIC, assert_balanced, ledger_digest, query, write_profile
 
 pytestmark = pytest.mark.integration
@@ -68,28 +66,6 @@ def _state_codes(url: str, numbers: list[str]) -> list[tuple[str, str | None]]:
 # --------------------------------------------------------------------------- the hold itself
 
 
-class _ErrorLines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@contextmanager
-def _errors_logged(name: str) -> Iterator[list[str]]:
-    """The ERROR messages logged to ``name`` meanwhile (a handler of its own: Airflow's logging
-    setup, which may run during the test, replaces the root handlers caplog relies on)."""
-    handler = _ErrorLines()
-    logger = logging.getLogger(name)
-    logger.addHandler(handler)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
-
-
 def test_a_hold_alerts_once_in_its_own_or_the_callers_transaction_and_logs_one_error(
     business_db, tmp_path, monkeypatch
 ):
@@ -99,7 +75,7 @@ def test_a_hold_alerts_once_in_its_own_or_the_callers_transaction_and_logs_one_e
         profiles.load(BAD)
     broken = caught.value
 
-    with _errors_logged("daybook.profiles") as errors:
+    with errors_logged("daybook.profiles") as errors:
         # On the caller's connection: the alert is part of the caller's transaction.
         with pytest.raises(RuntimeError), db.begin() as conn:
             profiles.hold(
@@ -585,7 +561,7 @@ def test_kpis_of_a_client_whose_profile_cannot_be_read_leave_out_its_cutoffs(
     (folder / f"{BAD}.yaml").write_text(breaks(fixed))
     assert (folder / f"{BAD}.yaml").read_text() != fixed
 
-    with _errors_logged("daybook.kpi") as errors:
+    with errors_logged("daybook.kpi") as errors:
         rows = {r["client_id"]: r for r in kpi.daily(DAY, DAY)}
     [line] = errors
     assert (
