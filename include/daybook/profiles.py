@@ -180,7 +180,7 @@ def cutoff(profile: Profile, stage: str, business_date: str) -> datetime:
     return datetime.combine(day, time(int(hhmm[1]), int(hhmm[2])), tzinfo=BUSINESS_TZ)
 
 
-def alert_invalid(
+def _alert_invalid(
     conn: Any,
     client: str,
     broken: InvalidProfile,
@@ -218,17 +218,17 @@ def hold(
     conn: Any = None,
 ) -> None:
     """A stage holds ``client`` because its profile cannot be used: the PROFILE_INVALID alert of
-    :func:`alert_invalid` (in a transaction of its own, or on ``conn`` when given) and one error
+    :func:`_alert_invalid` (in a transaction of its own, or on ``conn`` when given) and one error
     in the log naming the client, the date, the problem and ``consequence`` (what is held);
-    ``stage`` as for :func:`alert_invalid`. The caller then leaves that client's files and records
+    ``stage`` as for :func:`_alert_invalid`. The caller then leaves that client's files and records
     as they are and goes on with the others."""
     if conn is None:
         from daybook import db
 
         with db.begin() as own:
-            alert_invalid(own, client, broken, business_date, consequence, stage=stage)
+            _alert_invalid(own, client, broken, business_date, consequence, stage=stage)
     else:
-        alert_invalid(conn, client, broken, business_date, consequence, stage=stage)
+        _alert_invalid(conn, client, broken, business_date, consequence, stage=stage)
     log.error(
         "%s %s: %s; held%s: %s", client, business_date, broken, f" by {stage}" if stage else "", consequence
     )
