@@ -635,17 +635,14 @@ def expire_holds(business_date: str, now: datetime | None = None) -> int:
             r.client_id for r in db.run(conn, "select_open_aml_clients", {"business_date": business_date})
         ]
     for client_id in clients:
-        try:
-            due = profiles.cutoff(profiles.load(client_id), "settlement", business_date)
-        except profiles.InvalidProfile as broken:
-            profiles.hold(
-                client_id,
-                broken,
-                business_date,
-                "its open AML cases are not expired at its settlement cutoff (they stay held, "
-                "decided by people only) until it is fixed",
-                stage="settlement",
-            )
+        due = profiles.cutoff_or_hold(
+            client_id,
+            "settlement",
+            business_date,
+            "its open AML cases are not expired at its settlement cutoff (they stay held, "
+            "decided by people only) until it is fixed",
+        )
+        if due is None:
             continue
         if now < due:
             continue

@@ -127,19 +127,16 @@ def check_cutoffs(business_date: str, now: datetime) -> list[str]:
         return []
     raised: list[str] = []
     for client_id in profiles.known_clients():
-        try:
-            due = profiles.cutoff(profiles.load(client_id), "settlement", business_date)
-        except profiles.InvalidProfile as broken:
-            # One client's unusable profile holds that client's check only: every other client
-            # is checked, and this hourly run goes on to deliver the alerts. The stage held is
-            # settlement (its cutoff, its SETTLEMENT_LATE), though the check runs in alerts_hourly.
-            profiles.hold(
-                client_id,
-                broken,
-                business_date,
-                "its settlement cutoff is not checked (no SETTLEMENT_LATE) until it is fixed",
-                stage="settlement",
-            )
+        # One client's unusable profile holds that client's check only: every other client is
+        # checked, and this hourly run goes on to deliver the alerts. The stage held is
+        # settlement (its cutoff, its SETTLEMENT_LATE), though the check runs in alerts_hourly.
+        due = profiles.cutoff_or_hold(
+            client_id,
+            "settlement",
+            business_date,
+            "its settlement cutoff is not checked (no SETTLEMENT_LATE) until it is fixed",
+        )
+        if due is None:
             continue
         if now < due:
             continue

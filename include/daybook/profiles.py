@@ -162,9 +162,9 @@ def load(client_id: str) -> Profile:
 
 def cutoff(profile: Profile, stage: str, business_date: str) -> datetime:
     """The client's ``cutoffs.<stage>`` on the business date, an aware datetime (Asia/Shanghai);
-    :class:`InvalidProfile` when it is not a text ``"HH:MM"`` of ASCII digits, hours 00-23 and
-    minutes 00-59 (unquoted, YAML reads 19:00 as the number 1140; "7:00", " 07:00" or "07:00:00"
-    are refused, not guessed at) or ``cutoffs`` is not a mapping. Every stage reads its cutoff
+    :class:`InvalidProfile` when it is not a text ``"H:MM"`` or ``"HH:MM"`` of ASCII digits, hours
+    0-23 and minutes 00-59 (unquoted, YAML reads 19:00 as the number 1140; "7:0", " 07:00" or
+    "07:00:00" are refused, not guessed at) or ``cutoffs`` is not a mapping. Every stage reads its cutoff
     here (intake, approval, AML hold expiry, the hourly settlement cutoff check), so a broken one
     is described in the same words whichever stage meets it first."""
     day = date.fromisoformat(business_date)
@@ -178,6 +178,17 @@ def cutoff(profile: Profile, stage: str, business_date: str) -> datetime:
             f'cutoffs.{stage} must be a time in quotes, "HH:MM", found {found!r}',
         )
     return datetime.combine(day, time(int(hhmm[1]), int(hhmm[2])), tzinfo=BUSINESS_TZ)
+
+
+def cutoff_or_hold(client_id: str, stage: str, business_date: str, consequence: str) -> datetime | None:
+    """The client's ``cutoffs.<stage>`` on the business date (:func:`cutoff`); None after
+    :func:`hold` (PROFILE_INVALID, held by ``stage``, ``consequence`` saying what waits) when its
+    profile or that cutoff cannot be used: the caller leaves that client and goes on."""
+    try:
+        return cutoff(load(client_id), stage, business_date)
+    except InvalidProfile as broken:
+        hold(client_id, broken, business_date, consequence, stage=stage)
+        return None
 
 
 def _alert_invalid(
