@@ -115,3 +115,14 @@ def airflow_db() -> Path:
 
     prepare_airflow()
     return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def profiles_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample profiles (config/profiles), in a folder of this test's own."""
+    import shutil
+
+    folder = tmp_path / "profiles"
+    shutil.copytree(ROOT / "config" / "profiles", folder)
+    monkeypatch.setenv("DAYBOOK_PROFILES", str(folder))
+    return folder

@@ -7,7 +7,6 @@ client is sensed, listed, answered and alerted as usual."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -46,15 +45,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 BOTH_DBS = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
-
-
-@pytest.fixture
-def profiles_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The sample profiles, in a folder of this test's own."""
-    folder = tmp_path / "profiles"
-    shutil.copytree(ROOT / "config" / "profiles", folder)
-    monkeypatch.setenv("DAYBOOK_PROFILES", str(folder))
-    return folder
 
 
 def _alerts(kind: str | None = None) -> list[dict]:

@@ -7,7 +7,6 @@ step runs only when no mapped task failed). After the fix a rerun validates the 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -36,14 +35,6 @@ BROKEN = {
 @pytest.fixture(params=["sqlite"])
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-@pytest.fixture
-def profiles_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "profiles"
-    shutil.copytree(ROOT / "config" / "profiles", folder)
-    monkeypatch.setenv("DAYBOOK_PROFILES", str(folder))
-    return folder
 
 
 def _taken_in(z) -> None:
