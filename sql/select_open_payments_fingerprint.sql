@@ -3,7 +3,7 @@
 -- 64 bits on any database), file ids and line numbers. The same set gives the same figures; a
 -- payment added or taken away changes them. Screening stores them once it has left the day's
 -- payments approved or held (aml_screenings); settlement's plan computes the same figures for the
--- set it plans (insert_settlement_plan_*) and has the client's day screened again when they differ.
+-- set it plans (select_settlement_groups_*) and has the client's day screened again when they differ.
 SELECT
     COUNT(*) AS payments,
     COALESCE(SUM(r.amount_cents % 2147483647), 0) AS amount_sum,

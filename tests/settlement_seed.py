@@ -84,14 +84,19 @@ def seed_file(
                 "tot": total,
             },
         ).scalar_one()
+        # the value_date column validation writes for a payment (V013), unless the database is
+        # older than that (schema upgrade tests)
+        with_value_date = "value_date" in {c["name"] for c in sqlalchemy.inspect(conn).get_columns("records")}
         numbers = []
         for i, row in enumerate(rows, start=1):
             no = f"{client}-{file_type}-{day.replace('-', '')}-{seq}-{i:06d}"
             conn.execute(
                 sqlalchemy.text(
                     "INSERT INTO records (business_no, file_id, client_id, file_type, business_date, line_no,"
-                    " client_ref, amount_cents, currency, ack_status, state, payload) VALUES"
-                    " (:no, :f, :c, :t, :d, :i, :ref, :a, 'CNY', 'ACCEPTED', :state, :p)"
+                    " client_ref, amount_cents, currency, ack_status, state, payload"
+                    + (", value_date" if with_value_date else "")
+                    + ") VALUES (:no, :f, :c, :t, :d, :i, :ref, :a, 'CNY', 'ACCEPTED', :state, :p"
+                    + (", :vd)" if with_value_date else ")")
                 ),
                 {
                     "no": no,
@@ -104,6 +109,7 @@ def seed_file(
                     "a": row["amount_cents"],
                     "state": state,
                     "p": json.dumps(row["payload"], ensure_ascii=False),
+                    "vd": row["payload"].get("value_date") if file_type == "PAY" else None,
                 },
             )
             numbers.append(no)

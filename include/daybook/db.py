@@ -31,6 +31,7 @@ _FOLLOW_UP = {
     "V012__ledger_posting_indexes": ("daybook.settlement", "migrate_v012"),
     "V014__ledger_key_bytewise": ("daybook.settlement", "migrate_v014"),
     "V015__ledger_transfers": ("daybook.settlement", "migrate_v015"),
+    "V019__settlement_without_plan_rows": ("daybook.settlement", "migrate_v019"),
 }
 # Checks run before a schema version's file, in its transaction: they refuse an upgrade that
 # cannot be done (a message saying what to correct) before anything is changed. (SQLite's driver

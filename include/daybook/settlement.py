@@ -16,16 +16,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+import sqlalchemy.exc
+from sqlalchemy import bindparam, text
 
 from daybook import business_types, db, events, profiles
 from daybook.config import env_int, settings
@@ -50,8 +54,8 @@ class SettlementError(RuntimeError):
 
 
 def chunk_rows() -> int:
-    """Plan rows applied per transaction at most (``DAYBOOK_SETTLEMENT_CHUNK``, default 1,000,000)."""
-    return env_int("DAYBOOK_SETTLEMENT_CHUNK", 1_000_000, 1, None, "plan rows applied in one transaction")
+    """Payments applied per transaction at most (``DAYBOOK_SETTLEMENT_CHUNK``, default 1,000,000)."""
+    return env_int("DAYBOOK_SETTLEMENT_CHUNK", 1_000_000, 1, None, "payments applied in one transaction")
 
 
 def workers() -> int:
@@ -60,12 +64,6 @@ def workers() -> int:
     is the server's CPU work (updating records, writing postings), not the worker's. SQLite has
     one writer at a time: its chunks are applied one after the other."""
     return env_int("DAYBOOK_SETTLEMENT_WORKERS", 2, 1, 64, "database connections applying chunks at once")
-
-
-# A day is cut into chunks for parallel applying only while each chunk keeps this many plan rows
-# at least: below that, one transaction per chunk_rows() rows as before (a small day is applied
-# all or nothing).
-PARALLEL_MIN_ROWS = 100_000
 
 
 def _crash_hook(chunks_committed: int) -> None:
@@ -88,125 +86,198 @@ class _NotScreened(Exception):
     """The payments a plan read are not the ones the client's last AML screening covered."""
 
 
-def _plan(
-    conn: Any, client_id: str, business_date: str, limit_cents: int, aml_thresholds: Thresholds
-) -> tuple[int, int] | None:
-    """The ``ord`` range of the client's plan still to apply: a committed plan with rows left to
-    apply (a retried run resumes it), else a new plan of the day's approved payments.
+class _Stale(Exception):
+    """A chunk met a record changed since the plan's snapshot (PostgreSQL serialization failure):
+    rolled back; the day is planned again."""
 
-    One set-based statement plans: a window function orders the approved payments by value date
-    (read from the payload in SQL), file and line, and the running total against the prefunded
-    balance left decides SETTLE or FUNDS. Running totals only grow, so every payment after the
-    first that does not fit is FUNDS as well (no skipping ahead to smaller ones).
 
-    A new plan stands only for payments AML screening covered: the fingerprint of the approved
-    payments the plan read (in its own statement on PostgreSQL, in its transaction on SQLite) must
-    be the one the client's last screening of the day recorded, with the sanctions list in use
-    now (:func:`daybook.aml.unscreened`); otherwise :class:`_NotScreened` is raised and the
-    caller's transaction, plan included, is rolled back.
+# A group's "upto" when every approved payment of it settles (line numbers have six digits).
+ALL_LINES = 2_147_483_647
+# Rows a heap page can hold at most (8 kB pages): a record row (page, offset) is one position
+# page * ROWS_PER_PAGE + offset, so that a range of rows can be cut in equal parts.
+ROWS_PER_PAGE = 292
+_FIRST_TID, _END_TID = "(0,0)", "(4294967295,65535)"
+# Plan rounds at most for a client's day: a round ends early when records changed under it (a
+# chunk met a record changed since the plan, or the payments were not the ones screened).
+MAX_ROUNDS = 4
+
+
+@dataclass
+class _Plan:
+    """What settles of a client's day. ``groups``: one dict per (value date, file) in settlement
+    order, its payments up to line ``upto`` settle and the later ones return H_FUNDS. ``planned``:
+    the approved payments it moves; ``seen``: the fingerprint of every approved payment of the day
+    (what AML screening must have covered), ``finished``: that of the payments settlement already
+    moved (settled or returned H_FUNDS); ``returned_before``: (count, cents) returned H_FUNDS
+    before; ``rows``: the first and last record rows of the planned payments (PostgreSQL)."""
+
+    groups: list[dict[str, Any]]
+    planned: int
+    seen: Any
+    finished: Any
+    returned_before: tuple[int, int]
+    rows: tuple[tuple[int, int], tuple[int, int]] | None
+
+
+def _tid(text_value: str) -> tuple[int, int]:
+    page, offset = text_value.strip("()").split(",")
+    return int(page), int(offset)
+
+
+def _plan(conn: Any, key: dict[str, Any], limit_cents: int) -> _Plan:
+    """Plan the client's day: which approved payments settle, in the caller's transaction (on
+    PostgreSQL a read-only snapshot that the chunks then apply in).
+
+    The order is (value date, file sequence, file, line) and a payment settles while the running
+    total fits the prefunded balance left (limit minus the day's PREFUND debits already posted);
+    running totals only grow, so after the first payment that does not fit nothing settles (no
+    skipping ahead to smaller ones), and nothing settles after a payment an earlier run of the day
+    returned H_FUNDS either. Only the outcome's edge needs the payments one by one: the day is read
+    as (value date, file) groups (select_settlement_groups_*, one aggregate, in parallel on
+    PostgreSQL); the groups before the edge settle whole, those after it return whole, and in the
+    group where the balance runs out a running total in line order finds the last line that fits
+    (select_settlement_line_cutoff). Nothing is written: a retried or concurrent run plans the
+    records as it finds them, and since what earlier runs settled are exactly the payments before
+    the edge, and what they returned bounds it, the outcome of every payment is the same.
     """
-    key = {"client_id": client_id, "business_date": business_date}
-    if conn.dialect.name == "postgresql":
-        # One planner of a client's day at a time (held to commit): a second one waits, then finds
-        # the committed plan pending and resumes it. (SQLite has one writer at a time, and its
-        # plan table keeps the primary key on (client_id, business_date, ord).)
-        db.run(conn, "lock_settlement_plan_postgresql", key)
-    pending = db.run(conn, "select_plan_pending", key).one()
-    if pending.lo is not None:
-        return int(pending.lo), int(pending.hi)  # a retried run resumes the plan it committed
-    used = db.run(conn, "select_prefund_used", {**key, "account": f"{client_id}:PREFUND"}).scalar_one()
-    base = int(db.run(conn, "select_plan_max_ord", key).scalar_one())
     from daybook import aml
 
-    params = {**key, "base_ord": base, "used_cents": int(used or 0), "limit_cents": limit_cents}
-    if conn.dialect.name == "postgresql":
-        row = db.run(conn, "insert_settlement_plan_postgresql", params).one()
-        planned, seen = int(row.planned), aml.Fingerprint.of(row)
-    else:
-        planned = db.run(conn, "insert_settlement_plan_sqlite", params).rowcount
-        seen = aml.fingerprint(conn, key)  # under the write lock the insert took: the same rows
-    if planned:
-        why = aml.unscreened(conn, key, seen, aml_thresholds)
-        if why is not None:
-            raise _NotScreened(why)
-    if planned and conn.dialect.name == "postgresql":
-        # Fresh statistics for applying, and the plan's new block ranges summarized in its BRIN
-        # index (until then a query of any day's plan reads them in full).
-        db.run(conn, "analyze_settlement_plan_postgresql")
-        db.run(conn, "summarize_settlement_plan_postgresql")
-    return (base + 1, base + planned) if planned else None
+    rows = db.run(conn, f"select_settlement_groups_{conn.dialect.name}", key).all()
+    zero = aml.Fingerprint(0, 0, 0, 0)
+    seen, finished = zero, zero
+    approved: dict[tuple[str | None, int], Any] = {}
+    returned: dict[tuple[str | None, int], Any] = {}
+    returned_n = returned_cents = 0
+    for r in rows:
+        terms = aml.Fingerprint(int(r.payments), int(r.amount_sum), int(r.file_sum), int(r.line_sum))
+        if r.state == "APPROVED":
+            seen += terms
+            approved[(r.value_date, int(r.file_id))] = r
+        else:
+            finished += terms
+            if r.state == "RETURNED":
+                returned[(r.value_date, int(r.file_id))] = r
+                returned_n, returned_cents = returned_n + int(r.payments), returned_cents + int(r.cents)
+    plan = _Plan([], 0, seen, finished, (returned_n, returned_cents), None)
+    if not approved:
+        return plan
+    ids = sorted({fid for _, fid in approved} | {fid for _, fid in returned})
+    statement = text(db.sql("select_file_order")).bindparams(bindparam("file_ids", expanding=True))
+    files = {int(f.file_id): f for f in conn.execute(statement, {"file_ids": ids})}
+    used = int(
+        db.run(conn, "select_prefund_used", {**key, "account": f"{key['client_id']}:PREFUND"}).scalar_one()
+        or 0
+    )
+    room, closed = limit_cents - used, False
+    first_row: tuple[int, int] | None = None
+    last_row: tuple[int, int] | None = None
+
+    def order(k: tuple[str | None, int]) -> tuple:
+        # ORDER BY value_date, seq, file_id: NULL value dates last, texts compared by code point.
+        value_date, fid = k
+        return (value_date is None, value_date or "", str(files[fid].seq or "") if fid in files else "", fid)
+
+    for k in sorted(set(approved) | set(returned), key=order):
+        group, stop = approved.get(k), returned.get(k)
+        eligible = group is not None and k[1] in files and files[k[1]].status in ("VALIDATED", "COMPLETED")
+        if not eligible:
+            closed = closed or stop is not None  # nothing after a returned payment settles
+            continue
+        if closed:
+            upto = 0
+        elif stop is None and int(group.cents) <= room:
+            upto, room = ALL_LINES, room - int(group.cents)
+        else:
+            upto = int(
+                db.run(
+                    conn,
+                    "select_settlement_line_cutoff",
+                    {
+                        **key,
+                        "file_id": k[1],
+                        "value_date": k[0] or "",
+                        "room": room,
+                        "before_line": int(stop.first_line) if stop is not None else ALL_LINES,
+                    },
+                ).scalar_one()
+            )
+            closed = True
+        plan.groups.append({"file_id": k[1], "value_date": k[0], "rank": len(plan.groups), "upto": upto})
+        plan.planned += int(group.payments)
+        if group.first_row is not None:
+            lo, hi = _tid(group.first_row), _tid(group.last_row)
+            first_row = lo if first_row is None else min(first_row, lo)
+            last_row = hi if last_row is None else max(last_row, hi)
+    if first_row is not None and last_row is not None:
+        plan.rows = (first_row, last_row)
+    return plan
 
 
-_FIRST_TID, _END_TID = "(0,0)", "(4294967295,65535)"
-# Chunk edges are placed on a sample of about this many plan rows (every plan row up to twice
-# as many): equal chunks to within a fraction of a percent without sorting a whole large day.
-EDGE_SAMPLES = 10_000
+# A day is cut into chunks for parallel applying only while each chunk keeps this many payments
+# at least: below that, one transaction per chunk_rows() payments (a small day is applied all or
+# nothing).
+PARALLEL_MIN_ROWS = 100_000
 
 
-def _chunks(conn: Any, key: dict[str, Any], todo: tuple[int, int]) -> list[dict[str, Any]]:
-    """The chunks (one transaction each) that apply plan rows ``todo``.
-
-    SQLite: ranges of chunk_rows() plan rows in plan order. PostgreSQL: ranges of records pages
-    (tid_lo <= record_tid < tid_hi), each holding about the same number of plan rows: at least
-    enough chunks for chunk_rows(), and two per worker for a day large enough
-    (:data:`PARALLEL_MIN_ROWS` rows a chunk), so that chunks applied at once by different
-    connections never touch the same page of records.
-    """
-    lo, hi = todo
-    size = chunk_rows()
-    if conn.dialect.name != "postgresql":
-        return [{**key, "lo": a, "hi": min(a + size - 1, hi)} for a in range(lo, hi + 1, size)]
-    rows = hi - lo + 1
-    count = max(-(-rows // size), min(2 * workers(), rows // PARALLEL_MIN_ROWS))
-    sample = max(1, rows // EDGE_SAMPLES)
-    step = -(-rows // sample // count)
-    edges = [
-        str(t)
-        for t in db.run(
-            conn,
-            "select_plan_chunk_edges_postgresql",
-            {**key, "lo": lo, "hi": hi, "step": step, "sample": sample},
-        ).scalars()
-    ]
-    edges = [_FIRST_TID, *edges[1:], _END_TID]
-    return [{**key, "lo": lo, "hi": hi, "tid_lo": a, "tid_hi": b} for a, b in pairwise(edges)]
+def _chunks(key: dict[str, Any], plan: _Plan) -> list[dict[str, Any]]:
+    """PostgreSQL: the chunks (one transaction each) that apply the plan: ranges of records rows
+    (tid_lo <= ctid < tid_hi) between the first and the last row of the planned payments, cut in
+    equal parts: at least enough for chunk_rows() payments each, and two per worker for a day
+    large enough (:data:`PARALLEL_MIN_ROWS` a chunk), so that chunks applied at once by different
+    connections never touch the same records page. A day's records are loaded file by file, one
+    after the other, so equal ranges of rows hold about as many payments."""
+    rows = plan.planned
+    count = max(1, -(-rows // chunk_rows()), min(2 * workers(), rows // PARALLEL_MIN_ROWS))
+    (lo_page, lo_offset), (hi_page, hi_offset) = plan.rows or ((0, 0), (0, 0))
+    lo = lo_page * ROWS_PER_PAGE + lo_offset
+    span = hi_page * ROWS_PER_PAGE + hi_offset - lo + 1
+    cuts = sorted({lo + -(-span * i // count) for i in range(1, count)})
+    edges = [_FIRST_TID, *(f"({p // ROWS_PER_PAGE},{p % ROWS_PER_PAGE})" for p in cuts), _END_TID]
+    groups = json.dumps(plan.groups)
+    return [{**key, "groups": groups, "tid_lo": a, "tid_hi": b} for a, b in pairwise(edges)]
 
 
-def _apply(conn: Any, bounds: dict[str, Any], statement: str | None = None) -> tuple[int, int]:
-    """Apply one chunk of the plan in the caller's transaction: insert the posting of each settled
-    payment (debit and credit in one row of ledger_transfers) and move each planned record that
-    is still APPROVED to SETTLED or RETURNED/H_FUNDS. Returns (settled, returned).
-
-    PostgreSQL: one statement; the postings are made from the rows the UPDATE of records
-    returns, so a posting exists exactly for each record this statement settled. It goes to each
-    record at the row the plan read it from (``statement`` defaults to that one); plan rows left
-    over (a record updated or moved since) are applied afterwards by
-    ``apply_settlement_chunk_by_number_postgresql``, which joins on the business number and moves
-    only records still APPROVED. SQLite (no data-modifying CTE): the postings of the plan rows
-    whose records are APPROVED, then the two updates, in the same transaction. Either way the
-    postings must be two per settled record, or the chunk is rolled back.
-    """
-    if conn.dialect.name == "postgresql":
-        row = db.run(conn, statement or "apply_settlement_chunk_postgresql", bounds).one()
-        settled, returned, postings = int(row.settled), int(row.returned), int(row.postings)
-    else:
-        postings = db.run(conn, "insert_ledger_from_plan_sqlite", bounds).rowcount
-        settled = db.run(
-            conn,
-            "update_records_from_plan_sqlite",
-            {**bounds, "state": "SETTLED", "final_code": None, "outcome": "SETTLE"},
-        ).rowcount
-        returned = db.run(
-            conn,
-            "update_records_from_plan_sqlite",
-            {**bounds, "state": "RETURNED", "final_code": "H_FUNDS", "outcome": "FUNDS"},
-        ).rowcount
+def _check(bounds: dict[str, Any], settled: int, postings: int) -> None:
     if postings != settled:
+        where = f"records rows {bounds['tid_lo']}..{bounds['tid_hi']}" if "tid_lo" in bounds else "a chunk"
         raise SettlementError(
-            f"plan rows {bounds['lo']}..{bounds['hi']} of {bounds['client_id']} {bounds['business_date']}: "
+            f"{where} of {bounds['client_id']} {bounds['business_date']}: "
             f"{postings} postings for {settled} settled payments"
         )
-    return settled, returned
+
+
+def _apply(conn: Any, bounds: dict[str, Any]) -> tuple[int, int, int]:
+    """PostgreSQL: apply the plan to one range of records rows in the caller's transaction (which
+    runs in the plan's snapshot): one statement moves each approved payment there to SETTLED or
+    RETURNED/H_FUNDS and inserts the posting of each settled one (debit and credit in one row of
+    ledger_transfers) from the rows the update returns. The postings must be one per settled
+    payment, or the chunk is rolled back. Returns (settled, returned, returned cents)."""
+    row = db.run(conn, "apply_settlement_range_postgresql", bounds).one()
+    _check(bounds, int(row.settled), int(row.postings))
+    return int(row.settled), int(row.returned), int(row.returned_cents)
+
+
+def _apply_next_sqlite(conn: Any, key: dict[str, Any], plan: _Plan, size: int) -> tuple[int, int, int, Any]:
+    """SQLite: apply the plan to the next ``size`` approved payments in settlement order, in the
+    caller's transaction: the chunk is kept in a temporary table, its postings inserted, its
+    records moved; postings and moves must match the chunk, or it is rolled back. Returns
+    (settled, returned, returned cents, fingerprint of the chunk)."""
+    from daybook import aml
+
+    params = {**key, "groups": json.dumps(plan.groups), "size": size}
+    db.run(conn, "create_settlement_chunk_sqlite")
+    db.run(conn, "delete_settlement_chunk_sqlite")
+    db.run(conn, "insert_settlement_chunk_sqlite", params)
+    c = db.run(conn, "select_settlement_chunk_sqlite").one()
+    postings = db.run(conn, "insert_ledger_settlement_chunk_sqlite").rowcount
+    moved = db.run(conn, "update_records_settlement_chunk_sqlite", key).rowcount
+    _check(key, int(c.settled), postings)
+    if moved != int(c.payments):
+        raise SettlementError(
+            f"{key['client_id']} {key['business_date']}: {moved} records moved for a chunk of {c.payments}"
+        )
+    terms = aml.Fingerprint(int(c.payments), int(c.amount_sum), int(c.file_sum), int(c.line_sum))
+    return int(c.settled), int(c.returned), int(c.returned_cents), terms
 
 
 def _disburse(conn: Any, key: dict[str, Any]) -> int:
@@ -244,47 +315,70 @@ class _Committer:
             _crash_hook(self.committed)
 
 
+_SNAPSHOT = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
+def _serialization_failure(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) == "40001"
+
+
 def _apply_chunks(
-    chunks: list[dict[str, Any]], committer: _Committer, statement: str | None = None
-) -> tuple[int, int]:
-    """Apply the chunks, each in a transaction of its own, up to :func:`workers` at once on
-    PostgreSQL (one after the other on SQLite). A chunk that fails is rolled back; chunks not
-    started yet are skipped, the ones running finish, and the first error is raised: a retry
-    resumes the committed plan (chunks already applied move nothing). Returns (settled, returned).
-    """
+    chunks: list[dict[str, Any]], snapshot: str, committer: _Committer
+) -> tuple[int, int, int, int]:
+    """PostgreSQL: apply the chunks, each in a transaction of its own in the plan's snapshot, up
+    to :func:`workers` at once. A chunk that meets a record changed since the snapshot is rolled
+    back and counted stale (the day is planned again); any other failure rolls its chunk back,
+    skips the chunks not started yet, lets the running ones finish and is raised. Returns
+    (settled, returned, returned cents, stale chunks)."""
+    if not _SNAPSHOT.fullmatch(snapshot):
+        raise SettlementError(f"unexpected snapshot id {snapshot!r}")
     stop = threading.Event()
 
-    def one(bounds: dict[str, Any]) -> tuple[int, int]:
+    def one(bounds: dict[str, Any]) -> tuple[int, int, int, int]:
         if stop.is_set():
-            return 0, 0
+            return 0, 0, 0, 0
         started = time.perf_counter()
-        with db.engine().connect() as conn:
+        with db.engine().connect() as plain:
+            conn = plain.execution_options(isolation_level="REPEATABLE READ")
             transaction = conn.begin()
             try:
+                conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
                 _tune(conn)
-                settled, returned = _apply(conn, bounds, statement)
+                settled, returned, cents = _apply(conn, bounds)
                 committer.commit(transaction)
+            except sqlalchemy.exc.OperationalError as exc:
+                if transaction.is_active:
+                    transaction.rollback()
+                if not _serialization_failure(exc):
+                    stop.set()
+                    raise
+                log.warning(
+                    "%s %s: records rows %s..%s changed since the plan; rolled back, to be planned again",
+                    bounds["client_id"],
+                    bounds["business_date"],
+                    bounds["tid_lo"],
+                    bounds["tid_hi"],
+                )
+                return 0, 0, 0, 1
             except BaseException:
                 stop.set()
                 if transaction.is_active:
                     transaction.rollback()
                 raise
-        where = f"records rows {bounds['tid_lo']}..{bounds['tid_hi']}, " if "tid_lo" in bounds else ""
         log.info(
-            "%s %s: plan rows %d..%d (%s%s) applied, %d settled, %d returned H_FUNDS (%.1f s)",
+            "%s %s: records rows %s..%s applied, %d settled, %d returned H_FUNDS (%.1f s)",
             bounds["client_id"],
             bounds["business_date"],
-            bounds["lo"],
-            bounds["hi"],
-            where,
-            statement or "at the rows read",
+            bounds["tid_lo"],
+            bounds["tid_hi"],
             settled,
             returned,
             time.perf_counter() - started,
         )
-        return settled, returned
+        return settled, returned, cents, 0
 
-    parallel = min(workers(), len(chunks)) if db.engine().dialect.name == "postgresql" else 1
+    parallel = min(workers(), len(chunks))
     if parallel <= 1:
         results = [one(bounds) for bounds in chunks]
     else:
@@ -295,20 +389,19 @@ def _apply_chunks(
         if errors:
             raise errors[0]
         results = [f.result() for f in futures]
-    return sum(r[0] for r in results), sum(r[1] for r in results)
+    return tuple(sum(r[i] for r in results) for i in range(4))  # type: ignore[return-value]
 
 
 def post_ledger(business_date: str) -> dict[str, int]:
     """Settle or disburse the day's approved records, exactly once.
 
-    Per client: plan (one transaction), then apply the plan in chunks (:func:`_chunks`), each
-    chunk one transaction that inserts the postings of its settled payments and moves its records
-    to SETTLED or RETURNED/H_FUNDS (:func:`_apply`), up to :func:`workers` chunks at once on
-    PostgreSQL; approved loans are disbursed (:func:`_disburse`), on PostgreSQL in a transaction
-    of their own on a connection of their own while the payments are planned and applied (they
-    touch other records and other accounts, and planning keeps one server core busy), on SQLite
-    after the payments. The plan fixes every outcome before any is applied, so the order chunks
-    commit in changes nothing but which records are done first.
+    Per client: the payments are planned (:func:`_plan`) and the plan applied in chunks, each
+    chunk one transaction that moves its records to SETTLED or RETURNED/H_FUNDS and inserts the
+    postings of the settled ones; on PostgreSQL up to :func:`workers` chunks at once, each a range
+    of records pages, all in the plan's snapshot (:func:`_settle_round`). Approved loans are
+    disbursed (:func:`_disburse`), on PostgreSQL in a transaction of their own on a connection of
+    their own while the payments are planned and applied (they touch other records and other
+    accounts), on SQLite after the payments.
     """
     db.migrate()
     counts = {"SETTLED": 0, "DISBURSED": 0, "RETURNED_FUNDS": 0}
@@ -340,9 +433,9 @@ def post_ledger(business_date: str) -> dict[str, int]:
         except profiles.InvalidProfile as broken:
             # A profile that cannot be used holds this client only: its approved payments and
             # loans stay APPROVED (nothing planned, posted or returned), every other client is
-            # settled, and a run after the fix settles it exactly once (the plan and the
-            # postings are keyed by business number). A client whose AML overrides screening
-            # could not read (so it was not screened) is not settled either.
+            # settled, and a run after the fix settles it exactly once (the postings are keyed by
+            # business number). A client whose AML overrides screening could not read (so it was
+            # not screened) is not settled either.
             profiles.hold(
                 client_id,
                 broken,
@@ -355,19 +448,18 @@ def post_ledger(business_date: str) -> dict[str, int]:
         key = {"client_id": client_id, "business_date": business_date}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disburse") as pool:
             loans = pool.submit(_disburse_alone, key) if db.engine().dialect.name == "postgresql" else None
-            _settle_payments(key, profile, aml_thresholds, committer, counts)
+            short = _settle_payments(key, limit_cents, aml_thresholds, committer, counts)
             with db.begin() as conn:
                 counts["DISBURSED"] += loans.result() if loans is not None else _disburse(conn, key)
                 if conn.dialect.name == "postgresql":
                     # The BRIN index on the day (V012) covers the block ranges just filled once
                     # they are summarized; until then a query of a day reads those ranges in full.
                     db.run(conn, "summarize_ledger_day_postgresql")
-                short = db.run(conn, "count_plan_funds", key).one()
-                if short.n:
+                if short[0]:
                     events.alert(
                         conn,
                         "PREFUND_SHORT",
-                        f"{short.n} payments of {client_id} ({format_cents(int(short.cents))}) returned "
+                        f"{short[0]} payments of {client_id} ({format_cents(short[1])}) returned "
                         f"H_FUNDS on {business_date}: prefunded balance "
                         f"{format_cents(limit_cents)} exhausted",
                         dedup_key=f"prefund-short:{client_id}:{business_date}",
@@ -389,60 +481,173 @@ def _disburse_alone(key: dict[str, Any]) -> int:
 
 def _settle_payments(
     key: dict[str, Any],
-    profile: profiles.Profile,
+    limit_cents: int,
     aml_thresholds: Thresholds,
     committer: _Committer,
     counts: dict[str, int],
-) -> None:
-    """Plan the client's approved payments of the day and apply the plan (see :func:`post_ledger`)."""
+) -> tuple[int, int]:
+    """Settle the client's approved payments of the day: plan and apply in rounds
+    (:func:`_settle_round`) until a round meets no change made by others. Payments that AML
+    screening did not cover (screen_aml skipped or cleared on its own, a payment approved or
+    released since, a new sanctions list) are screened first (:func:`daybook.aml.screen_client`),
+    once; a second miss fails the task with nothing of the round applied. Returns (count, cents)
+    of the day's payments returned H_FUNDS (by this run or an earlier one)."""
     from daybook import aml
 
     client_id, business_date = key["client_id"], key["business_date"]
-    started = time.perf_counter()
-    try:
-        with db.begin() as conn:
-            _tune(conn)
-            todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents, aml_thresholds)
-    except _NotScreened as why:
-        # The day's approved payments are not the ones screening covered (screen_aml skipped or
-        # cleared on its own, a payment approved or released since, a new sanctions list): screen
-        # them now, then plan. A second miss means they keep changing under settlement: fail.
-        log.warning("%s %s: %s; screening the day before it is settled", client_id, business_date, why)
-        aml.screen_client(client_id, business_date, aml_thresholds)
+    screened = False
+    for _ in range(MAX_ROUNDS):
         try:
-            with db.begin() as conn:
-                _tune(conn)
-                todo = _plan(conn, client_id, business_date, profile.prefund_limit_cents, aml_thresholds)
-        except _NotScreened as again:
-            raise SettlementError(
-                f"{client_id} {business_date}: approved payments not covered by AML screening even "
-                f"after screening them again ({again}); nothing of the client's day was planned"
-            ) from again
-    log.info(
-        "%s %s: plan rows %s to apply (%.1f s)",
-        client_id,
-        business_date,
-        todo,
-        time.perf_counter() - started,
+            done, short = _settle_round(key, limit_cents, aml_thresholds, committer, counts)
+        except _NotScreened as why:
+            if screened:
+                raise SettlementError(
+                    f"{client_id} {business_date}: approved payments not covered by AML screening even "
+                    f"after screening them again ({why}); nothing of the round was applied"
+                ) from why
+            log.warning("%s %s: %s; screening the day before it is settled", client_id, business_date, why)
+            aml.screen_client(client_id, business_date, aml_thresholds)
+            screened = True
+            continue
+        if done:
+            return short
+        log.warning(
+            "%s %s: records changed under settlement; planning the rest again", client_id, business_date
+        )
+    raise SettlementError(
+        f"{client_id} {business_date}: records kept changing while they were settled "
+        f"({MAX_ROUNDS} rounds); what was applied stands, the rest is still APPROVED"
     )
-    _crash_hook(committer.committed)
-    if todo is not None:
-        with db.begin() as conn:
-            chunks = _chunks(conn, key, todo)
-        settled, returned = _apply_chunks(chunks, committer)
-        if db.engine().dialect.name == "postgresql" and settled + returned < todo[1] - todo[0] + 1:
-            # Plan rows not applied at the rows their records were read from: records
-            # updated or moved since (or already applied by the run this one resumes, or no
-            # longer APPROVED). The statement by business number moves those still APPROVED.
-            size = chunk_rows()
-            late = [
-                {**key, "lo": lo, "hi": min(lo + size - 1, todo[1])}
-                for lo in range(todo[0], todo[1] + 1, size)
-            ]
-            more = _apply_chunks(late, committer, "apply_settlement_chunk_by_number_postgresql")
-            settled, returned = settled + more[0], returned + more[1]
-        counts["SETTLED"] += settled
-        counts["RETURNED_FUNDS"] += returned
+
+
+def _covered(conn: Any, key: dict[str, Any], plan: _Plan, thresholds: Thresholds) -> None:
+    """Raise :class:`_NotScreened` unless the last screening of the client's day covered the
+    approved payments the plan moves: it recorded exactly them, or them and those settlement has
+    moved since (a retried run after some chunks committed)."""
+    from daybook import aml
+
+    why = aml.unscreened(conn, key, plan.seen, thresholds)
+    if why is None or (
+        plan.finished.payments and aml.unscreened(conn, key, plan.seen + plan.finished, thresholds) is None
+    ):
+        return
+    raise _NotScreened(why)
+
+
+def _settle_round(
+    key: dict[str, Any],
+    limit_cents: int,
+    aml_thresholds: Thresholds,
+    committer: _Committer,
+    counts: dict[str, int],
+) -> tuple[bool, tuple[int, int]]:
+    """One plan of the client's day and its applying. Returns (no chunk met a change, the day's
+    H_FUNDS returns as (count, cents)).
+
+    PostgreSQL: one planner of a client's day at a time (an advisory lock held by a connection of
+    its own until the round ends; a second run waits, then plans what is left). The plan is made
+    in a read-only REPEATABLE READ transaction whose snapshot is exported; every chunk runs in that
+    snapshot, so it moves exactly the payments the plan saw: a payment approved since is not
+    seen (a later run settles it), and one changed or moved since fails its chunk with a
+    serialization error (rolled back, planned again in the next round). SQLite (one writer at a
+    time): each chunk is a transaction that takes the write lock, plans and applies the next
+    chunk_rows() payments in settlement order.
+    """
+    client_id, business_date = key["client_id"], key["business_date"]
+    started = time.perf_counter()
+    if db.engine().dialect.name != "postgresql":
+        return _settle_round_sqlite(key, limit_cents, aml_thresholds, committer, counts)
+    with db.engine().connect() as lock:
+        db.run(lock, "lock_settlement_day_postgresql", key)
+        lock.commit()
+        try:
+            with db.engine().connect() as plain:
+                conn = plain.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    _tune(conn)
+                    snapshot = str(db.run(conn, "export_snapshot_postgresql").scalar_one())
+                    plan = _plan(conn, key, limit_cents)
+                    if plan.planned:
+                        _covered(conn, key, plan, aml_thresholds)
+                    log.info(
+                        "%s %s: %d payments planned in %d groups (%.1f s)",
+                        client_id,
+                        business_date,
+                        plan.planned,
+                        len(plan.groups),
+                        time.perf_counter() - started,
+                    )
+                    _crash_hook(committer.committed)
+                    settled = returned = cents = stale = 0
+                    if plan.planned:
+                        settled, returned, cents, stale = _apply_chunks(
+                            _chunks(key, plan), snapshot, committer
+                        )
+        finally:
+            db.run(lock, "unlock_settlement_day_postgresql", key)
+            lock.commit()
+    counts["SETTLED"] += settled
+    counts["RETURNED_FUNDS"] += returned
+    return not stale, (plan.returned_before[0] + returned, plan.returned_before[1] + cents)
+
+
+def _settle_round_sqlite(
+    key: dict[str, Any],
+    limit_cents: int,
+    aml_thresholds: Thresholds,
+    committer: _Committer,
+    counts: dict[str, int],
+) -> tuple[bool, tuple[int, int]]:
+    """SQLite's round (see :func:`_settle_round`): chunk after chunk, each planned under the write
+    lock it applies in. The first chunk's payments must be the ones screening covered; each later
+    chunk's must be the first's less those applied since, or the day changed under the round."""
+    size = chunk_rows()
+    expected = None
+    returned_before: tuple[int, int] | None = None
+    settled = returned = cents = 0
+    while True:
+        with db.engine().connect() as conn:
+            transaction = conn.begin()
+            try:
+                db.run(conn, "lock_records_sqlite")  # the write lock, before anything is read
+                plan = _plan(conn, key, limit_cents)
+                if returned_before is None:
+                    returned_before = plan.returned_before
+                if not plan.planned:
+                    transaction.rollback()
+                    break
+                if expected is None:
+                    _covered(conn, key, plan, aml_thresholds)
+                elif plan.seen != expected:
+                    transaction.rollback()
+                    return False, (returned_before[0] + returned, returned_before[1] + cents)
+                _crash_hook(committer.committed)
+                s, r, c, terms = _apply_next_sqlite(conn, key, plan, size)
+                committer.commit(transaction)
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        settled, returned, cents = settled + s, returned + r, cents + c
+        expected = _minus(plan.seen, terms)
+        log.info(
+            "%s %s: %d payments applied, %d settled, %d returned H_FUNDS",
+            key["client_id"],
+            key["business_date"],
+            s + r,
+            s,
+            r,
+        )
+    counts["SETTLED"] += settled
+    counts["RETURNED_FUNDS"] += returned
+    before = returned_before or (0, 0)
+    return True, (before[0] + returned, before[1] + cents)
+
+
+def _minus(a: Any, b: Any) -> Any:
+    return type(a)(
+        a.payments - b.payments, a.amount_sum - b.amount_sum, a.file_sum - b.file_sum, a.line_sum - b.line_sum
+    )
 
 
 _LEDGER_WITHOUT_FK_SQLITE = (
@@ -650,6 +855,21 @@ def migrate_v015(conn: Any) -> None:
         )
     conn.execute(text("DROP TABLE ledger_entries"))
     conn.execute(text(_LEDGER_ENTRIES_VIEW))
+
+
+def migrate_v019(conn: Any) -> None:
+    """Follow-up of schema version 19 (sql/schema/V019__settlement_without_plan_rows.sql): payments
+    stored before version 13 take their value date column from their payload."""
+    extract = (
+        "CAST(payload AS json) ->> 'value_date'"
+        if conn.dialect.name == "postgresql"
+        else "json_extract(payload, '$.value_date')"
+    )
+    conn.execute(
+        text(
+            f"UPDATE records SET value_date = {extract} WHERE file_type = 'PAY' AND ack_status = 'ACCEPTED' AND value_date IS NULL"
+        )
+    )
 
 
 def ledger_hash(business_date: str | None = None) -> str:

@@ -18,7 +18,7 @@ def test_v018_records_the_days_intake_ran_as_open_and_keeps_closed_days_closed(
         seed_file(url, "OPNB", [pay(100)], day="2026-11-26")  # and of the 26th, since closed
         execute(url, "INSERT INTO business_days (business_date, status) VALUES ('2026-11-26', 'CLOSED')")
         assert query(url, "SELECT COUNT(*) FROM business_days") == [(1,)]
-        assert upgrade() == ["V018__business_days_opened"]
+        assert upgrade() == ["V018__business_days_opened", "V019__settlement_without_plan_rows"]
         assert query(url, "SELECT business_date, status FROM business_days ORDER BY business_date") == [
             ("2026-11-25", "OPEN"),
             ("2026-11-26", "CLOSED"),

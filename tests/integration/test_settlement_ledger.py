@@ -24,7 +24,7 @@ from tests.settlement_seed import (
     write_profile,
 )
 
-from daybook import settlement
+from daybook import aml, settlement
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,6 @@ def _reset(url: str) -> None:
     """Back to 'approved, nothing posted' (test set-up, plain SQL)."""
     for sql in (
         "DELETE FROM ledger_transfers",
-        "DELETE FROM settlement_plan",
         "DELETE FROM alert_events",
         "UPDATE records SET state = 'APPROVED', final_code = NULL, final_date = NULL",
     ):
@@ -54,6 +53,18 @@ def _settle_in_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def _row_ranges(rows: list[tuple[str, str]], count: int) -> list[set[str]]:
+    """Business numbers of records by ``count`` equal ranges of row position (page * 292 + offset)
+    between the first record row and the last."""
+    pos = {}
+    for number, tid in rows:
+        page, offset = tid.strip("()").split(",")
+        pos[number] = int(page) * 292 + int(offset)
+    lo, hi = min(pos.values()), max(pos.values())
+    width = (hi - lo + 1) / count
+    return [{n for n, p in pos.items() if i * width <= p - lo < (i + 1) * width} for i in range(count)]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -81,22 +92,31 @@ def test_killed_settlement_retried_posts_the_same_ledger(
     assert {n for n, s, c, _ in want_states if (s, c) == ("RETURNED", "H_FUNDS")} == set(numbers[:3])
     _reset(business_db)
 
+    rows_before = (
+        query(business_db, "SELECT business_no, CAST(ctid AS text) FROM records")
+        if backend == "postgres"
+        else []
+    )
     crashed = _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "2"})
     assert crashed.returncode == 137, crashed.stderr
-    # Exactly two chunks of 3 committed: 6 payments final with their reference outcome, 4 still
-    # APPROVED, and two legs for each settled one (a chunk being applied by another connection
-    # when the process died left nothing).
+    # Exactly two chunks committed: their payments final with their reference outcome, the others
+    # still APPROVED, and two legs for each settled one (a chunk being applied by another
+    # connection when the process died left nothing).
     done = {n: s for n, s, *_ in _states(business_db) if s != "APPROVED"}
-    assert len(done) == 6
     assert all(want == done[n] for n, want, *_ in want_states if n in done)
     settled_now = sum(1 for s in done.values() if s == "SETTLED")
     assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(2 * settled_now,)]
-    if workers == 1:
-        # One chunk at a time, so the first two chunks. SQLite cuts chunks in plan order (lines
-        # 10..8, then 7..5: all settle); PostgreSQL by records pages, i.e. line order here (lines
-        # 1..3 return H_FUNDS, 4..6 settle).
-        first_six = numbers[4:10] if backend == "sqlite" else numbers[:6]
-        assert set(done) == set(first_six)
+    if backend == "sqlite":
+        # SQLite applies chunks of 3 in settlement order: lines 10..8, then 7..5 (all settle).
+        assert set(done) == set(numbers[4:10])
+    else:
+        # PostgreSQL cuts the span of record rows (page * 292 + offset, from the first planned
+        # record to the last) into four equal ranges (ceil(10 / 3) chunks); two committed, whole.
+        ranges = _row_ranges(rows_before, 4)
+        unions = [a | b for i, a in enumerate(ranges) for b in ranges[i + 1 :]]
+        assert set(done) in unions
+        if workers == 1:
+            assert set(done) == ranges[0] | ranges[1], "one at a time: the first two ranges"
 
     retried = _settle_in_subprocess(env)
     assert retried.returncode == 0, retried.stderr
@@ -193,14 +213,14 @@ def test_funds_shortfall_order_and_alert(business_db, tmp_path, monkeypatch):
 def test_killed_after_the_plan_posts_only_records_still_there_and_approved(
     business_db, tmp_path, monkeypatch
 ):
-    # Four payments planned and committed, then the process dies before any posting. Before the
-    # retry, one record leaves APPROVED and one disappears: the postings are made from the records
-    # the applying statement moves, not from the plan, so neither gets one.
+    # Four payments planned, then the process dies before any chunk is applied. Before the retry,
+    # one record leaves APPROVED and one disappears: the retry plans the records as it finds them
+    # and the postings are made from the records the applying statement moves, so neither gets one.
     write_profile(tmp_path / "profiles", monkeypatch, "GONEC", "1000.00")
     numbers = seed_file(business_db, "GONEC", [pay(10000), pay(20000), pay(30000), pay(40000)])
     env = {"DAYBOOK_DB_URL": business_db, "DAYBOOK_PROFILES": str(tmp_path / "profiles")}
     assert _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "0"}).returncode == 137
-    assert query(business_db, "SELECT COUNT(*) FROM settlement_plan WHERE outcome = 'SETTLE'") == [(4,)]
+    assert query(business_db, "SELECT COUNT(*) FROM records WHERE state = 'APPROVED'") == [(4,)]
     assert query(business_db, "SELECT COUNT(*) FROM ledger_entries") == [(0,)]
     execute(business_db, "UPDATE records SET state = 'AML_HOLD' WHERE business_no = :n", n=numbers[1])
     execute(business_db, "DELETE FROM records WHERE business_no = :n", n=numbers[2])
@@ -240,41 +260,77 @@ def test_a_posting_already_there_rolls_the_whole_chunk_back(business_db, tmp_pat
     assert_balanced(business_db)
 
 
-def test_a_record_updated_after_the_plan_is_applied_by_its_number(
+def _after_first_plan(monkeypatch, action) -> list[int]:
+    """Run ``action`` (on a connection of its own) right after the first plan is made, before any
+    chunk is applied; returns the number of payments each plan moved."""
+    real, planned = settlement._plan, []
+
+    def plan_then_act(conn, key, limit_cents):
+        plan = real(conn, key, limit_cents)
+        planned.append(plan.planned)
+        if len(planned) == 1:
+            action()
+        return plan
+
+    monkeypatch.setattr(settlement, "_plan", plan_then_act)
+    return planned
+
+
+def test_a_record_changed_after_the_plan_fails_its_chunk_and_the_day_is_planned_again(
     business_db, backend, tmp_path, monkeypatch
 ):
-    # On PostgreSQL the plan keeps the row each record was read from (record_tid) and applying
-    # goes there; a record updated after the plan was committed (still APPROVED, same amount) is
-    # at another row by then and is applied by the second statement, which joins on the business
-    # number. The outcome is the same as a run without the crash and the update.
+    if backend != "postgres":
+        pytest.skip("SQLite plans and applies each chunk under the write lock: nothing changes in between")
+    # Chunks run in the plan's snapshot: a record another connection changed after it (here an
+    # update that leaves it as it was) fails its chunk with a serialization error instead of being
+    # applied from a stale reading; the day is planned again and the outcome is a clean run's.
     write_profile(tmp_path / "profiles", monkeypatch, "MOVEC", "700.00")
     numbers = seed_file(business_db, "MOVEC", [pay(10000 * (i + 1)) for i in range(4)])
-    env = {"DAYBOOK_DB_URL": business_db, "DAYBOOK_PROFILES": str(tmp_path / "profiles")}
-    reference = _settle_in_subprocess(env)
-    assert reference.returncode == 0, reference.stderr
+    assert settlement.post_ledger(DAY) == {"SETTLED": 3, "DISBURSED": 0, "RETURNED_FUNDS": 1}
     want_hash, want_states = ledger_digest(business_db), _states(business_db)
     # 100 + 200 + 300 = 600 fits 700.00; 400 does not.
     assert [s for _, s, *_ in want_states] == ["SETTLED", "SETTLED", "SETTLED", "RETURNED"]
     _reset(business_db)
 
-    assert _settle_in_subprocess({**env, "DAYBOOK_CRASH_AFTER_CHUNK": "0"}).returncode == 137
-    execute(business_db, "UPDATE records SET payload = payload WHERE business_no = :n", n=numbers[1])
-    if backend == "postgres":
-        moved = query(
-            business_db,
-            "SELECT COUNT(*) FROM settlement_plan AS p INNER JOIN records AS r ON p.business_no = r.business_no"
-            " WHERE p.record_tid <> r.ctid",
-        )
-        assert moved == [(1,)], "the updated record is no longer at the row the plan read"
-
-    retried = _settle_in_subprocess(env)
-    assert retried.returncode == 0, retried.stderr
+    aml.screen(DAY)  # screened as the DAG does before settlement: the first plan stands
+    planned = _after_first_plan(
+        monkeypatch,
+        lambda: execute(
+            business_db, "UPDATE records SET payload = payload WHERE business_no = :n", n=numbers[1]
+        ),
+    )
+    assert settlement.post_ledger(DAY) == {"SETTLED": 3, "DISBURSED": 0, "RETURNED_FUNDS": 1}
+    assert planned == [4, 4], "the first plan's chunk rolled back whole, the second plan moved all four"
     assert ledger_digest(business_db) == want_hash
     assert _states(business_db) == want_states
     assert_balanced(business_db)
 
 
-def test_chunks_applied_at_once_cover_the_plan_once_and_post_the_same_ledger(
+def test_a_payment_approved_after_the_plan_waits_for_the_next_run(
+    business_db, backend, tmp_path, monkeypatch
+):
+    if backend != "postgres":
+        pytest.skip("SQLite plans and applies each chunk under the write lock: nothing changes in between")
+    # A payment approved (here inserted) after the plan's snapshot is not seen by its chunks: it
+    # is not settled on a balance the plan did not count it against, and stays APPROVED for the
+    # next run. 100 + 200 settle against 450.00; the late 100.00 then fits the 150.00 left.
+    write_profile(tmp_path / "profiles", monkeypatch, "LATEC", "450.00")
+    seed_file(business_db, "LATEC", [pay(10000), pay(20000)])
+
+    def approve_late():
+        seed_file(business_db, "LATEC", [pay(10000)], seq="002")
+
+    aml.screen(DAY)
+    planned = _after_first_plan(monkeypatch, approve_late)
+    assert settlement.post_ledger(DAY) == {"SETTLED": 2, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert planned == [2]
+    assert query(business_db, "SELECT COUNT(*) FROM records WHERE state = 'APPROVED'") == [(1,)]
+    assert settlement.post_ledger(DAY) == {"SETTLED": 1, "DISBURSED": 0, "RETURNED_FUNDS": 0}
+    assert query(business_db, "SELECT SUM(amount_cents) FROM ledger_transfers") == [(40000,)]
+    assert_balanced(business_db)
+
+
+def test_chunks_applied_at_once_cover_the_day_once_and_post_the_same_ledger(
     business_db, backend, tmp_path, monkeypatch
 ):
     if backend != "postgres":
@@ -289,15 +345,16 @@ def test_chunks_applied_at_once_cover_the_plan_once_and_post_the_same_ledger(
     assert reference["RETURNED_FUNDS"] > 0 and reference["SETTLED"] > 0
     _reset(business_db)
 
-    # Two connections, chunks of at least 10 plan rows: 4 chunks of records pages.
+    # Two connections, chunks of at least 10 payments: 4 chunks of records rows.
     monkeypatch.setenv("DAYBOOK_SETTLEMENT_WORKERS", "2")
     monkeypatch.setattr(settlement, "PARALLEL_MIN_ROWS", 10)
-    seen: list[dict] = []
+    seen: list[tuple[dict, tuple[int, int, int]]] = []
     real = settlement._apply
 
-    def spy(conn, bounds, statement=None):
-        seen.append(dict(bounds))
-        return real(conn, bounds, statement)
+    def spy(conn, bounds):
+        moved = real(conn, bounds)
+        seen.append((dict(bounds), moved))
+        return moved
 
     monkeypatch.setattr(settlement, "_apply", spy)
     assert settlement.post_ledger(DAY) == reference
@@ -309,18 +366,15 @@ def test_chunks_applied_at_once_cover_the_plan_once_and_post_the_same_ledger(
         block, line = text.strip("()").split(",")
         return int(block), int(line)
 
-    ranges = sorted(((b["tid_lo"], b["tid_hi"]) for b in seen), key=lambda r: tid(r[0]))
-    assert len(ranges) == 4, "no plan row left for the statement by business number"
-    # The page ranges follow one another from the first row to the last possible one.
-    assert ranges[0][0] == "(0,0)" and ranges[-1][1] == "(4294967295,65535)"
-    by_tid = query(
-        business_db,
-        "SELECT CAST(record_tid AS text) FROM settlement_plan ORDER BY record_tid",
-    )
-    edges = [lo for lo, _ in ranges[1:]]
-    assert all(e in {t for (t,) in by_tid} for e in edges)
-    for (_, hi), (lo, _) in zip(ranges, ranges[1:], strict=False):
-        assert hi == lo
+    chunks = sorted(seen, key=lambda c: tid(c[0]["tid_lo"]))
+    assert len(chunks) == 4
+    # The row ranges follow one another from the first row to the last possible one, and each
+    # moved some of the 60 payments, every one exactly once.
+    assert chunks[0][0]["tid_lo"] == "(0,0)" and chunks[-1][0]["tid_hi"] == "(4294967295,65535)"
+    for (a, _), (b, _) in zip(chunks, chunks[1:], strict=False):
+        assert a["tid_hi"] == b["tid_lo"]
+    assert all(s + r > 0 for _, (s, r, _) in chunks)
+    assert sum(s + r for _, (s, r, _) in chunks) == 60
 
 
 def test_loans_are_disbursed_once_and_a_stray_posting_stops_the_day(business_db, tmp_path, monkeypatch):

@@ -130,8 +130,8 @@ def test_ledger_keyed_by_business_number(business_db, backend):
 def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
     business_db, backend, tmp_path, monkeypatch
 ):
-    # Payments written before V013 have no value_date column: the plan reads the payload's. A
-    # row with the column set is ordered by the column. Limit 250.00, three payments of 100.00:
+    # Payments written before V013 have no value_date column: V019 sets it from the payload, and
+    # settlement orders by the column. Limit 250.00, three payments of 100.00:
     # the two earliest value dates settle, the third returns H_FUNDS.
     write_profile(tmp_path / "profiles", monkeypatch, "VDC", "250.00")
     with older_database(13, backend, business_db, tmp_path, monkeypatch) as (url, upgrade):
@@ -143,8 +143,12 @@ def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
             "V016__records_payer_id",
             "V017__aml_screenings",
             "V018__business_days_opened",
+            "V019__settlement_without_plan_rows",
         ]
-        assert query(url, "SELECT COUNT(*) FROM records WHERE value_date IS NOT NULL") == [(0,)]
+        # V019 gave them the payload's value date as their column.
+        assert sorted(query(url, "SELECT business_no, value_date FROM records")) == sorted(
+            [(old[0], "2026-12-03"), (old[1], "2026-12-01")]
+        )
         new = seed_file(url, "VDC", [pay(10000, "2026-12-09")], seq="002")
         # Written after the upgrade, as validation writes it: the column says the 2nd (the
         # payload's 9th is what the column replaces, so only the column can put it first).
@@ -152,11 +156,6 @@ def test_v013_plans_payments_from_before_the_upgrade_by_their_payload(
         assert settlement.post_ledger(DAY) == {"SETTLED": 2, "DISBURSED": 0, "RETURNED_FUNDS": 1}
         got = dict(query(url, "SELECT business_no, state FROM records"))
         assert got == {old[1]: "SETTLED", new[0]: "SETTLED", old[0]: "RETURNED"}
-        assert query(url, "SELECT business_no, value_date FROM settlement_plan ORDER BY ord") == [
-            (old[1], "2026-12-01"),
-            (new[0], "2026-12-02"),
-            (old[0], "2026-12-03"),
-        ]
 
 
 def test_v014_ledger_key_compares_bytes_and_keeps_the_postings(business_db, backend, tmp_path, monkeypatch):

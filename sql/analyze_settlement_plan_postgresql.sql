@@ -1,1 +1,0 @@
-ANALYZE settlement_plan
