@@ -445,3 +445,30 @@ def test_payments_and_loans_each_post_once_when_the_other_half_fails(business_db
     )
     assert {s for _, s, *_ in _states(business_db)} == {"SETTLED", "DISBURSED"}
     assert_balanced(business_db)
+
+
+def test_a_payment_approved_after_the_day_ran_short_meets_the_same_prefix_rule(
+    business_db, tmp_path, monkeypatch
+):
+    # Limit 1000.00. Lines 2 (600.00) and 3 (500.00) are approved, lines 1 (50.00) and 4 (100.00)
+    # held (say by AML). The first run settles 600 and returns 500 H_FUNDS (1100 > 1000). Both
+    # held ones are then released: line 1 comes before the return in settlement order and fits
+    # the 400.00 left, so it settles; line 4 comes after a payment the day returned H_FUNDS, so it
+    # returns too although 100.00 would fit (no skipping ahead, whichever run it comes in).
+    write_profile(tmp_path / "profiles", monkeypatch, "LATEF", "1000.00")
+    numbers = seed_file(business_db, "LATEF", [pay(5000), pay(60000), pay(50000), pay(10000)])
+    held = (numbers[0], numbers[3])
+    for n in held:
+        execute(business_db, "UPDATE records SET state = 'AML_HOLD' WHERE business_no = :n", n=n)
+    assert settlement.post_ledger(DAY) == {"SETTLED": 1, "DISBURSED": 0, "RETURNED_FUNDS": 1}
+    for n in held:
+        execute(business_db, "UPDATE records SET state = 'APPROVED' WHERE business_no = :n", n=n)
+    assert settlement.post_ledger(DAY) == {"SETTLED": 1, "DISBURSED": 0, "RETURNED_FUNDS": 1}
+    assert [(n, s, c) for n, s, c, _ in _states(business_db)] == [
+        (numbers[0], "SETTLED", None),
+        (numbers[1], "SETTLED", None),
+        (numbers[2], "RETURNED", "H_FUNDS"),
+        (numbers[3], "RETURNED", "H_FUNDS"),
+    ]
+    assert query(business_db, "SELECT SUM(amount_cents) FROM ledger_transfers") == [(65000,)]
+    assert_balanced(business_db)
