@@ -448,7 +448,7 @@ def post_ledger(business_date: str) -> dict[str, int]:
         key = {"client_id": client_id, "business_date": business_date}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disburse") as pool:
             loans = pool.submit(_disburse_alone, key) if db.engine().dialect.name == "postgresql" else None
-            short = _settle_payments(key, limit_cents, aml_thresholds, committer, counts)
+            short = _settle_payments(key, _Run(limit_cents, aml_thresholds, committer, counts))
             with db.begin() as conn:
                 counts["DISBURSED"] += loans.result() if loans is not None else _disburse(conn, key)
                 if conn.dialect.name == "postgresql":
@@ -479,13 +479,18 @@ def _disburse_alone(key: dict[str, Any]) -> int:
         return _disburse(conn, key)
 
 
-def _settle_payments(
-    key: dict[str, Any],
-    limit_cents: int,
-    aml_thresholds: Thresholds,
-    committer: _Committer,
-    counts: dict[str, int],
-) -> tuple[int, int]:
+@dataclass
+class _Run:
+    """What every round of a client's settlement needs: its prefunded limit, its AML thresholds
+    (to check and redo screening), the run's chunk committer and its counts."""
+
+    limit_cents: int
+    thresholds: Thresholds
+    committer: _Committer
+    counts: dict[str, int]
+
+
+def _settle_payments(key: dict[str, Any], run: _Run) -> tuple[int, int]:
     """Settle the client's approved payments of the day: plan and apply in rounds
     (:func:`_settle_round`) until a round meets no change made by others. Payments that AML
     screening did not cover (screen_aml skipped or cleared on its own, a payment approved or
@@ -498,7 +503,7 @@ def _settle_payments(
     screened = False
     for _ in range(MAX_ROUNDS):
         try:
-            done, short = _settle_round(key, limit_cents, aml_thresholds, committer, counts)
+            done, short = _settle_round(key, run)
         except _NotScreened as why:
             if screened:
                 raise SettlementError(
@@ -506,7 +511,7 @@ def _settle_payments(
                     f"after screening them again ({why}); nothing of the round was applied"
                 ) from why
             log.warning("%s %s: %s; screening the day before it is settled", client_id, business_date, why)
-            aml.screen_client(client_id, business_date, aml_thresholds)
+            aml.screen_client(client_id, business_date, run.thresholds)
             screened = True
             continue
         if done:
@@ -534,13 +539,7 @@ def _covered(conn: Any, key: dict[str, Any], plan: _Plan, thresholds: Thresholds
     raise _NotScreened(why)
 
 
-def _settle_round(
-    key: dict[str, Any],
-    limit_cents: int,
-    aml_thresholds: Thresholds,
-    committer: _Committer,
-    counts: dict[str, int],
-) -> tuple[bool, tuple[int, int]]:
+def _settle_round(key: dict[str, Any], run: _Run) -> tuple[bool, tuple[int, int]]:
     """One plan of the client's day and its applying. Returns (no chunk met a change, the day's
     H_FUNDS returns as (count, cents)).
 
@@ -556,7 +555,7 @@ def _settle_round(
     client_id, business_date = key["client_id"], key["business_date"]
     started = time.perf_counter()
     if db.engine().dialect.name != "postgresql":
-        return _settle_round_sqlite(key, limit_cents, aml_thresholds, committer, counts)
+        return _settle_round_sqlite(key, run)
     with db.engine().connect() as lock:
         db.run(lock, "lock_settlement_day_postgresql", key)
         lock.commit()
@@ -566,9 +565,9 @@ def _settle_round(
                 with conn.begin():
                     _tune(conn)
                     snapshot = str(db.run(conn, "export_snapshot_postgresql").scalar_one())
-                    plan = _plan(conn, key, limit_cents)
+                    plan = _plan(conn, key, run.limit_cents)
                     if plan.planned:
-                        _covered(conn, key, plan, aml_thresholds)
+                        _covered(conn, key, plan, run.thresholds)
                     log.info(
                         "%s %s: %d payments planned in %d groups (%.1f s)",
                         client_id,
@@ -577,27 +576,21 @@ def _settle_round(
                         len(plan.groups),
                         time.perf_counter() - started,
                     )
-                    _crash_hook(committer.committed)
+                    _crash_hook(run.committer.committed)
                     settled = returned = cents = stale = 0
                     if plan.planned:
                         settled, returned, cents, stale = _apply_chunks(
-                            _chunks(key, plan), snapshot, committer
+                            _chunks(key, plan), snapshot, run.committer
                         )
         finally:
             db.run(lock, "unlock_settlement_day_postgresql", key)
             lock.commit()
-    counts["SETTLED"] += settled
-    counts["RETURNED_FUNDS"] += returned
+    run.counts["SETTLED"] += settled
+    run.counts["RETURNED_FUNDS"] += returned
     return not stale, (plan.returned_before[0] + returned, plan.returned_before[1] + cents)
 
 
-def _settle_round_sqlite(
-    key: dict[str, Any],
-    limit_cents: int,
-    aml_thresholds: Thresholds,
-    committer: _Committer,
-    counts: dict[str, int],
-) -> tuple[bool, tuple[int, int]]:
+def _settle_round_sqlite(key: dict[str, Any], run: _Run) -> tuple[bool, tuple[int, int]]:
     """SQLite's round (see :func:`_settle_round`): chunk after chunk, each planned under the write
     lock it applies in. The first chunk's payments must be the ones screening covered; each later
     chunk's must be the first's less those applied since, or the day changed under the round."""
@@ -610,20 +603,20 @@ def _settle_round_sqlite(
             transaction = conn.begin()
             try:
                 db.run(conn, "lock_records_sqlite")  # the write lock, before anything is read
-                plan = _plan(conn, key, limit_cents)
+                plan = _plan(conn, key, run.limit_cents)
                 if returned_before is None:
                     returned_before = plan.returned_before
                 if not plan.planned:
                     transaction.rollback()
                     break
                 if expected is None:
-                    _covered(conn, key, plan, aml_thresholds)
+                    _covered(conn, key, plan, run.thresholds)
                 elif plan.seen != expected:
                     transaction.rollback()
                     return False, (returned_before[0] + returned, returned_before[1] + cents)
-                _crash_hook(committer.committed)
+                _crash_hook(run.committer.committed)
                 s, r, c, terms = _apply_next_sqlite(conn, key, plan, size)
-                committer.commit(transaction)
+                run.committer.commit(transaction)
             except BaseException:
                 if transaction.is_active:
                     transaction.rollback()
@@ -638,8 +631,8 @@ def _settle_round_sqlite(
             s,
             r,
         )
-    counts["SETTLED"] += settled
-    counts["RETURNED_FUNDS"] += returned
+    run.counts["SETTLED"] += settled
+    run.counts["RETURNED_FUNDS"] += returned
     before = returned_before or (0, 0)
     return True, (before[0] + returned, before[1] + cents)
 
