@@ -9,16 +9,15 @@ Routing and the catalogue: docs/alerts.md. Runbook: docs/runbooks/task_failed.md
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import DEFAULT_ARGS, PARAMS, resolve_business_date
+from daybook.dag_support import DEFAULT_ARGS, PARAMS, START_DATE, resolve_business_date
 
 
 @dag(
     dag_id="alerts_hourly",
     schedule="5 * * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

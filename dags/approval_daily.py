@@ -17,11 +17,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import APPROVED, DEFAULT_ARGS, PARAMS, VALIDATED, emit, resolve_business_dates
+from daybook.dag_support import (
+    APPROVED,
+    DEFAULT_ARGS,
+    PARAMS,
+    START_DATE,
+    VALIDATED,
+    emit,
+    resolve_business_dates,
+)
 from daybook.deadlines import deadline_for
 
 
@@ -29,7 +36,7 @@ from daybook.deadlines import deadline_for
     dag_id="approval_daily",
     deadline=deadline_for("approval"),
     schedule=[VALIDATED],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

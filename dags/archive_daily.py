@@ -12,7 +12,6 @@ Runbook: docs/runbooks/archive.md
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.dag_support import (
@@ -20,6 +19,7 @@ from daybook.dag_support import (
     DEFAULT_ARGS,
     PARAMS,
     SETTLED,
+    START_DATE,
     emit,
     heavy_task,
     resolve_business_dates,
@@ -31,7 +31,7 @@ from daybook.deadlines import deadline_for
     dag_id="archive_daily",
     deadline=deadline_for("archive"),
     schedule=[SETTLED],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -19,10 +19,17 @@ Runbook: docs/runbooks/intake.md
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import DEFAULT_ARGS, INTAKE_DONE, PARAMS, emit, heavy_task, resolve_business_date
+from daybook.dag_support import (
+    DEFAULT_ARGS,
+    INTAKE_DONE,
+    PARAMS,
+    START_DATE,
+    emit,
+    heavy_task,
+    resolve_business_date,
+)
 from daybook.deadlines import deadline_for
 
 
@@ -30,7 +37,7 @@ from daybook.deadlines import deadline_for
     dag_id="intake_daily",
     deadline=deadline_for("intake"),
     schedule="0 9-16 * * 1-5",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

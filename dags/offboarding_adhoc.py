@@ -15,17 +15,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
-from daybook.dag_support import DEFAULT_ARGS, resolve_business_date
+from daybook.dag_support import DEFAULT_ARGS, START_DATE, resolve_business_date
 
 
 @dag(
     dag_id="offboarding_adhoc",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

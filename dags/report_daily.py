@@ -10,16 +10,15 @@ is provisional).
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import ARCHIVED, DEFAULT_ARGS, PARAMS, resolve_business_dates
+from daybook.dag_support import ARCHIVED, DEFAULT_ARGS, PARAMS, START_DATE, resolve_business_dates
 
 
 @dag(
     dag_id="report_daily",
     schedule=[ARCHIVED],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
     params=PARAMS,

@@ -13,13 +13,13 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.config import BUSINESS_TZ
-from daybook.dag_support import DEFAULT_ARGS
+from daybook.dag_support import DEFAULT_ARGS, START_DATE
 
 
 @dag(
     dag_id="report_monthly",
     schedule="0 8 1 * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import dag, get_current_context, task
 
-from daybook.dag_support import DEFAULT_ARGS, PARAMS, resolve_business_date
+from daybook.dag_support import DEFAULT_ARGS, PARAMS, START_DATE, resolve_business_date
 
 
 @dag(
     dag_id="retention_daily",
     schedule="0 6 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

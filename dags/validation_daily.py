@@ -12,13 +12,13 @@ Runbook: docs/runbooks/validation.md
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from daybook.dag_support import (
     DEFAULT_ARGS,
     INTAKE_DONE,
     PARAMS,
+    START_DATE,
     VALIDATED,
     emit,
     heavy_task,
@@ -31,7 +31,7 @@ from daybook.deadlines import deadline_for
     dag_id="validation_daily",
     deadline=deadline_for("validation"),
     schedule=[INTAKE_DONE],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

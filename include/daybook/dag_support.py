@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pendulum
 from airflow.sdk import Asset, Param
 
 from daybook.config import BUSINESS_TZ
@@ -22,6 +23,8 @@ from daybook.pii import install_log_masking
 install_log_masking()
 
 OWNER = "daybook-ops"
+# Every DAG's start date: the first of 2026 in the business time zone (catchup is off everywhere).
+START_DATE = pendulum.datetime(2026, 1, 1, tz=BUSINESS_TZ.key)
 
 
 def record_task_failure(context: dict[str, Any]) -> None:
