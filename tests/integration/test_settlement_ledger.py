@@ -5,6 +5,7 @@ Expected outcomes are computed by hand in the comments; the ledger is read back 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -471,4 +472,40 @@ def test_a_payment_approved_after_the_day_ran_short_meets_the_same_prefix_rule(
         (numbers[3], "RETURNED", "H_FUNDS"),
     ]
     assert query(business_db, "SELECT SUM(amount_cents) FROM ledger_transfers") == [(65000,)]
+    assert_balanced(business_db)
+
+
+def test_two_runs_at_once_settle_the_day_once(business_db, backend, tmp_path, monkeypatch):
+    # Two workers settle the same day at the same moment (a retry started while the first run is
+    # still going). PostgreSQL: one holds the client's day lock while it plans and applies, the
+    # other waits and then finds nothing left to plan; SQLite: one writer at a time. Either way
+    # the ledger is the one a single run posts. 40 payments of 100.00 .. 139.00, limit 3,000.00.
+    write_profile(tmp_path / "profiles", monkeypatch, "TWOC", "3000.00")
+    seed_file(business_db, "TWOC", [pay(10000 + 100 * i) for i in range(40)])
+    env = {"DAYBOOK_DB_URL": business_db, "DAYBOOK_PROFILES": str(tmp_path / "profiles")}
+    single = _settle_in_subprocess(env)
+    assert single.returncode == 0, single.stderr
+    want_hash, want_states = ledger_digest(business_db), _states(business_db)
+    # 100 + 101 + ... : 25 payments make 2,800.00, the 26th would make 2,925.00, the 27th 3,051.00.
+    assert sum(1 for _, s, *_ in want_states if s == "SETTLED") == 26
+    _reset(business_db)
+
+    code = f"import json; from daybook import settlement; print(json.dumps(settlement.post_ledger({DAY!r})))"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [r.communicate(timeout=120) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], [err for _, err in outputs]
+    settled = sorted(json.loads(out.strip().splitlines()[-1])["SETTLED"] for out, _ in outputs)
+    assert settled == [0, 26], "one run settled the day, the other found nothing left"
+    assert ledger_digest(business_db) == want_hash
+    assert _states(business_db) == want_states
     assert_balanced(business_db)
