@@ -437,6 +437,14 @@ class Fingerprint:
             self.line_sum + other.line_sum,
         )
 
+    def __sub__(self, other: Fingerprint) -> Fingerprint:
+        return Fingerprint(
+            self.payments - other.payments,
+            self.amount_sum - other.amount_sum,
+            self.file_sum - other.file_sum,
+            self.line_sum - other.line_sum,
+        )
+
 
 def fingerprint(conn: Any, key: dict[str, str]) -> Fingerprint:
     """The fingerprint of the client's approved payments of the day, now."""

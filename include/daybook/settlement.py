@@ -622,7 +622,7 @@ def _settle_round_sqlite(key: dict[str, Any], run: _Run) -> tuple[bool, tuple[in
                     transaction.rollback()
                 raise
         settled, returned, cents = settled + s, returned + r, cents + c
-        expected = _minus(plan.seen, terms)
+        expected = plan.seen - terms
         log.info(
             "%s %s: %d payments applied, %d settled, %d returned H_FUNDS",
             key["client_id"],
@@ -635,12 +635,6 @@ def _settle_round_sqlite(key: dict[str, Any], run: _Run) -> tuple[bool, tuple[in
     run.counts["RETURNED_FUNDS"] += returned
     before = returned_before or (0, 0)
     return True, (before[0] + returned, before[1] + cents)
-
-
-def _minus(a: Any, b: Any) -> Any:
-    return type(a)(
-        a.payments - b.payments, a.amount_sum - b.amount_sum, a.file_sum - b.file_sum, a.line_sum - b.line_sum
-    )
 
 
 _LEDGER_WITHOUT_FK_SQLITE = (
