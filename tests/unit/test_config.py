@@ -241,3 +241,20 @@ def test_settlement_sizes_out_of_range_name_the_setting(monkeypatch, name, value
     read = settlement.chunk_rows if name.endswith("CHUNK") else settlement.workers
     with pytest.raises(ConfigError, match=name):
         read()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 2), ("1", 1), ("3", 3)])
+def test_validation_workers_read_their_setting(monkeypatch, value, expected):
+    from daybook import validation
+
+    monkeypatch.setenv("DAYBOOK_VALIDATION_WORKERS", value)
+    assert validation.workers() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two", "1.5"])
+def test_validation_workers_out_of_range_name_the_setting(monkeypatch, value):
+    from daybook import validation
+
+    monkeypatch.setenv("DAYBOOK_VALIDATION_WORKERS", value)
+    with pytest.raises(ConfigError, match="DAYBOOK_VALIDATION_WORKERS"):
+        validation.workers()
