@@ -299,3 +299,69 @@ def test_demo_reviewers_take_each_record_through_exactly_the_levels_its_tier_nee
     )
     assert approval.decisions_complete(DAY, now=datetime(2026, 11, 27, 9, 0, tzinfo=SH)) is True
     assert approval.demo_decide(DAY) == 0  # nothing left waiting
+
+
+def _demo_day(bank):
+    """Seven L1 payments, five L2 (one already approved at level 1 by a person), one AUTO."""
+    _, nos = seed_file(
+        bank,
+        "BANKX",
+        "PAY",
+        [pay(6_000_000 + i) for i in range(7)] + [pay(150_000_000 + i) for i in range(5)] + [pay(100)],
+    )
+    l1, l2 = nos[:7], nos[7:12]
+    approval.assess(DAY)
+    assert approval.decide(l2[0], "li.wei", "APPROVE", "payee checked") == "PENDING_APPROVAL"
+    expected = {(n, 1, "demo.first") for n in l1 + l2[1:]} | {(l2[0], 1, "li.wei")}
+    expected |= {(n, 2, "demo.second") for n in l2}
+    return l1, l2, expected
+
+
+def _chain_in_order(bank, l2):
+    """The audit chain verifies, and each two-level record's level-2 event follows its level-1."""
+    from daybook import audit_chain, db
+
+    with db.begin() as conn:
+        assert all(result.ok for result in audit_chain.verify(conn))
+    seqs = {}
+    for seq, subject, detail in query(
+        bank, "SELECT seq, subject, detail FROM audit_events WHERE action = 'approval_approve'"
+    ):
+        seqs[(subject, json.loads(detail)["level"])] = seq
+    assert all(seqs[(n, 1)] < seqs[(n, 2)] for n in l2)
+    return seqs
+
+
+def test_the_demo_reviewers_work_at_once_and_decide_each_level_exactly_once(bank, monkeypatch):
+    """The second reviewer decides level 2 of batches the first has committed while the first goes
+    on (PostgreSQL: two connections at once): every level decided once, by its own reviewer, and
+    the audit chain stays whole with each level-2 event after its level-1 event."""
+    l1, l2, expected = _demo_day(bank)
+    monkeypatch.setattr(approval, "DECIDE_BATCH", 2)  # several batches handed on, one at a time
+    monkeypatch.setenv("DAYBOOK_DEMO_APPROVER", "demo.first,demo.second")
+
+    assert approval.demo_decide(DAY) == len(expected) - 1  # all but li.wei's decision
+    rows = query(bank, "SELECT business_no, level, decided_by FROM approvals")
+    assert len(rows) == len(expected) and set(rows) == expected
+    assert {s for n, (s, _, _) in _states(bank).items() if n in l1 + l2} == {"APPROVED"}
+    assert len(_chain_in_order(bank, l2)) == len(expected)
+    assert approval.demo_decide(DAY) == 0
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite: one writer at a time
+def test_two_demo_runs_at_once_never_decide_a_level_twice(bank, monkeypatch):
+    """Two runs of the demo reviewers on the same day at once (four connections): the database's
+    uniqueness keeps one decision per record and level, the other run is refused, nothing fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    l1, l2, expected = _demo_day(bank)
+    monkeypatch.setattr(approval, "DECIDE_BATCH", 2)
+    monkeypatch.setenv("DAYBOOK_DEMO_APPROVER", "demo.first,demo.second")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(approval.demo_decide, DAY) for _ in range(2)]
+        decided = [run.result() for run in runs]
+    assert sum(decided) == len(expected) - 1  # between them, each level exactly once
+    rows = query(bank, "SELECT business_no, level, decided_by FROM approvals")
+    assert len(rows) == len(expected) and set(rows) == expected
+    assert len(_chain_in_order(bank, l2)) == len(expected)
