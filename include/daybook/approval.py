@@ -397,7 +397,6 @@ def pending(
 ) -> list[dict[str, Any]]:
     """Records waiting for a person, filtered by date, client, tier and amount range (cents)."""
     with db.begin() as conn:
-        _no_jit(conn)
         rows = db.run(
             conn,
             "select_pending_approvals",
@@ -410,17 +409,6 @@ def pending(
             },
         )
         return [r._asdict() for r in rows]
-
-
-def _no_jit(conn: Any) -> None:
-    """PostgreSQL: no JIT compilation for the rest of the transaction.
-
-    A read of the day's waiting records is one scan of a million records, so its plan's cost is
-    above the JIT thresholds; compiling and optimizing the scan's expressions (in the leader and
-    in each parallel worker) took 0.8-0.95 s of a 0.7 s scan at 1M, for one execution.
-    """
-    if conn.dialect.name == "postgresql":
-        db.run(conn, "set_no_jit_postgresql")
 
 
 def record_detail(business_no: str) -> dict[str, Any]:
@@ -741,7 +729,6 @@ def _demo_queue(business_date: str) -> list[tuple[str, int, int]]:
     """The day's waiting records as (business number, levels done, levels needed), those with
     most levels to go first (so the second reviewer has work early), then by number."""
     with db.begin() as conn:
-        _no_jit(conn)
         rows = db.run(conn, "select_pending_levels", {"business_date": business_date}).all()
     items = [(no, int(done), LEVELS_NEEDED[tier]) for no, tier, done in rows]
     items.sort(key=lambda item: (item[1] - item[2], item[0]))

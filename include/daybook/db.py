@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 
 from daybook.config import PROJECT_ROOT, settings
 
@@ -66,7 +66,32 @@ def _engine_for(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=postgresql_connect_args(url))
+
+
+# Every business-database session on PostgreSQL runs without JIT compilation. daybook's statements
+# at volume are scans, aggregates and bulk updates, each run once: compiling them cost about what
+# it saved or more (measured at a million payments: ~50 ms per simple scan of the day, 0.8-1 s
+# for a statement whose cost passes the inlining and optimization thresholds, in the leader and
+# in each parallel worker; whole stages as fast or faster without it, docs/performance.md).
+POSTGRESQL_SESSION_OPTIONS = "-c jit=off"
+
+
+def postgresql_options(url: str | URL) -> str:
+    """The libpq ``options`` of a business-database session: the URL's own, then
+    :data:`POSTGRESQL_SESSION_OPTIONS` (later settings win)."""
+    own = make_url(url).query.get("options")
+    if isinstance(own, tuple):
+        own = " ".join(own)
+    return f"{own} {POSTGRESQL_SESSION_OPTIONS}" if own else POSTGRESQL_SESSION_OPTIONS
+
+
+def postgresql_connect_args(url: str) -> dict[str, str]:
+    """Connect arguments for a PostgreSQL URL whose driver speaks libpq (psycopg, psycopg2)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+        return {}
+    return {"options": postgresql_options(parsed)}
 
 
 def engine() -> Engine:
