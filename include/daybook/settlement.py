@@ -888,40 +888,49 @@ def write_results(business_date: str) -> list[str]:
     """Write ``<stem>.ret.csv`` for every file of the day whose accepted rows are all final.
 
     The rows stream from the database into the file a batch at a time; the file is marked
-    COMPLETED in the same transaction, so a failed write leaves it to the next run."""
-    from daybook import clearing
-
+    COMPLETED in the same transaction, so a failed write leaves it to the next run. On
+    PostgreSQL the files are written :func:`workers` at a time, each on a connection of its
+    own: a file's read is the server's work, its CSV the worker's, and one file's server part
+    runs beside another's CSV (SQLite: one after the other)."""
     landing = open_store(settings().landing)
-    written = []
     with db.begin() as conn:
         files = db.run(conn, "select_files_for_results", {"business_date": business_date}).all()
-    for f in files:
-        key = f"{f.folder}/outbox/{f.stem}.ret.csv"
-        with db.begin() as conn:
-            open_rows = db.run(conn, "count_open_records", {"file_id": f.file_id}).scalar_one()
-            if open_rows:
-                continue
-            db.run(
-                conn,
-                "update_file_status",
-                {
-                    "file_id": f.file_id,
-                    "status": "COMPLETED",
-                    "reason_code": None,
-                    "message": None,
-                    "expected": "VALIDATED",
-                },
-            )
-            # Rows as Arrow batches (PostgreSQL: one COPY read by Arrow; else a streamed cursor).
-            with clearing.arrow_rows(
-                conn, "select_ret_rows", {"file_id": f.file_id}, ints=("amount_cents",)
-            ) as (
-                _,
-                batches,
-            ):
-                landing.put_stream(key, _ret_pieces(batches))
-        written.append(key)
-    return written
+        still_open = {
+            int(r.file_id)
+            for r in db.run(conn, "select_files_with_open_records", {"business_date": business_date})
+        }
+        parallel = min(workers(), len(files)) if conn.dialect.name == "postgresql" else 1
+    ready = [f for f in files if int(f.file_id) not in still_open]
+    if parallel < 2:
+        return [_write_result(landing, f) for f in ready]
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="results") as pool:
+        return list(pool.map(lambda f: _write_result(landing, f), ready))
+
+
+def _write_result(landing: Any, f: Any) -> str:
+    """Write one file's ``<stem>.ret.csv`` and mark the file COMPLETED, in one transaction."""
+    from daybook import clearing
+
+    key = f"{f.folder}/outbox/{f.stem}.ret.csv"
+    with db.begin() as conn:
+        db.run(
+            conn,
+            "update_file_status",
+            {
+                "file_id": f.file_id,
+                "status": "COMPLETED",
+                "reason_code": None,
+                "message": None,
+                "expected": "VALIDATED",
+            },
+        )
+        # Rows as Arrow batches (PostgreSQL: one COPY read by Arrow; else a streamed cursor).
+        with clearing.arrow_rows(conn, "select_ret_rows", {"file_id": f.file_id}, ints=("amount_cents",)) as (
+            _,
+            batches,
+        ):
+            landing.put_stream(key, _ret_pieces(batches))
+    return key
 
 
 def ledger_totals(business_date: str | None = None) -> dict[str, int]:
