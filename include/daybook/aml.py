@@ -28,12 +28,10 @@ import io
 import itertools
 import logging
 import os
-import queue
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -717,8 +715,10 @@ def large_value_report(business_date: str) -> list[str]:
                 clearing.arrow_rows(conn, f"select_large_value_rows_{dialect}", limits, ints) as (_, batches),
                 # The ADBC driver decodes on this thread without the interpreter while the worker
                 # parses; a cursor's fetch (SQLite) builds Python rows and would gain nothing.
-                _ahead(batches, "lvr-read") if dialect == "postgresql" else nullcontext(batches) as read,
-                _ahead(_with_payload_fields(read), "lvr-parse") as parsed,
+                clearing.ahead(batches, "lvr-read")
+                if dialect == "postgresql"
+                else nullcontext(batches) as read,
+                clearing.ahead(_with_payload_fields(read), "lvr-parse") as parsed,
             ):
                 report = _LargeValueRows(parsed)
                 out.put_stream(name, report)
@@ -744,63 +744,6 @@ def large_value_report(business_date: str) -> list[str]:
 
 
 LVR_PAYLOAD_FIELDS = ["payer_name", "payee_name", "payee_account", "payee_bank_code"]
-# Batches waiting between two stages of the report (read, parse) at most: a stage runs on
-# ahead of the next by this many batches (FETCH_ROWS-sized on the cursor path), no further.
-LVR_AHEAD = 2
-
-
-@contextmanager
-def _ahead(items: Iterator[Any], name: str, depth: int = LVR_AHEAD) -> Iterator[Iterator[Any]]:
-    """``items`` taken on a thread of their own (``name``), at most ``depth`` ahead of the
-    consumer; an error of the producer is raised to the consumer where its item would have been.
-
-    Why: the report's stages (the database's rows read and decoded by the driver, the payloads
-    parsed, the CSV written) are Arrow and driver code that releases the interpreter, and each
-    used to wait for the others: the server's COPY stalled on a full socket while the worker
-    parsed and wrote, then the worker waited for the server. On their own threads they overlap.
-    Memory: ``depth`` batches per stage, whatever the day's size. The thread
-    is stopped and joined on leaving the block, before whatever ``items`` reads from (the
-    driver's connection) is closed."""
-    pending: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(kind: str, value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                pending.put((kind, value), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put("item", item):
-                    return
-            put("end", None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
-
-    def consume() -> Iterator[Any]:
-        while True:
-            kind, value = pending.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-
-    thread = threading.Thread(target=produce, name=name, daemon=True)
-    thread.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting to put, until it sees the stop
-            with suppress(queue.Empty):
-                pending.get(timeout=0.1)
-        thread.join()
 
 
 def _with_payload_fields(batches: Iterable[Any]) -> Iterator[Any]:

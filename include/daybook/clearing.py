@@ -18,8 +18,10 @@ import csv
 import hashlib
 import io
 import logging
+import queue
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 from sqlalchemy import text
@@ -214,8 +216,97 @@ class _Rendered:
         return data
 
 
+# Batches waiting between two stages of a report (read, parse) at most: a stage runs on ahead of
+# the next by this many batches, no further.
+AHEAD = 2
+
+
+@contextmanager
+def ahead(items: Iterable[Any], name: str, depth: int = AHEAD) -> Iterator[Iterator[Any]]:
+    """``items`` taken on a thread of their own (``name``), at most ``depth`` ahead of the
+    consumer; an error of the producer is raised to the consumer where its item would have been.
+
+    Why: a report's stages (the database's rows read and decoded by the driver, the payloads
+    parsed, the CSV written: the large-value report, the clearing file) are Arrow and driver code that releases the interpreter, and each
+    used to wait for the others: the server's COPY stalled on a full socket while the worker
+    parsed and wrote, then the worker waited for the server. On their own threads they overlap.
+    Memory: ``depth`` batches per stage, whatever the day's size. The thread
+    is stopped and joined on leaving the block, before whatever ``items`` reads from (the
+    driver's connection) is closed."""
+    pending: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put("item", item):
+                    return
+            put("end", None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put("error", exc)
+        finally:
+            # A generator left early is closed here, on its own thread: what it opened (a
+            # driver connection in a ``with``) is closed before the block ends.
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def consume() -> Iterator[Any]:
+        while True:
+            kind, value = pending.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting to put, until it sees the stop
+            with suppress(queue.Empty):
+                pending.get(timeout=0.1)
+        thread.join()
+
+
 def control_line(data_name: str, sha256_hex: str, count: int, total_cents: int) -> bytes:
     return f"{data_name}|{count}|{format_cents(total_cents)}|{sha256_hex}\n".encode()
+
+
+def _files_in_number_order(conn: Any, key: dict[str, str]) -> list[int]:
+    """The ids of the client's payment files of the day with records, in the order of their
+    business numbers (``<CLIENT>-PAY-<YYYYMMDD>-<SEQ>-``)."""
+    from daybook import business_types
+
+    rows = db.run(conn, "select_pay_files_of_client_day", key).all()
+    prefix = {
+        int(f.file_id): business_types.business_no_prefix(f.client_id, f.file_type, f.business_date, f.seq)
+        for f in rows
+    }
+    return sorted(prefix, key=prefix.__getitem__)
+
+
+def _file_rows(conn: Any, files: list[int]) -> Iterator[Any]:
+    """The clearing rows of each file after the other's (each in line order): the day's settled
+    payments in business number order, read file by file, never sorted as a whole."""
+    for file_id in files:
+        with arrow_rows(conn, "select_clearing_rows_of_file", {"file_id": file_id}, ("amount_cents",)) as (
+            _columns,
+            batches,
+        ):
+            yield from batches
 
 
 def write(business_date: str) -> list[str]:
@@ -237,11 +328,16 @@ def write(business_date: str) -> list[str]:
             if db.run(conn, "count_open_pay_of_client_day", key).scalar_one():
                 log.info("clearing file of %s %s waits: payments not final", client_id, business_date)
                 continue
-            with arrow_rows(conn, f"select_clearing_rows_{conn.dialect.name}", key, ("amount_cents",)) as (
-                _columns,
-                batches,
+            files = _files_in_number_order(conn, key)
+            reader = _file_rows(conn, files)
+            # PostgreSQL: the ADBC driver decodes the next batch on a thread of its own while
+            # this one parses and writes (a cursor's fetch on SQLite builds Python rows: no gain).
+            with (
+                ahead(reader, "clearing-read")
+                if conn.dialect.name == "postgresql"
+                else nullcontext(reader) as rows
             ):
-                data = _Rendered(batches)
+                data = _Rendered(rows)
                 out.put_stream(data_key, data)
         ctl = control_line(data_key.rsplit("/", 1)[-1], data.sha256.hexdigest(), data.count, data.total_cents)
         out.put(ctl_key, ctl)
