@@ -147,6 +147,11 @@ from daybook.runner import prepare_airflow, run_stage
 # run time is the pipeline's own: dag.test() reuses this instance (in_process_api_server() is
 # cached).
 prepare_airflow()
+# The business database's schema is migrated before the run, as production's init service does
+# (docker-compose.yml, `daybook init`): otherwise the first stage's first task applies every
+# schema version to the fresh benchmark database inside its timing.
+from daybook import db
+db.migrate()
 import httpx
 from airflow.sdk.execution_time.supervisor import in_process_api_server
 httpx.Client(transport=in_process_api_server().transport, base_url="http://in-process.invalid/").get("health")

@@ -238,17 +238,21 @@ def test_a_bulk_read_of_no_rows_gives_no_rows_and_types_become_the_text_python_p
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-def test_the_bulk_connection_runs_without_jit_and_reads_a_files_records_without_sorting(day):
+@pytest.mark.parametrize(
+    "query", ["select_records_of_file", "select_clearing_rows_of_file", "select_ret_rows"]
+)
+def test_the_bulk_connection_runs_without_jit_and_reads_a_files_records_without_sorting(day, query):
     """The settings given in the bulk connection's libpq URI reach the server, and with them the
-    records of one file are an index range in line order (no Sort node in the plan)."""
+    rows of one file (the package's records, the clearing file's, a result file's) are an index
+    range in line order (no Sort node in the plan)."""
     url = sqlalchemy.make_url(day)
-    uri = archive._bulk_uri(url, "select_records_of_file")
+    uri = archive._bulk_uri(url, query)
     shown = "SELECT current_setting('jit') AS jit, current_setting('enable_sort') AS enable_sort"
     with archive._bulk_rows(uri, shown, ["jit", "enable_sort"], ["text", "text"], ()) as (_, batches):
         assert [r for b in batches for r in b.to_pylist()] == [{"jit": "off", "enable_sort": "off"}]
     import psycopg  # the same libpq URI; ADBC runs every query inside COPY, which EXPLAIN cannot be
 
     with psycopg.connect(uri) as bulk:
-        rows = bulk.execute("EXPLAIN " + db.sql("select_records_of_file").replace(":file_id", "1"))
+        rows = bulk.execute("EXPLAIN " + db.sql(query).replace(":file_id", "1"))
         plan = "\n".join(r[0] for r in rows)
     assert "Sort" not in plan and "records_file_id_line_no_key" in plan, plan
