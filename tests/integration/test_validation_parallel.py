@@ -18,62 +18,18 @@ from datetime import date
 
 import pytest
 import sqlalchemy
-from stdnum import luhn
-from stdnum.cn import ric
+from test_validation_ack import ACK_HEADER, drop_and_intake, pay_row
 
-from daybook import intake, sample, validation
+from daybook import validation
 from daybook.storage import LocalStore
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 27)
 CLIENT = "PARA"
-PAY_HEADER = [
-    "client_ref",
-    "value_date",
-    "payer_account",
-    "payer_name",
-    "payer_id_type",
-    "payer_id_no",
-    "payee_account_type",
-    "payee_account",
-    "payee_name",
-    "payee_bank_code",
-    "amount",
-    "currency",
-    "purpose",
-]
-ACK_HEADER = ["line_no", "client_ref", "business_no", "status", "reason_codes"]
-
-
-def _ric(region_birth: str) -> str:
-    body = region_birth + "123"
-    return body + ric.calc_check_digit(body + "0")
-
-
-def _card(prefix: str, length: int = 19) -> str:
-    body = prefix + "5" * (length - len(prefix) - 1)
-    return body + luhn.calc_check_digit(body)
-
-
-RIC, CARD = _ric("11010519491231"), _card("622202")
 
 
 def pay(ref: str, amount: str = "100.00") -> list[str]:
-    return [
-        ref,
-        "2026-11-27",
-        "6222020000000001",
-        "王伟",
-        "RIC",
-        RIC,
-        "CARD",
-        CARD,
-        "李娜",
-        "102100099996",
-        amount,
-        "CNY",
-        "",
-    ]
+    return pay_row(ref, amount=amount)
 
 
 @pytest.fixture
@@ -87,18 +43,7 @@ def env(business_db, zones, tmp_path, monkeypatch):
 
 
 def drop(seq: str, rows: list[list[str]]) -> None:
-    name = f"{CLIENT}_PAY_{DAY:%Y%m%d}_{seq}.csv"
-    data = sample.csv_bytes(PAY_HEADER, rows)
-    landing = LocalStore(os.environ["DAYBOOK_LANDING"])
-    landing.put(f"{CLIENT}/inbox/{name}", data)
-    landing.put(
-        f"{CLIENT}/inbox/{name[:-4]}.ctl", sample.control_line(name, data, rows, PAY_HEADER.index("amount"))
-    )
-
-
-def intake_all() -> None:
-    for d in intake.list_drops(DAY.isoformat()):
-        intake.process_drop(d, DAY.isoformat())
+    drop_and_intake(CLIENT, seq, rows)
 
 
 def ack(seq: str) -> bytes:
@@ -156,7 +101,6 @@ def meet_at_once(monkeypatch, parties: int) -> list[int]:
 def test_files_without_a_shared_ref_are_validated_at_once_with_their_own_answers(env, monkeypatch, caplog):
     drop("001", [pay("A1"), pay("A2", amount="0"), pay("A3"), pay("A3"), pay("A5")])
     drop("002", [pay("B1"), pay("B2"), pay("B2", amount="0"), pay("B3")])
-    intake_all()
     started = meet_at_once(monkeypatch, 2)
     with caplog.at_level(logging.INFO, logger="daybook.validation"):
         results = validation.validate_client(CLIENT, DAY.isoformat())
@@ -178,7 +122,6 @@ def test_a_ref_shared_by_files_is_the_later_files_duplicate_whether_or_not_they_
     drop("001", [pay("A1"), pay("A2"), pay("A4")])
     drop("002", [pay("B1"), pay("A1"), pay("B2")])
     drop("003", [pay("C1"), pay("A4")])
-    intake_all()
     with caplog.at_level(logging.INFO, logger="daybook.validation"):
         results = validation.validate_client(CLIENT, DAY.isoformat())
     assert [r["status"] for r in results] == ["VALIDATED"] * 3
@@ -199,7 +142,6 @@ def test_a_ref_shared_by_files_is_the_later_files_duplicate_whether_or_not_they_
 def test_a_file_refused_for_its_error_rate_beside_another_leaves_the_other_published(env, monkeypatch):
     drop("001", [pay("A1", amount="0"), pay("A2", amount="0"), pay("A3")])  # 2 of 3 rejected: above 50%
     drop("002", [pay("B1"), pay("B2")])
-    intake_all()
     started = meet_at_once(monkeypatch, 2)
     results = validation.validate_client(CLIENT, DAY.isoformat())
     assert len(started) == 2
@@ -219,7 +161,6 @@ def test_a_file_failing_beside_another_publishes_nothing_of_it_and_a_rerun_answe
     drop("001", [pay("A1"), pay("A2")])
     drop("002", [pay("B1"), pay("B2"), pay("B3")])
     drop("003", [pay("C1")])
-    intake_all()
     real = validation._records
     calls = {"n": 0}
 
