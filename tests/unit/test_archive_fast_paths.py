@@ -115,8 +115,14 @@ def test_the_special_character_check_finds_exactly_the_buffers_holding_one(data)
 
 def test_the_bulk_connection_gets_pgoptions_the_urls_options_no_jit_and_the_querys_settings(monkeypatch):
     monkeypatch.setenv("PGOPTIONS", "-c log_min_duration_statement=100")
-    url = sqlalchemy.make_url(
-        "postgresql+psycopg://u:p%40ss@db:5432/daybook?options=-c%20work_mem%3D64MB&sslmode=disable"
+    url = sqlalchemy.URL.create(
+        "postgresql+psycopg",
+        username="u",
+        password="p@ss",  # a character the URI must escape
+        host="db",
+        port=5432,
+        database="daybook",
+        query={"options": "-c work_mem=64MB", "sslmode": "disable"},
     )
     uri = archive._bulk_uri(url, "select_records_of_file")
     assert "+" not in uri.partition("options=")[2], "libpq does not read + as a space"
