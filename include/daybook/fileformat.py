@@ -1298,6 +1298,12 @@ class BlockScanner:
     text with a header row (the parser then decides: another encoding, any F_ENCODING, F_MALFORMED,
     F_HEADER). ``feed`` returns False once the answer is None (the caller may stop feeding).
 
+    Why by hand: pyarrow's CSV reader is fast but lenient where the contract is strict (a quote
+    inside an unquoted field, a row's field count, CR handling and empty lines are not reported
+    the way section 3 judges them), and it gives no exact decimal total; a reader whose
+    acceptance differs from the parser's would change answers. So this only finds structure
+    (quotes, line ends, commas) with numpy on bytes and defers every doubtful file to the parser.
+
     Blocks of about ``block_bytes`` (cut after a record) are checked by ``workers`` threads; memory
     holds about ``workers + 2`` blocks. Use as a context manager (or call ``close``) so the threads
     end when a caller stops early.
