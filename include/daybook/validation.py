@@ -343,11 +343,8 @@ class SuiteRunner:
         self.suite_name = suite_name
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        batch = (
-            self.context.data_sources.add_pandas("daybook")
-            .add_dataframe_asset(suite_name)
-            .add_batch_definition_whole_dataframe("file")
-        )
+        self.datasource = self.context.data_sources.add_pandas("daybook")
+        batch = self.datasource.add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe("file")
         suite = self.context.suites.add(gx.ExpectationSuite(name=suite_name))
         for i, rule in enumerate(rules):
             suite.add_expectation(_expectation(rule, i))
@@ -372,6 +369,7 @@ class SuiteRunner:
                 )
             finally:
                 expectations.CAPTURE = None
+                self._forget_chunk()
         bits = np.zeros(len(frame), dtype=np.int32)
         for res in result.results:
             cfg = res.expectation_config
@@ -397,6 +395,23 @@ class SuiteRunner:
         self._accumulate(result)
         self.rows += len(frame)
         return bits
+
+    def _forget_chunk(self) -> None:
+        """Drop what the datasource's execution engine keeps of the chunk just validated.
+
+        The engine keeps the chunk's batch (the frame) and every metric computed on it (a
+        Series per expectation and more, each the chunk's length) in its caches, and the
+        context, datasource and engine hold each other in reference cycles. Kept, a chunk's
+        frame and metrics live until the runner is gone *and* a full garbage collection happens
+        to run, which is rare in a process holding as many objects as an Airflow task: the
+        stage's memory grew with the day's files (a 2M-row day's validation peaked ~550 MiB
+        higher than with the caches dropped). Each chunk is validated once, so nothing cached
+        would be read again; the metric cache has no public way to be emptied in GX 1.x.
+        """
+        engine = self.datasource.get_execution_engine()
+        engine.batch_manager.reset_batch_cache()
+        engine.batch_manager.batch_data_cache.clear()
+        engine._metric_cache.clear()
 
     def _accumulate(self, result: Any) -> None:
         if self.result is None:

@@ -7,6 +7,7 @@ stop the run; the file's validation result (for Data Docs) sums the chunks.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import numpy as np
 import pandas as pd
@@ -98,6 +99,41 @@ def test_a_mask_that_disagrees_with_gx_stops_the_run(monkeypatch):
     monkeypatch.setattr(validation, "rule_mask", lying_mask)
     with pytest.raises(RuntimeError, match=r"GX counted [1-9][0-9]* failing rows .* the predicate mask 0"):
         runner.run(frame)
+
+
+def _alive_of_length(n: int) -> list[str]:
+    """Frames and series of exactly ``n`` rows that the collector still tracks (reachable or
+    unreachable garbage not yet collected)."""
+    return [
+        type(o).__name__
+        for o in gc.get_objects()
+        if isinstance(o, (pd.DataFrame, pd.Series)) and len(o) == n
+    ]
+
+
+def test_nothing_of_a_chunk_outlives_its_run_without_a_garbage_collection():
+    """GX's execution engine caches a chunk's batch and metrics inside reference cycles; left
+    there, every chunk's frame lived until a full collection (rare in an Airflow task), so a
+    day's validation grew with its files. With the collector off, once the run returns and the
+    caller drops its frame, no frame or series of the chunk's length is left."""
+    n = 4_099  # no other object in the session has this length
+    frame = pd.concat([_frame()] * 70, ignore_index=True).iloc[:n].reset_index(drop=True)
+    frame["line_no"] = np.arange(1, n + 1, dtype="int64")
+    runner = validation.SuiteRunner(rules_for("PAY", PROFILE, BD), "forgotten")
+    gc.collect()
+    gc.disable()
+    try:
+        bits = runner.run(frame)
+        assert np.count_nonzero(bits) > 0  # the run saw the rows
+        del frame
+        assert _alive_of_length(n) == []
+        second = pd.concat([_frame()] * 70, ignore_index=True).iloc[:n].reset_index(drop=True)
+        runner.run(second)
+        del second
+        assert _alive_of_length(n) == []
+    finally:
+        gc.enable()
+    assert runner.rows == 2 * n  # both chunks counted in the file's result
 
 
 def test_code_strings_follow_the_contract_order():
