@@ -105,9 +105,7 @@ def _alive_of_length(n: int) -> list[str]:
     """Frames and series of exactly ``n`` rows that the collector still tracks (reachable or
     unreachable garbage not yet collected)."""
     return [
-        type(o).__name__
-        for o in gc.get_objects()
-        if isinstance(o, (pd.DataFrame, pd.Series)) and len(o) == n
+        type(o).__name__ for o in gc.get_objects() if isinstance(o, (pd.DataFrame, pd.Series)) and len(o) == n
     ]
 
 
