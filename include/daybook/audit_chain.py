@@ -80,7 +80,9 @@ def event_hash(
 
 def _json(value: Any) -> str:
     # The string encoder json.dumps(ensure_ascii=False) itself uses for str values.
-    return _encode_str(value) if type(value) is str else json.dumps(value, ensure_ascii=False)
+    if type(value) is str:
+        return _encode_str(value)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _hash(

@@ -76,6 +76,10 @@ def test_a_detail_without_text_and_an_aware_time_hash_as_documented():
         "prev_hash": audit_chain.genesis("BANKA"),
     }
     assert audit_chain.event_hash(**event) == _documented(event)
+    # A value that is not text (a caller's dict) is serialized as inside the documented object:
+    # keys sorted, no spaces.
+    structured = {**event, "detail": {"z": [1, "二"], "a": {"b": None, "a": 1.5}}}
+    assert audit_chain.event_hash(**structured) == _documented(structured)
 
 
 @pytest.mark.parametrize("field", ["actor", "action", "subject", "detail", "prev_hash", "client_id"])
