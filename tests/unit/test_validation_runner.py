@@ -103,10 +103,10 @@ def test_a_mask_that_disagrees_with_gx_stops_the_run(monkeypatch):
 
 def _alive_of_length(n: int) -> list[str]:
     """Frames and series of exactly ``n`` rows that the collector still tracks (reachable or
-    unreachable garbage not yet collected)."""
-    return [
-        type(o).__name__ for o in gc.get_objects() if isinstance(o, (pd.DataFrame, pd.Series)) and len(o) == n
-    ]
+    unreachable garbage not yet collected). ``type()``, not ``isinstance``: the latter reads
+    ``__class__``, which some tracked objects of other modules compute lazily (an import)."""
+    kinds = (pd.DataFrame, pd.Series)
+    return [type(o).__name__ for o in gc.get_objects() if type(o) in kinds and len(o) == n]
 
 
 def test_nothing_of_a_chunk_outlives_its_run_without_a_garbage_collection():
