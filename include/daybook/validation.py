@@ -411,8 +411,9 @@ class SuiteRunner:
         engine = self.datasource.get_execution_engine()
         engine.batch_manager.reset_batch_cache()
         engine.batch_manager.batch_data_cache.clear()
-        if isinstance(engine._metric_cache, dict):  # a dict while caching is on (GX's default)
-            engine._metric_cache.clear()
+        metrics = getattr(engine, "_metric_cache", None)  # GX 1.x's name; a dict while caching is on
+        if isinstance(metrics, dict):
+            metrics.clear()
 
     def _accumulate(self, result: Any) -> None:
         if self.result is None:
