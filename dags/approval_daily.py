@@ -65,9 +65,7 @@ def approval_daily():
     def wait_for_decisions(business_dates: list[str]) -> bool:
         from daybook import approval
 
-        for d in business_dates:
-            approval.backlog_alert(d)
-        return all(approval.decisions_complete(d) for d in business_dates)
+        return all([approval.poke_decisions(d) for d in business_dates])  # every date's alerts, each poke
 
     @task
     def expire_undecided(business_dates: list[str]) -> int:

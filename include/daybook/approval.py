@@ -812,6 +812,16 @@ def _waiting_clients(business_date: str) -> tuple[dict[str, tuple[profiles.Profi
     return usable, held
 
 
+def poke_decisions(business_date: str, now: datetime | None = None) -> bool:
+    """One poke of approval_daily's wait for decisions: :func:`backlog_alert`, then
+    :func:`decisions_complete`'s answer, with the waiting clients read once for both (a scan of
+    the day's records; a poke a minute until the cutoff)."""
+    now = now or datetime.now(BUSINESS_TZ)
+    waiting = _waiting_clients(business_date)
+    _backlog_alert(business_date, now, waiting[0])
+    return _decisions_complete(business_date, now, *waiting)
+
+
 def decisions_complete(business_date: str, now: datetime | None = None) -> bool:
     """True when no record of the day waits for a person, or every waiting client is past its cutoff.
 
@@ -822,8 +832,14 @@ def decisions_complete(business_date: str, now: datetime | None = None) -> bool:
     for a profile fix that may take a day: they go on to expiry and release. After the fix, a run
     of approval_daily for the date waits for the held client's cutoff like any other's.
     """
-    now = now or datetime.now(BUSINESS_TZ)
-    usable, held = _waiting_clients(business_date)
+    return _decisions_complete(
+        business_date, now or datetime.now(BUSINESS_TZ), *_waiting_clients(business_date)
+    )
+
+
+def _decisions_complete(
+    business_date: str, now: datetime, usable: dict[str, tuple[profiles.Profile, datetime]], held: list[str]
+) -> bool:
     if held:
         log.error("approval %s: held, not waited for (profile cannot be used): %s", business_date, held)
     return all(now >= at for _, at in usable.values())
@@ -835,9 +851,14 @@ def backlog_alert(business_date: str, now: datetime | None = None) -> dict[str, 
     Returns the counts per tier of each client alerted now (once per client and day: the
     alert's dedup key makes a repeated poke a no-op in the table).
     """
-    now = now or datetime.now(BUSINESS_TZ)
-    alerted: dict[str, dict[str, int]] = {}
     usable, _held = _waiting_clients(business_date)  # a held client has no cutoff to warn of
+    return _backlog_alert(business_date, now or datetime.now(BUSINESS_TZ), usable)
+
+
+def _backlog_alert(
+    business_date: str, now: datetime, usable: dict[str, tuple[profiles.Profile, datetime]]
+) -> dict[str, dict[str, int]]:
+    alerted: dict[str, dict[str, int]] = {}
     for client_id, (profile, at) in usable.items():
         lead = timedelta(minutes=int(_approval_section(profile.data)["backlog_alert_minutes"]))
         if not (at - lead <= now < at):
@@ -927,15 +948,17 @@ def held_clients(business_date: str) -> dict[str, str]:
     profile (rules, approval cutoff) that cannot be used; client -> what is wrong. Their alert
     was raised by the task that held them."""
     held: dict[str, str] = {}
-    for state in ("VALIDATED", "PENDING_APPROVAL"):
-        for client_id in _clients(business_date, state):
-            if client_id in held:
-                continue
-            try:
-                _rules(client_id, business_date)
-                _profile_and_cutoff(client_id, business_date)
-            except profiles.InvalidProfile as broken:
-                held[client_id] = f"{broken.path.name}: {broken.problem}"
+    with db.begin() as conn:  # one scan of the day's records for both states
+        clients = [
+            r.client_id
+            for r in db.run(conn, "select_clients_before_release", {"business_date": business_date})
+        ]
+    for client_id in clients:
+        try:
+            _rules(client_id, business_date)
+            _profile_and_cutoff(client_id, business_date)
+        except profiles.InvalidProfile as broken:
+            held[client_id] = f"{broken.path.name}: {broken.problem}"
     return held
 
 

@@ -217,6 +217,65 @@ def test_approval_holds_a_client_whatever_breaks_its_rules(case, business_db, tm
         )
 
 
+def test_held_clients_and_a_poke_of_the_wait_each_read_the_day_once(business_db, tmp_path, monkeypatch):
+    """GOODC has two L1 payments waiting; BADC an L1 and an L2 waiting, then its cutoff written
+    without quotes (held, records PENDING_APPROVAL); NEWC a payment never routed, its profile not
+    YAML before routing (held, record VALIDATED). Which clients have records in a state is read
+    from the day's records (a scan of the day, ~0.2 s at 1M rows): the batch summary's held
+    clients come from one such read for both states, and a poke of approval_daily's wait (the
+    backlog alert, then the answer) from one."""
+    new = "NEWC"
+    folder = approval_seed.write_profiles(tmp_path / "profiles", monkeypatch, GOOD, BAD, new)
+    approval_seed.seed_file(
+        business_db, GOOD, "PAY", [approval_seed.pay(5_000_001), approval_seed.pay(5_000_002)]
+    )
+    approval_seed.seed_file(
+        business_db, BAD, "PAY", [approval_seed.pay(5_000_001), approval_seed.pay(100_000_000)]
+    )
+    (folder / f"{new}.yaml").write_text("client_id: [NEWC\n")
+    approval_seed.seed_file(business_db, new, "PAY", [approval_seed.pay(100)])
+    assert approval.assess(DAY) == {"AUTO": 0, "L1": 3, "L2": 1, "POLICY": 0}, "NEWC held, not routed"
+    good = (folder / f"{BAD}.yaml").read_text()
+    (folder / f"{BAD}.yaml").write_text(good.replace('approval: "18:00"', "approval: 18:00"))
+
+    reads: list[str] = []
+    run = db.run
+
+    def counted(conn, name, params=None):
+        if name.startswith("select_clients_"):
+            reads.append(name)
+        return run(conn, name, params)
+
+    monkeypatch.setattr(db, "run", counted)
+    held = approval.held_clients(DAY)
+    assert sorted(held) == [BAD, new] and "cutoffs.approval" in held[BAD] and "not valid YAML" in held[new]
+    assert len(reads) == 1, reads
+
+    reads.clear()
+    assert approval.poke_decisions(DAY, now=at(17, 30)) is False, "GOODC's cutoff is 18:00"
+    assert len(reads) == 1, reads
+    assert query(
+        business_db,
+        "SELECT client_id, message FROM alert_events WHERE kind = 'APPROVAL_BACKLOG' ORDER BY alert_id",
+    ) == [
+        (
+            GOOD,
+            f"2 records of {GOOD} ({DAY}) wait for review; approval cutoff 18:00 Asia/Shanghai; by tier: L1 2",
+        )
+    ]
+    assert approval.poke_decisions(DAY, now=at(17, 59)) is False
+    assert approval.poke_decisions(DAY, now=at(18, 0)) is True, "the held client is not waited for"
+    assert len(reads) == 3, reads
+    # The same answers as the two calls the poke stands for, at the same times.
+    for hh, mm in ((17, 30), (17, 59), (18, 0)):
+        assert approval.poke_decisions(DAY, now=at(hh, mm)) is approval.decisions_complete(
+            DAY, now=at(hh, mm)
+        )
+    assert len(query(business_db, "SELECT 1 FROM alert_events WHERE kind = 'APPROVAL_BACKLOG'")) == 1, (
+        "one backlog alert per client and day, however many pokes"
+    )
+
+
 def test_approval_gate_neither_waits_for_nor_expires_a_held_client(business_db, tmp_path, monkeypatch):
     """Both clients routed with good profiles (L1 50,000.01 and 50,000.02; BADC an L2 of
     1,000,000.00), then BADC's approval cutoff is written without quotes: YAML reads 18:00 as the
