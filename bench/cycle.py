@@ -13,8 +13,10 @@ printed per stage are that stage's own. Beside
 them, in the same run: a plain PostgreSQL ``COPY`` of the same files into scratch tables
 (the floor for "loading the day"). Prints per stage the process's seconds (interpreter start,
 Airflow and DAG loading included), the DAG run's own time from its start to its end as Airflow
-records it, the sum of its task durations, rows/s over the run time and the peak RSS; the
-pipeline total (sum of the DAG run times) and how it scales with N.
+records it, the sum of its task durations, rows/s over the run time and the peak RSS, then its
+slowest tasks with each one's time and peak RSS (the process's high-water mark reset when the
+task starts: it includes what the stage's process already held); the pipeline total (sum of the
+DAG run times) and how it scales with N.
 
 ``DAYBOOK_BENCH_LOGS=<folder>`` keeps each stage's log there (the run's own folder is removed).
 
@@ -155,6 +157,50 @@ db.migrate()
 import httpx
 from airflow.sdk.execution_time.supervisor import in_process_api_server
 httpx.Client(transport=in_process_api_server().transport, base_url="http://in-process.invalid/").get("health")
+# Peak RSS per task: dag.test() runs each task in this process, so the kernel's high-water mark of
+# the process (VmHWM) is reset to the current RSS when a task starts (/proc/self/clear_refs, "5")
+# and read when it ends, by a listener of the task runner's hooks. A task's figure includes what
+# the process held when it started (Airflow, the modules earlier tasks imported): a task process
+# of its own under the scheduler starts with less. The stage's peak is the highest of them all.
+from airflow.sdk._shared.listeners import hookimpl
+from airflow.sdk.listener import get_listener_manager
+
+
+def hwm_kib():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+
+
+class TaskPeaks:
+    def __init__(self):
+        self.peaks, self.stage = {{}}, 0
+
+    @hookimpl
+    def on_task_instance_running(self, previous_state, task_instance):
+        self.stage = max(self.stage, hwm_kib())
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+
+    def ended(self, ti):
+        hwm = hwm_kib()
+        self.stage = max(self.stage, hwm)
+        index = -1 if ti.map_index is None else ti.map_index
+        self.peaks[ti.task_id + ("" if index < 0 else f"[{{index}}]")] = hwm
+
+    @hookimpl
+    def on_task_instance_success(self, previous_state, task_instance):
+        self.ended(task_instance)
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state, task_instance, error):
+        self.ended(task_instance)
+
+    @hookimpl
+    def on_task_instance_skipped(self, previous_state, task_instance):
+        self.ended(task_instance)
+
+
+task_peaks = TaskPeaks()
+get_listener_manager().add_listener(task_peaks)
 state = run_stage("{stage}", "{day}")
 from airflow.models import DagRun, TaskInstance
 from airflow.utils.session import create_session
@@ -166,12 +212,17 @@ with create_session() as session:
     span = (run.end_date - run.start_date).total_seconds()
     busy = sum(ti.duration or 0 for ti in tis)
     slowest = sorted(
-        ((ti.task_id + ("" if ti.map_index < 0 else f"[{{ti.map_index}}]"), ti.duration or 0) for ti in tis),
+        (
+            (key, ti.duration or 0, task_peaks.peaks.get(key, 0))
+            for ti in tis
+            for key in [ti.task_id + ("" if ti.map_index < 0 else f"[{{ti.map_index}}]")]
+        ),
         key=lambda item: -item[1],
     )[:8]
-# The process's own peak RSS (VmHWM of its address space since exec); the rusage of a child
-# also counts the parent's memory at the fork, which would hide the stage's own figure.
-hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+# The process's own peak RSS (VmHWM of its address space since exec, reset per task above and
+# kept as the highest reading); the rusage of a child also counts the parent's memory at the
+# fork, which would hide the stage's own figure.
+hwm = max(task_peaks.stage, hwm_kib())
 print("DAYBOOK_BENCH " + json.dumps({{"span": span, "tasks": busy, "peak_kib": hwm, "slowest": slowest}}))
 sys.exit(0 if state == "success" else 1)
 """
@@ -246,7 +297,10 @@ def measure(pg: str, sizes: list[int], file_rows: int = FILE_ROWS) -> dict[int, 
                     )
                     print(
                         f"{'':4s}slowest tasks: "
-                        + ", ".join(f"{task} {seconds:.1f} s" for task, seconds in times["slowest"])
+                        + ", ".join(
+                            f"{task} {seconds:.1f} s ({peak / 1024:,.0f} MiB)"
+                            for task, seconds, peak in times["slowest"]
+                        )
                     )
             finally:
                 with admin.connect() as conn:
